@@ -1,0 +1,218 @@
+"""The ports the services talk to: the MPS API and the results store. Adapters live in `shared.mps` and
+`shared.store`; services never import an SDK directly, so the same service runs against the cloud, the local
+engine, or an in-test double.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Protocol
+
+from shared.contracts.mps import (
+    QueryFpShotJobListRequest,
+    QueryFpShotJobListResponse,
+    ReportFpShotJobResultRequest,
+    ReportFpShotJobResultResponse,
+    SubmitFpShotJobRequest,
+    SubmitFpShotJobResponse,
+)
+
+# --------------------------------------------------------------------------------------------- MPS
+
+
+class MpsError(Exception):
+    """An MPS call that failed. `retryable` is true for throttling, 5xx and transport errors."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        http_status: int | None = None,
+        request_id: str | None = None,
+        retryable: bool = False,
+    ) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.http_status = http_status
+        self.request_id = request_id
+        self.retryable = retryable
+
+
+class MpsPort(Protocol):
+    def submit_fp_shot_job(self, request: SubmitFpShotJobRequest) -> SubmitFpShotJobResponse: ...
+
+    def query_fp_shot_job_list(self, request: QueryFpShotJobListRequest) -> QueryFpShotJobListResponse: ...
+
+    def report_fp_shot_job_result(
+        self, request: ReportFpShotJobResultRequest
+    ) -> ReportFpShotJobResultResponse: ...
+
+
+# ------------------------------------------------------------------------------------------- store
+
+
+class ClaimOutcome(str, Enum):
+    ACQUIRED = "acquired"  # the caller holds the lease and must submit, then complete or release
+    IN_PROGRESS = "in_progress"  # someone else holds an unexpired lease: skip, they will finish
+    COMPLETED = "completed"  # already submitted: `claim.job_id` is the job
+
+
+@dataclass(slots=True)
+class ObjectClaim:
+    """One uploaded object version, claimed before its job is submitted (Powertools-style idempotency)."""
+
+    key: str  # idempotency key: bucket/object@version
+    owner: str  # request id of the invocation holding the lease
+    status: str  # "IN_PROGRESS" | "COMPLETED"
+    expires_at: float  # lease expiry (epoch seconds); an expired IN_PROGRESS claim may be taken over
+    bucket: str = ""
+    object_key: str = ""
+    primary_key: str = ""
+    fp_db_id: str = ""
+    save_type: str = ""
+    job_id: str | None = None
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+
+@dataclass(slots=True)
+class ClaimResult:
+    outcome: ClaimOutcome
+    claim: ObjectClaim
+
+
+@dataclass(slots=True)
+class JobRecord:
+    """A fingerprint job as last known; `state` only moves forward (Queuing < Analysing < Success|Fail)."""
+
+    job_id: str
+    state: str
+    user_data: str = ""
+    primary_key: str = ""
+    fp_db_id: str = ""
+    save_type: str = ""
+    bucket: str = ""
+    object_key: str = ""
+    pipeline_id: str = ""
+    code: str = ""
+    message: str = ""
+    creation_time: str = ""
+    finish_time: str = ""
+    duration: float = 0.0
+    match_count: int = 0  # matched library items across video, audio and text
+    max_similarity: float = 0.0
+    result_json: str = ""  # the authoritative FpShotJob, as MPS sent it (wire JSON)
+    submitted_at: float = 0.0  # epoch seconds
+    updated_at: float = 0.0
+
+
+@dataclass(slots=True)
+class MatchRow:
+    """One matched slice: which seconds of the upload copy which seconds of which library item."""
+
+    job_id: str
+    slice_id: str  # deterministic within the job: "<kind>:<item index>:<slice index>", e.g. "video:0003:0001"
+    kind: str  # "video" | "audio" | "text"
+    matched_key: str  # the library item's PrimaryKey
+    item_similarity: float
+    input_start: float
+    input_duration: float
+    duplication_start: float
+    duplication_duration: float
+    similarity: float
+    input_text: str = ""
+    duplication_text: str = ""
+
+
+@dataclass(slots=True)
+class FailedJob:
+    """Outbox row: a failed job waiting to be reported with ReportFpShotJobResult."""
+
+    job_id: str
+    code: str = ""
+    message: str = ""
+    user_data: str = ""
+    failed_at: float = 0.0
+    reported_at: float | None = None
+    attempts: int = 0
+    last_error: str = ""
+
+
+@dataclass(slots=True)
+class ParkedMessage:
+    """A message that could not be processed, kept with its reason instead of being retried forever."""
+
+    message_id: str  # MNS message id, else a hash of the body
+    source: str  # e.g. "mns:topic-name"
+    reason: str
+    body: str
+    parked_at: float = 0.0
+    attrs: dict[str, str] = field(default_factory=dict)
+
+
+class ResultStore(Protocol):
+    """The results repository. Every write is idempotent; conditional writes make concurrent calls safe."""
+
+    # --- object claims (idempotent submission)
+    def claim_object(self, claim: ObjectClaim, *, now: float) -> ClaimResult:
+        """Insert `claim` if the key is new, or take over an expired IN_PROGRESS lease; else report who has it."""
+        ...
+
+    def complete_object(self, key: str, owner: str, job_id: str, *, now: float) -> bool:
+        """Mark the claim COMPLETED with its job id; only the lease owner may. False if the lease was lost."""
+        ...
+
+    def release_object(self, key: str, owner: str) -> bool:
+        """Drop an IN_PROGRESS lease held by `owner` (the submit failed) so a retry can claim it at once."""
+        ...
+
+    def get_object(self, key: str) -> ObjectClaim | None: ...
+
+    # --- jobs
+    def save_job(self, job: JobRecord) -> bool:
+        """Insert or advance a job. A write that would move the state backwards is ignored (returns False)."""
+        ...
+
+    def get_job(self, job_id: str) -> JobRecord | None: ...
+
+    def jobs_in_states(self, states: list[str], *, updated_before: float, limit: int) -> list[JobRecord]:
+        """Jobs stuck in one of `states` since before `updated_before` (the sweeper re-queries them)."""
+        ...
+
+    def recent_jobs(self, limit: int = 100) -> list[JobRecord]:
+        """Newest first (by submitted_at), for review tools."""
+        ...
+
+    # --- matches
+    def replace_matches(self, job_id: str, rows: list[MatchRow]) -> None:
+        """Make the job's match rows exactly `rows` (rewriting the same result gives the same rows)."""
+        ...
+
+    def matches_for_job(self, job_id: str) -> list[MatchRow]: ...
+
+    # --- failed-job outbox
+    def add_failed(self, failed: FailedJob) -> bool:
+        """Enqueue once: False if the job is already in the outbox (reported or not)."""
+        ...
+
+    def pending_failed(self, limit: int) -> list[FailedJob]:
+        """Unreported failed jobs, oldest first."""
+        ...
+
+    def mark_failed_reported(self, job_id: str, *, now: float) -> bool:
+        """Set reported_at once; False if it was already reported."""
+        ...
+
+    def record_failed_attempt(self, job_id: str, error: str) -> None: ...
+
+    def get_failed(self, job_id: str) -> FailedJob | None: ...
+
+    # --- parked messages
+    def park_message(self, message: ParkedMessage) -> bool:
+        """Keep an unprocessable message; False if the same message id is already parked."""
+        ...
+
+    def parked_messages(self, limit: int = 100) -> list[ParkedMessage]: ...
