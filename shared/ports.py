@@ -6,7 +6,7 @@ engine, or an in-test double.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Protocol
 
 from shared.contracts.mps import (
@@ -46,15 +46,13 @@ class MpsPort(Protocol):
 
     def query_fp_shot_job_list(self, request: QueryFpShotJobListRequest) -> QueryFpShotJobListResponse: ...
 
-    def report_fp_shot_job_result(
-        self, request: ReportFpShotJobResultRequest
-    ) -> ReportFpShotJobResultResponse: ...
+    def report_fp_shot_job_result(self, request: ReportFpShotJobResultRequest) -> ReportFpShotJobResultResponse: ...
 
 
 # ------------------------------------------------------------------------------------------- store
 
 
-class ClaimOutcome(str, Enum):
+class ClaimOutcome(StrEnum):
     ACQUIRED = "acquired"  # the caller holds the lease and must submit, then complete or release
     IN_PROGRESS = "in_progress"  # someone else holds an unexpired lease: skip, they will finish
     COMPLETED = "completed"  # already submitted: `claim.job_id` is the job

@@ -1,0 +1,66 @@
+"""Idempotent processing keyed on the event, Powertools-style: claim with a conditional write, do the work,
+then mark it complete. A crash between claim and completion leaves an IN_PROGRESS lease that expires, so a
+retried delivery takes it over instead of losing the work; a duplicate delivery of finished work is a no-op.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import replace
+
+from shared.log import get_logger
+from shared.ports import ClaimOutcome, ObjectClaim, ResultStore
+
+log = get_logger("fpscreen.idempotency")
+
+
+class AlreadyInProgress(RuntimeError):
+    """Another invocation holds an unexpired lease on the same key. Raised so FC's async retry comes back
+    later: by then the other invocation has either finished (a no-op) or crashed (its lease has expired)."""
+
+
+def object_version_key(bucket: str, object_key: str, version_tag: str, fp_db_id: str | None) -> str:
+    """One key per (object version, target library): fixed length and safe as a Tablestore primary key."""
+    raw = f"{bucket}\n{object_key}\n{version_tag}\n{fp_db_id or ''}"
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:40]
+
+
+def primary_key_for(bucket: str, object_key: str) -> str:
+    """Deterministic MPS PrimaryKey for an object: re-uploading the same key replaces its library entry."""
+    return hashlib.sha256(f"{bucket}/{object_key}".encode()).hexdigest()[:32]
+
+
+class Idempotency:
+    def __init__(self, store: ResultStore, *, lease_seconds: float, clock: Callable[[], float] = time.time) -> None:
+        self._store = store
+        self._lease_seconds = lease_seconds
+        self._clock = clock
+
+    def run(self, claim: ObjectClaim, work: Callable[[], str]) -> tuple[str, bool]:
+        """Run `work` (which returns a job id) at most once per `claim.key`.
+
+        Returns `(job_id, ran)`; `ran` is False when a previous delivery already did the work.
+        """
+        now = self._clock()
+        lease = replace(claim, status="IN_PROGRESS", expires_at=now + self._lease_seconds, updated_at=now)
+        if not lease.created_at:
+            lease.created_at = now
+        result = self._store.claim_object(lease, now=now)
+        if result.outcome is ClaimOutcome.COMPLETED:
+            return result.claim.job_id or "", False
+        if result.outcome is ClaimOutcome.IN_PROGRESS:
+            raise AlreadyInProgress(
+                f"{claim.key} is being processed by {result.claim.owner} until {result.claim.expires_at:.0f}"
+            )
+        try:
+            job_id = work()
+        except BaseException:
+            self._store.release_object(claim.key, claim.owner)
+            raise
+        if not self._store.complete_object(claim.key, claim.owner, job_id, now=self._clock()):
+            # Our lease expired and another delivery took over mid-flight: both submitted. Rare and
+            # harmless for results (each job stores its own rows); logged so the lease can be tuned.
+            log.warning("lease lost before completion", extra={"key": claim.key, "job_id": job_id})
+        return job_id, True

@@ -1,0 +1,94 @@
+"""Wiring: builds the adapters a function needs (settings, store, MPS client) once per warm container.
+
+Credentials can rotate between invocations (FC hands each one an STS token), so the cache is keyed on them.
+Tests install their own factory with `use_factory` (dependency injection, no monkeypatching of SDKs).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from shared.config import Settings
+from shared.credentials import Credentials, resolve_credentials
+from shared.ports import MpsPort, ResultStore
+
+
+@dataclass(slots=True)
+class Runtime:
+    settings: Settings
+    store: ResultStore
+    mps: MpsPort
+
+
+RuntimeFactory = Callable[[Settings, Credentials | None], Runtime]
+
+
+def default_factory(settings: Settings, credentials: Credentials | None) -> Runtime:
+    # Imported here so a handler module's import stays cheap until the first invocation needs them.
+    from shared.mps import MpsClient, RateLimiter
+    from shared.store import open_store
+
+    if credentials is None:
+        raise RuntimeError("no credentials available for the MPS client")
+    store = open_store(settings.store_url, credentials=credentials)
+    mps = MpsClient(
+        endpoint=settings.mps_endpoint,
+        region_id=settings.mps_region,
+        credentials=credentials,
+        rate_limiter=RateLimiter(settings.mps_qps),
+    )
+    return Runtime(settings, store, mps)
+
+
+_lock = threading.Lock()
+_factory: RuntimeFactory = default_factory
+_cached: tuple[tuple[str, Credentials | None], Runtime] | None = None
+
+
+def use_factory(factory: RuntimeFactory | None) -> None:
+    """Install a runtime factory (tests, local stack); None restores the default."""
+    global _factory, _cached
+    with _lock:
+        _factory = factory or default_factory
+        _cached = None
+
+
+def get_runtime(context: Any) -> Runtime:
+    global _cached
+    settings = Settings.from_env()
+    try:
+        credentials: Credentials | None = resolve_credentials(context)
+    except RuntimeError:
+        credentials = None
+    key = (settings.model_dump_json(), credentials)
+    with _lock:
+        if _cached is not None and _cached[0] == key:
+            return _cached[1]
+        runtime = _factory(settings, credentials)
+        _cached = (key, runtime)
+        return runtime
+
+
+@dataclass(frozen=True, slots=True)
+class Invocation:
+    """What a handler needs from the FC context: who it is and when it must stop."""
+
+    request_id: str
+    function_name: str
+    deadline: float  # epoch seconds by which the handler should have returned
+
+    @classmethod
+    def from_context(cls, context: Any, *, default_name: str, clock: Callable[[], float] = time.time) -> Invocation:
+        started = clock()
+        request_id = getattr(context, "request_id", None) or f"local-{uuid.uuid4().hex}"
+        function = getattr(context, "function", None)
+        name = getattr(function, "name", None) or default_name
+        timeout = float(getattr(function, "timeout", 0) or 60)
+        # Leave a margin to write state and return before FC kills the instance.
+        margin = max(2.0, timeout * 0.1)
+        return cls(request_id, name, started + max(timeout - margin, 1.0))

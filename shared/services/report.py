@@ -1,0 +1,116 @@
+"""Report failed jobs (ReportFpShotJobResult) and sweep jobs whose notification never came."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from shared.config import Settings
+from shared.contracts.mps import ReportFpShotJobResultRequest
+from shared.log import get_logger
+from shared.ports import MpsError, MpsPort, ResultStore
+from shared.services.results import ResultRecorder
+
+log = get_logger("fpscreen.report")
+
+NON_FINAL = ["Queuing", "Analysing"]
+SWEEP_BATCH = 100
+REPORT_PAGE = 100
+
+
+@dataclass(slots=True)
+class ReportSummary:
+    swept: int = 0
+    reported: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    stopped_early: bool = False
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "swept": self.swept,
+            "reported": self.reported,
+            "failed": self.failed,
+            "stopped_early": self.stopped_early,
+        }
+
+
+class FailedJobReporter:
+    def __init__(
+        self,
+        mps: MpsPort,
+        store: ResultStore,
+        settings: Settings,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._mps = mps
+        self._store = store
+        self._settings = settings
+        self._clock = clock
+        self._recorder = ResultRecorder(mps, store, clock=clock)
+
+    def run(self, *, deadline: float) -> ReportSummary:
+        """Sweep, then report, stopping cleanly once `deadline` (epoch seconds) is reached; the next timer
+        tick resumes where this one stopped because progress lives in the store, not in memory."""
+        summary = ReportSummary()
+        summary.swept = self.sweep(deadline=deadline, summary=summary)
+        if not summary.stopped_early:
+            self.report(deadline=deadline, summary=summary)
+        return summary
+
+    def sweep(self, *, deadline: float, summary: ReportSummary) -> int:
+        now = self._clock()
+        stuck = self._store.jobs_in_states(
+            NON_FINAL, updated_before=now - self._settings.stuck_after_seconds, limit=SWEEP_BATCH
+        )
+        swept = 0
+        for start in range(0, len(stuck), 10):
+            if self._clock() >= deadline:
+                summary.stopped_early = True
+                break
+            batch = stuck[start : start + 10]
+            try:
+                outcomes = self._recorder.record_jobs([job.job_id for job in batch])
+            except MpsError as exc:
+                log.warning("sweep query failed", extra={"code": exc.code, "error": exc.message})
+                break
+            for job, outcome in zip(batch, outcomes, strict=True):
+                if outcome.status in {"unchanged", "missing"}:
+                    # Still not final (or unknown to MPS): touch it so it waits a full period again.
+                    job.updated_at = self._clock()
+                    self._store.save_job(job)
+            swept += len(batch)
+        if swept:
+            log.info("swept stuck jobs", extra={"count": swept})
+        return swept
+
+    def report(self, *, deadline: float, summary: ReportSummary) -> None:
+        pending = [
+            item
+            for item in self._store.pending_failed(REPORT_PAGE)
+            if item.attempts < self._settings.report_max_attempts
+        ]
+        for item in pending:
+            if self._clock() >= deadline:
+                summary.stopped_early = True
+                return
+            request = ReportFpShotJobResultRequest(
+                job_id=item.job_id,
+                result=item.code or "Fail",
+                details=json.dumps({"Message": item.message, "UserData": item.user_data}, ensure_ascii=False),
+            )
+            try:
+                self._mps.report_fp_shot_job_result(request)
+            except MpsError as exc:
+                self._store.record_failed_attempt(item.job_id, f"{exc.code}: {exc.message}")
+                summary.failed.append(item.job_id)
+                log.warning("report failed", extra={"job_id": item.job_id, "code": exc.code, "error": exc.message})
+                if exc.retryable:
+                    summary.stopped_early = True  # throttled: back off until the next tick
+                    return
+                continue
+            if self._store.mark_failed_reported(item.job_id, now=self._clock()):
+                summary.reported.append(item.job_id)
+                log.info("failed job reported", extra={"job_id": item.job_id, "code": item.code})

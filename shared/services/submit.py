@@ -1,0 +1,162 @@
+"""Submit on upload: each new object version gets exactly one SubmitFpShotJob per target library."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from shared.config import Route, Settings
+from shared.contracts.events import OssEvent, OssEventRecord
+from shared.contracts.mps import FpShotConfig, InputFile, SubmitFpShotJobRequest
+from shared.idempotency import AlreadyInProgress, Idempotency, object_version_key, primary_key_for
+from shared.log import get_logger
+from shared.ports import JobRecord, MpsError, MpsPort, ObjectClaim, ParkedMessage, ResultStore
+
+log = get_logger("fpscreen.submit")
+
+USER_DATA_PREFIX = "fpscreen:"
+
+
+@dataclass(frozen=True, slots=True)
+class UploadedObject:
+    bucket: str
+    key: str
+    version_tag: str  # version id or ETag: tells two uploads of the same key apart
+    location: str  # MPS Input.Location, e.g. "oss-cn-shanghai"
+
+    @classmethod
+    def from_record(cls, record: OssEventRecord) -> UploadedObject:
+        return cls(record.bucket, record.key, record.version_tag, record.location)
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitOutcome:
+    object_key: str
+    fp_db_id: str
+    status: str  # "submitted" | "duplicate" | "rejected" | "skipped"
+    job_id: str = ""
+    reason: str = ""
+
+
+def user_data_for(claim_key: str) -> str:
+    """UserData that traces a job back to its claim row (and so to bucket and key): 49 bytes, starts with a
+    letter, as MPS requires."""
+    return USER_DATA_PREFIX + claim_key
+
+
+def claim_key_from_user_data(user_data: str | None) -> str | None:
+    if user_data and user_data.startswith(USER_DATA_PREFIX):
+        return user_data[len(USER_DATA_PREFIX) :]
+    return None
+
+
+class SubmitService:
+    def __init__(
+        self,
+        mps: MpsPort,
+        store: ResultStore,
+        settings: Settings,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._mps = mps
+        self._store = store
+        self._settings = settings
+        self._clock = clock
+        self._idempotency = Idempotency(store, lease_seconds=settings.claim_lease_seconds, clock=clock)
+
+    def handle_event(self, event: OssEvent, *, owner: str) -> list[SubmitOutcome]:
+        """Process every record; if some were held by a concurrent delivery, raise after the others are done
+        so FC retries the event (the finished records are then no-ops)."""
+        outcomes: list[SubmitOutcome] = []
+        busy: list[str] = []
+        for record in event.events:
+            if not record.is_object_created:
+                outcomes.append(SubmitOutcome(record.key, "", "skipped", reason=f"event {record.event_name}"))
+                continue
+            for outcome in self.submit_object(UploadedObject.from_record(record), owner=owner):
+                if outcome.status == "in_progress":
+                    busy.append(outcome.reason)
+                outcomes.append(outcome)
+        if busy:
+            raise AlreadyInProgress("; ".join(busy))
+        return outcomes
+
+    def submit_object(self, obj: UploadedObject, *, owner: str) -> list[SubmitOutcome]:
+        routes = self._settings.routes_for(obj.key)
+        if not routes:
+            log.info("no route for object", extra={"bucket": obj.bucket, "key": obj.key})
+            return [SubmitOutcome(obj.key, "", "skipped", reason="no route matches this key")]
+        return [self._submit_route(obj, route, owner) for route in routes]
+
+    def _submit_route(self, obj: UploadedObject, route: Route, owner: str) -> SubmitOutcome:
+        db = route.fp_db_id or ""
+        key = object_version_key(obj.bucket, obj.key, obj.version_tag, route.fp_db_id)
+        claim = ObjectClaim(
+            key=key,
+            owner=owner,
+            status="IN_PROGRESS",
+            expires_at=0.0,
+            bucket=obj.bucket,
+            object_key=obj.key,
+            primary_key=primary_key_for(obj.bucket, obj.key),
+            fp_db_id=db,
+            save_type=route.save_type,
+        )
+        request = SubmitFpShotJobRequest(
+            input=InputFile(bucket=obj.bucket, location=obj.location, object=obj.key),
+            fp_shot_config=FpShotConfig(
+                primary_key=claim.primary_key,
+                save_type=route.save_type,
+                fp_db_id=route.fp_db_id,
+                text_type=route.text_type_for(obj.key),
+                similarity_threshold=route.similarity_threshold if route.save_type == "save" else None,
+            ),
+            pipeline_id=self._settings.mps_pipeline_id,
+            user_data=user_data_for(key),
+        )
+        try:
+            job_id, ran = self._idempotency.run(claim, lambda: self._submit(request, claim))
+        except AlreadyInProgress as busy:
+            return SubmitOutcome(obj.key, db, "in_progress", reason=str(busy))
+        except MpsError as exc:
+            if exc.retryable:
+                raise  # throttled or transient after our own retries: let FC's async retry try again later
+            # A request MPS will never accept: keep it for review instead of retrying forever.
+            self._store.park_message(
+                ParkedMessage(
+                    message_id=key,
+                    source=f"oss:{obj.bucket}",
+                    reason=f"SubmitFpShotJob rejected: {exc.code}: {exc.message}",
+                    body=request.to_wire_json(),
+                    parked_at=self._clock(),
+                    attrs={"object_key": obj.key, "fp_db_id": db},
+                )
+            )
+            log.error("submit rejected", extra={"key": obj.key, "code": exc.code, "error": exc.message})
+            return SubmitOutcome(obj.key, db, "rejected", reason=f"{exc.code}: {exc.message}")
+        status = "submitted" if ran else "duplicate"
+        log.info(f"job {status}", extra={"key": obj.key, "job_id": job_id, "fp_db_id": db})
+        return SubmitOutcome(obj.key, db, status, job_id=job_id)
+
+    def _submit(self, request: SubmitFpShotJobRequest, claim: ObjectClaim) -> str:
+        response = self._mps.submit_fp_shot_job(request)
+        now = self._clock()
+        # The job row exists before the claim completes: a lost notification can still be swept.
+        self._store.save_job(
+            JobRecord(
+                job_id=response.job_id,
+                state="Queuing",
+                user_data=request.user_data or "",
+                primary_key=claim.primary_key,
+                fp_db_id=claim.fp_db_id,
+                save_type=claim.save_type,
+                bucket=claim.bucket,
+                object_key=claim.object_key,
+                pipeline_id=request.pipeline_id or "",
+                submitted_at=now,
+                updated_at=now,
+            )
+        )
+        return response.job_id

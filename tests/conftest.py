@@ -1,0 +1,38 @@
+"""Suite-wide fixtures: real event fixtures (Powertools-style) and the spec's seed documents."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SPEC = Path(__file__).resolve().parents[2] / "shared" / "spec"
+
+
+def load_event_text(name: str, **substitutions: str) -> str:
+    text = (FIXTURES / "events" / name).read_text(encoding="utf-8")
+    for key, value in substitutions.items():
+        text = text.replace(f"@{key.upper()}@", value)
+    return text
+
+
+@pytest.fixture
+def event_text() -> Callable[..., str]:
+    """`event_text("oss_put_object.json", job_id="...")`: a fixture file with @PLACEHOLDERS@ filled in."""
+    return load_event_text
+
+
+@pytest.fixture
+def event_json() -> Callable[..., Any]:
+    return lambda name, **subs: json.loads(load_event_text(name, **subs))
+
+
+@pytest.fixture(scope="session")
+def spec_dir() -> Path:
+    if not SPEC.is_dir():
+        pytest.fail(f"the spec folder {SPEC} is missing: ../shared must sit beside the checkout")
+    return SPEC
