@@ -21,7 +21,7 @@ from shared.contracts.events import (
 )
 from shared.log import bind_invocation, get_logger
 from shared.ports import ParkedMessage, ResultStore
-from shared.runtime import Invocation, get_runtime
+from shared.runtime import Invocation, get_runtime, mps_for
 from shared.services.report import FailedJobReporter
 from shared.services.results import ResultRecorder
 from shared.services.submit import SubmitService
@@ -61,7 +61,7 @@ def submit_on_upload(event: Any, context: Any) -> str:
         oss_event = parse_oss_event(raw)
     except EventParseError as exc:
         return json.dumps(_park_event(runtime.store, "oss", raw, str(exc)))
-    service = SubmitService(runtime.mps, runtime.store, runtime.settings)
+    service = SubmitService(mps_for(runtime, call.deadline), runtime.store, runtime.settings)
     outcomes = service.handle_event(oss_event, owner=call.request_id)
     return json.dumps(
         {
@@ -77,7 +77,7 @@ def store_results(event: Any, context: Any) -> str:
     bind_invocation(call.request_id, call.function_name)
     runtime = get_runtime(context)
     raw = _as_bytes(event)
-    recorder = ResultRecorder(runtime.mps, runtime.store)
+    recorder = ResultRecorder(mps_for(runtime, call.deadline), runtime.store)
     try:
         message = parse_mns_topic_event(raw)
     except EventParseError as exc:
@@ -102,6 +102,6 @@ def report_failed(event: Any, context: Any) -> str:
         _park_event(runtime.store, "timer", raw, str(exc))
     else:
         log.info("timer tick", extra={"trigger_time": timer.trigger_time, "trigger": timer.trigger_name})
-    reporter = FailedJobReporter(runtime.mps, runtime.store, runtime.settings)
+    reporter = FailedJobReporter(mps_for(runtime, call.deadline), runtime.store, runtime.settings)
     summary = reporter.run(deadline=call.deadline)
     return json.dumps(summary.to_dict())

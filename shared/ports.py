@@ -6,7 +6,7 @@ engine, or an in-test double.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
+from enum import Enum
 from typing import Protocol
 
 from shared.contracts.mps import (
@@ -52,7 +52,7 @@ class MpsPort(Protocol):
 # ------------------------------------------------------------------------------------------- store
 
 
-class ClaimOutcome(StrEnum):
+class ClaimOutcome(str, Enum):
     ACQUIRED = "acquired"  # the caller holds the lease and must submit, then complete or release
     IN_PROGRESS = "in_progress"  # someone else holds an unexpired lease: skip, they will finish
     COMPLETED = "completed"  # already submitted: `claim.job_id` is the job

@@ -30,17 +30,17 @@ RuntimeFactory = Callable[[Settings, Credentials | None], Runtime]
 
 def default_factory(settings: Settings, credentials: Credentials | None) -> Runtime:
     # Imported here so a handler module's import stays cheap until the first invocation needs them.
-    from shared.mps import MpsClient, RateLimiter
+    from shared.mps import MpsClient, TokenBucket
     from shared.store import open_store
 
     if credentials is None:
         raise RuntimeError("no credentials available for the MPS client")
     store = open_store(settings.store_url, credentials=credentials)
     mps = MpsClient(
+        credentials,
+        region=settings.mps_region,
         endpoint=settings.mps_endpoint,
-        region_id=settings.mps_region,
-        credentials=credentials,
-        rate_limiter=RateLimiter(settings.mps_qps),
+        rate_limiter=TokenBucket(settings.mps_qps, burst=max(1.0, settings.mps_qps / 10)),
     )
     return Runtime(settings, store, mps)
 
@@ -72,6 +72,15 @@ def get_runtime(context: Any) -> Runtime:
         runtime = _factory(settings, credentials)
         _cached = (key, runtime)
         return runtime
+
+
+def mps_for(runtime: Runtime, deadline: float) -> MpsPort:
+    """The runtime's MPS port bounded by the invocation's deadline (epoch seconds), when the adapter supports
+    it: no retry starts that could outlive the function's timeout."""
+    bounded = getattr(runtime.mps, "with_deadline", None)
+    if bounded is None:
+        return runtime.mps
+    return bounded(time.monotonic() + (deadline - time.time()))
 
 
 @dataclass(frozen=True, slots=True)
