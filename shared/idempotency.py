@@ -18,7 +18,12 @@ log = get_logger("fpscreen.idempotency")
 
 class AlreadyInProgress(RuntimeError):
     """Another invocation holds an unexpired lease on the same key. Raised so FC's async retry comes back
-    later: by then the other invocation has either finished (a no-op) or crashed (its lease has expired)."""
+    later: by then the other invocation has either finished (a no-op) or crashed (its lease has expired).
+    `retry_at` (epoch seconds) is when the lease runs out."""
+
+    def __init__(self, message: str, *, retry_at: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_at = retry_at
 
 
 def object_version_key(bucket: str, object_key: str, version_tag: str, fp_db_id: str | None) -> str:
@@ -38,11 +43,14 @@ class Idempotency:
         self._lease_seconds = lease_seconds
         self._clock = clock
 
-    def run(self, claim: ObjectClaim, work: Callable[[], str]) -> tuple[str, bool]:
+    def run(self, claim: ObjectClaim, work: Callable[[ObjectClaim | None], str]) -> tuple[str, bool]:
         """Run `work` (which returns a job id) at most once per `claim.key`.
 
-        Returns `(job_id, ran)`; `ran` is False when a previous delivery already did the work.
+        `work` receives the expired claim it took over, if any: that invocation may have done the work before
+        it died, and `work` can check. Returns `(job_id, ran)`; `ran` is False when a previous delivery
+        already did the work.
         """
+        prior = self._store.get_object(claim.key)
         now = self._clock()
         lease = replace(claim, status="IN_PROGRESS", expires_at=now + self._lease_seconds, updated_at=now)
         if not lease.created_at:
@@ -52,10 +60,12 @@ class Idempotency:
             return result.claim.job_id or "", False
         if result.outcome is ClaimOutcome.IN_PROGRESS:
             raise AlreadyInProgress(
-                f"{claim.key} is being processed by {result.claim.owner} until {result.claim.expires_at:.0f}"
+                f"{claim.key} is being processed by {result.claim.owner} until {result.claim.expires_at:.0f}",
+                retry_at=result.claim.expires_at,
             )
+        taken_over = prior if prior is not None and prior.status == "IN_PROGRESS" else None
         try:
-            job_id = work()
+            job_id = work(taken_over)
         except BaseException:
             self._store.release_object(claim.key, claim.owner)
             raise

@@ -1,8 +1,8 @@
 """A directory-backed OSS bucket: `<oss-root>/<bucket>/<key>`, which emits FC OSS trigger events.
 
 Objects arrive two ways: `put_file` (what `fpscreen upload` does) and files dropped straight into the
-directory (found by `scan`). A SQLite journal remembers every object version already announced, so a restart
-neither loses an upload that never got its event nor announces one twice.
+directory (found by `scan`). The stack state (`engine.localstack.state`) remembers every object version
+already announced, so a restart neither loses an upload that never got its event nor announces one twice.
 """
 
 from __future__ import annotations
@@ -10,12 +10,8 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import sqlite3
 import tempfile
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -96,28 +92,14 @@ def oss_event(
 
 
 class LocalBucket:
-    def __init__(self, oss_root: Path, name: str, *, journal_path: Path) -> None:
+    """File operations only; what has been announced is the stack state's business (`engine.localstack.state`)."""
+
+    def __init__(self, oss_root: Path, name: str) -> None:
         if not name or "/" in name or name in (".", ".."):
             raise BucketError(f"invalid bucket name {name!r}")
         self.name = name
         self.root = Path(oss_root).resolve() / name
         self.root.mkdir(parents=True, exist_ok=True)
-        self._journal_path = journal_path
-        self._lock = threading.Lock()
-        with self._db() as db:
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS announced (bucket TEXT, key TEXT, etag TEXT, size INTEGER,"
-                " mtime_ns INTEGER, PRIMARY KEY (bucket, key))"
-            )
-
-    @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self._journal_path, timeout=30, isolation_level=None)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            yield db
-        finally:
-            db.close()
 
     def path_of(self, key: str) -> Path:
         path = (self.root / validate_key(key)).resolve()
@@ -125,8 +107,10 @@ class LocalBucket:
             raise BucketError(f"object key {key!r} escapes the bucket")
         return path
 
-    def put_file(self, source: Path, key: str) -> StoredObject:
-        """Copy `source` in atomically (temp file + rename), as an OSS PutObject would appear."""
+    def put_file(self, source: Path, key: str) -> tuple[StoredObject, int]:
+        """Copy `source` in atomically (temp file + rename), as an OSS PutObject would appear.
+
+        Returns the object and its mtime (ns), which the stack state keeps to skip re-hashing it on scans."""
         target = self.path_of(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=target.parent)
@@ -138,50 +122,21 @@ class LocalBucket:
             Path(tmp_name).unlink(missing_ok=True)
             raise
         stat = target.stat()
-        return StoredObject(self.name, key, file_etag(target), stat.st_size)
+        return StoredObject(self.name, key, file_etag(target), stat.st_size), stat.st_mtime_ns
 
-    def claim_announcement(self, obj: StoredObject, mtime_ns: int) -> bool:
-        """Record that `obj` (this version) has had its event; False if it already had."""
-        with self._lock, self._db() as db:
-            db.execute("BEGIN IMMEDIATE")
-            row = db.execute(
-                "SELECT etag FROM announced WHERE bucket = ? AND key = ?", (obj.bucket, obj.key)
-            ).fetchone()
-            if row is not None and row[0] == obj.etag:
-                db.execute(
-                    "UPDATE announced SET mtime_ns = ? WHERE bucket = ? AND key = ?", (mtime_ns, obj.bucket, obj.key)
-                )
-                db.execute("COMMIT")
-                return False
-            db.execute(
-                "INSERT OR REPLACE INTO announced (bucket, key, etag, size, mtime_ns) VALUES (?, ?, ?, ?, ?)",
-                (obj.bucket, obj.key, obj.etag, obj.size, mtime_ns),
-            )
-            db.execute("COMMIT")
-            return True
-
-    def scan(self, *, settle_seconds: float = 0.5) -> list[tuple[StoredObject, int]]:
-        """Objects in the directory whose current version has not been announced yet.
+    def scan(self, known: dict[str, tuple[int, int]], *, settle_seconds: float = 0.5) -> list[tuple[StoredObject, int]]:
+        """Objects whose (size, mtime) differ from `known` (key → what was announced).
 
         A file modified less than `settle_seconds` ago may still be being copied in: it waits for the next scan.
         """
         horizon_ns = time.time_ns() - int(settle_seconds * 1e9)
-        with self._db() as db:
-            known = {
-                key: (size, mtime_ns)
-                for key, size, mtime_ns in db.execute(
-                    "SELECT key, size, mtime_ns FROM announced WHERE bucket = ?", (self.name,)
-                )
-            }
         fresh: list[tuple[StoredObject, int]] = []
         for path in sorted(self.root.rglob("*")):
             if not path.is_file() or path.name.startswith(_TMP_PREFIX):
                 continue
             key = path.relative_to(self.root).as_posix()
             stat = path.stat()
-            if known.get(key) == (stat.st_size, stat.st_mtime_ns):
-                continue  # unchanged since announced: skip hashing
-            if stat.st_mtime_ns > horizon_ns:
-                continue
+            if known.get(key) == (stat.st_size, stat.st_mtime_ns) or stat.st_mtime_ns > horizon_ns:
+                continue  # unchanged since announced (no re-hash), or still settling
             fresh.append((StoredObject(self.name, key, file_etag(path), stat.st_size), stat.st_mtime_ns))
         return fresh

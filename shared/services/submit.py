@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from shared.config import Route, Settings
 from shared.contracts.events import OssEvent, OssEventRecord
-from shared.contracts.mps import FpShotConfig, InputFile, SubmitFpShotJobRequest
+from shared.contracts.mps import FpShotConfig, InputFile, QueryFpShotJobListRequest, SubmitFpShotJobRequest
 from shared.idempotency import AlreadyInProgress, Idempotency, object_version_key, primary_key_for
 from shared.log import get_logger
 from shared.ports import JobRecord, MpsError, MpsPort, ObjectClaim, ParkedMessage, ResultStore
@@ -16,6 +16,12 @@ from shared.ports import JobRecord, MpsError, MpsPort, ObjectClaim, ParkedMessag
 log = get_logger("fpscreen.submit")
 
 USER_DATA_PREFIX = "fpscreen:"
+MAX_RECONCILE_PAGES = 20
+
+
+def _utc(epoch: float) -> str:
+    """MPS time-range format: `YYYY-MM-DDThh:mm:ssZ`."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(max(epoch, 0.0)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +43,7 @@ class SubmitOutcome:
     status: str  # "submitted" | "duplicate" | "rejected" | "skipped"
     job_id: str = ""
     reason: str = ""
+    retry_at: float | None = None  # in_progress: when the holder's lease runs out
 
 
 def user_data_for(claim_key: str) -> str:
@@ -70,17 +77,18 @@ class SubmitService:
         """Process every record; if some were held by a concurrent delivery, raise after the others are done
         so FC retries the event (the finished records are then no-ops)."""
         outcomes: list[SubmitOutcome] = []
-        busy: list[str] = []
+        busy: list[SubmitOutcome] = []
         for record in event.events:
             if not record.is_object_created:
                 outcomes.append(SubmitOutcome(record.key, "", "skipped", reason=f"event {record.event_name}"))
                 continue
             for outcome in self.submit_object(UploadedObject.from_record(record), owner=owner):
                 if outcome.status == "in_progress":
-                    busy.append(outcome.reason)
+                    busy.append(outcome)
                 outcomes.append(outcome)
         if busy:
-            raise AlreadyInProgress("; ".join(busy))
+            retry_at = max((o.retry_at for o in busy if o.retry_at is not None), default=None)
+            raise AlreadyInProgress("; ".join(o.reason for o in busy), retry_at=retry_at)
         return outcomes
 
     def submit_object(self, obj: UploadedObject, *, owner: str) -> list[SubmitOutcome]:
@@ -117,9 +125,9 @@ class SubmitService:
             user_data=user_data_for(key),
         )
         try:
-            job_id, ran = self._idempotency.run(claim, lambda: self._submit(request, claim))
+            job_id, ran = self._idempotency.run(claim, lambda prior: self._adopt_or_submit(request, claim, prior))
         except AlreadyInProgress as busy:
-            return SubmitOutcome(obj.key, db, "in_progress", reason=str(busy))
+            return SubmitOutcome(obj.key, db, "in_progress", reason=str(busy), retry_at=busy.retry_at)
         except MpsError as exc:
             if exc.retryable:
                 raise  # throttled or transient after our own retries: let FC's async retry try again later
@@ -140,13 +148,50 @@ class SubmitService:
         log.info(f"job {status}", extra={"key": obj.key, "job_id": job_id, "fp_db_id": db})
         return SubmitOutcome(obj.key, db, status, job_id=job_id)
 
+    def _adopt_or_submit(self, request: SubmitFpShotJobRequest, claim: ObjectClaim, prior: ObjectClaim | None) -> str:
+        """Submit, unless the invocation whose expired lease we took over had already submitted: MPS has no
+        idempotency token, so look for a job carrying our UserData created since that claim was made."""
+        if prior is not None:
+            adopted = self._find_submitted(request, since=prior.created_at or prior.updated_at)
+            if adopted:
+                log.warning("adopting job of a crashed invocation", extra={"job_id": adopted, "key": claim.key})
+                self._save_queued(adopted, request, claim)
+                return adopted
+        return self._submit(request, claim)
+
+    def _find_submitted(self, request: SubmitFpShotJobRequest, *, since: float) -> str | None:
+        slack = 300.0  # clock skew between us and MPS
+        token: str | None = None
+        for _ in range(MAX_RECONCILE_PAGES):
+            page = self._mps.query_fp_shot_job_list(
+                QueryFpShotJobListRequest(
+                    pipeline_id=request.pipeline_id,
+                    state="All",
+                    start_of_job_created_time_range=_utc(since - slack),
+                    end_of_job_created_time_range=_utc(self._clock() + slack),
+                    maximum_page_size=100,
+                    next_page_token=token,
+                )
+            )
+            for job in page.jobs:
+                if job.user_data == request.user_data:
+                    return job.id
+            token = page.next_page_token
+            if not token or not page.jobs:
+                return None
+        return None
+
     def _submit(self, request: SubmitFpShotJobRequest, claim: ObjectClaim) -> str:
         response = self._mps.submit_fp_shot_job(request)
+        self._save_queued(response.job_id, request, claim)
+        return response.job_id
+
+    def _save_queued(self, job_id: str, request: SubmitFpShotJobRequest, claim: ObjectClaim) -> None:
         now = self._clock()
         # The job row exists before the claim completes: a lost notification can still be swept.
         self._store.save_job(
             JobRecord(
-                job_id=response.job_id,
+                job_id=job_id,
                 state="Queuing",
                 user_data=request.user_data or "",
                 primary_key=claim.primary_key,
@@ -159,4 +204,3 @@ class SubmitService:
                 updated_at=now,
             )
         )
-        return response.job_id

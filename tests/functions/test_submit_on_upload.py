@@ -2,14 +2,17 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from shared.contracts.mps import FpShotConfig, InputFile, SubmitFpShotJobRequest
 from shared.idempotency import AlreadyInProgress, object_version_key, primary_key_for
 from shared.ports import ClaimOutcome, MpsError, ObjectClaim
 from shared.runtime import Runtime
+from shared.services.submit import user_data_for
 from tests.functions.conftest import TEXT_DB, VIDEO_DB, context_for
 from tests.support.fake_mps import FakeMps
 
@@ -187,3 +190,29 @@ def test_unrouted_and_non_create_events_are_skipped(
         out = json.loads(handlers["submit_on_upload"](json.dumps(payload).encode(), context_for(fake_mps, "s")))
         assert out["outcomes"][0]["status"] == "skipped"
     assert not fake_mps.jobs
+
+
+def test_takeover_adopts_the_job_a_crashed_invocation_already_submitted(
+    handlers: dict[str, Handler], wired: Runtime, fake_mps: FakeMps, event_text: Callable[..., str]
+) -> None:
+    """The invocation submitted, then died before marking its claim complete: the retry must find that job
+    (by its UserData) instead of submitting a second one."""
+    key = object_version_key("media-bucket", "uploads/clip-001.mp4", "688a7bf4f233dc9c88a80bf985ab7329", VIDEO_DB)
+    other = SubmitFpShotJobRequest(
+        input=InputFile(bucket="media-bucket", location="oss-cn-shanghai", object="uploads/other.mp4"),
+        fp_shot_config=FpShotConfig(primary_key="other", save_type="nosave"),
+        pipeline_id="pipe-0001",
+        user_data="fpscreen:someone-else",
+    )
+    fake_mps.add_job(other)
+    mine = other.model_copy(update={"user_data": user_data_for(key)})
+    job_id = fake_mps.add_job(mine)
+    crashed = ObjectClaim(key=key, owner="dead", status="IN_PROGRESS", expires_at=1.0, created_at=time.time() - 5)
+    assert wired.store.claim_object(crashed, now=0.5).outcome is ClaimOutcome.ACQUIRED
+    out = json.loads(
+        handlers["submit_on_upload"](event_text("oss_put_object.json").encode(), context_for(fake_mps, "s"))
+    )
+    assert out["outcomes"][0]["job_id"] == job_id
+    assert fake_mps.calls("SubmitFpShotJob") == []
+    stored = wired.store.get_job(job_id)
+    assert stored is not None and stored.object_key == "uploads/clip-001.mp4"

@@ -1,0 +1,342 @@
+"""`fpscreen`: the developer CLI over the local engine.
+
+A top-level `app` with one sub-typer per area; other areas add theirs with `app.add_typer(...)` or `@app.command()`
+(e.g. `fpscreen engine serve`, `fpscreen up`, `fpscreen demo`) and get the data directory from `data_dir(ctx)`.
+
+    fpscreen library create NAME --model video|audio|text
+    fpscreen library list | items ID | add ID FILE... [--key PK] | remove ID PK... | delete ID [--purge]
+    fpscreen match ID FILE [--json] [--threshold X]
+
+Machine-readable output (`--json`, `library create --quiet`) goes to stdout; progress bars and errors go to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from engine.errors import EngineError
+from engine.library import LibraryStore
+from engine.matcher import JobOutcome, Matcher
+from engine.modalities import kind_of, model_id_of
+from shared.contracts.mps import FpShotConfig, FpShotResult
+
+DATA_DIR_ENV = "FPSCREEN_DATA_DIR"
+DEFAULT_DATA_DIR = Path("~/.fpscreen")
+
+app = typer.Typer(
+    name="fpscreen",
+    help="Media fingerprinting and copyright screening: the local engine behind the MPS Video DNA API.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+library_app = typer.Typer(help="Create, fill, list and delete fingerprint libraries.", no_args_is_help=True)
+app.add_typer(library_app, name="library")
+
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help=f"Where libraries live [env {DATA_DIR_ENV}; default {DEFAULT_DATA_DIR}]."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the MPS wire shape as JSON.")]
+TextTypeOption = Annotated[
+    str | None, typer.Option("--text-type", help="Text jobs: 'Text' or 'ASR' (JSON array of {start,end,text}).")
+]
+
+
+def _stderr() -> Console:
+    return Console(stderr=True)
+
+
+@app.callback()
+def main(ctx: typer.Context, data_dir: DataDirOption = None) -> None:
+    ctx.obj = {"data_dir": data_dir}
+
+
+def data_dir(ctx: typer.Context | None, override: Path | None = None) -> Path:
+    """The data directory: a command's `--data-dir`, else the top-level one, else $FPSCREEN_DATA_DIR, else
+    ~/.fpscreen."""
+    chosen = override
+    if chosen is None and ctx is not None:
+        root = ctx.find_root()
+        if isinstance(root.obj, dict):
+            chosen = root.obj.get("data_dir")
+    if chosen is None and os.environ.get(DATA_DIR_ENV):
+        chosen = Path(os.environ[DATA_DIR_ENV])
+    return (chosen or DEFAULT_DATA_DIR).expanduser()
+
+
+@contextmanager
+def open_store(ctx: typer.Context, override: Path | None = None) -> Iterator[LibraryStore]:
+    """The library store, with engine errors turned into a one-line message and exit status 1."""
+    try:
+        with LibraryStore(data_dir(ctx, override)) as store:
+            yield store
+    except EngineError as exc:
+        _stderr().print(f"[bold red]Error[/] [{exc.code}] {exc.message}", highlight=False)
+        raise typer.Exit(1) from exc
+
+
+def _echo_json(data: Any) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def _progress() -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=_stderr(),
+        transient=True,
+    )
+
+
+# --------------------------------------------------------------------------------------------- library
+
+
+@library_app.command("create")
+def library_create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="A name for people; the library's id is generated.")],
+    model: Annotated[str, typer.Option("--model", "-m", help="video, audio or text (or ModelId 12, 13, 11).")],
+    description: Annotated[str | None, typer.Option(help="Free text.")] = None,
+    config: Annotated[str | None, typer.Option(help="MPS Config, a JSON string kept as is.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the new FpDBId.")] = False,
+    as_json: JsonOption = False,
+    data_dir_: DataDirOption = None,
+) -> None:
+    """Create a library (MPS CreateFpShotDB) and print its FpDBId."""
+    with open_store(ctx, data_dir_) as store:
+        library = store.create_library(name, model_id_of(model), description=description, config=config)
+    if as_json:
+        _echo_json(library.to_fp_shot_db().to_wire())
+    elif quiet:
+        typer.echo(library.fp_db_id)
+    else:
+        Console().print(f"Created {library.kind} library [bold]{library.name}[/]: {library.fp_db_id}", highlight=False)
+
+
+@library_app.command("list")
+def library_list(ctx: typer.Context, as_json: JsonOption = False, data_dir_: DataDirOption = None) -> None:
+    """List libraries (MPS ListFpShotDB)."""
+    with open_store(ctx, data_dir_) as store:
+        libraries = store.list_libraries()
+    if as_json:
+        _echo_json({"FpShotDBList": {"FpShotDB": [lib.to_fp_shot_db().to_wire() for lib in libraries]}})
+        return
+    table = Table("FpDBId", "Name", "Kind", "Items", "Created", "Description", title="Libraries")
+    for lib in libraries:
+        name = f"{lib.name} (default)" if lib.is_default else lib.name
+        table.add_row(lib.fp_db_id, name, lib.kind, str(lib.item_count), lib.created_at, lib.description or "")
+    Console().print(table)
+
+
+@library_app.command("delete")
+def library_delete(
+    ctx: typer.Context,
+    fp_db_id: Annotated[str, typer.Argument(metavar="ID")],
+    purge: Annotated[bool, typer.Option("--purge", help="Only empty the library (MPS DelType=Purge).")] = False,
+    data_dir_: DataDirOption = None,
+) -> None:
+    """Delete a library and everything in it (MPS SubmitFpDBDeleteJob)."""
+    with open_store(ctx, data_dir_) as store:
+        if purge:
+            removed = store.purge_library(fp_db_id)
+            Console().print(f"Purged {fp_db_id}: {removed} item(s) removed", highlight=False)
+        else:
+            store.delete_library(fp_db_id)
+            Console().print(f"Deleted {fp_db_id}", highlight=False)
+
+
+@library_app.command("add")
+def library_add(
+    ctx: typer.Context,
+    fp_db_id: Annotated[str, typer.Argument(metavar="ID")],
+    files: Annotated[list[Path], typer.Argument(metavar="FILE...", help="Files to fingerprint and store.")],
+    key: Annotated[
+        str | None, typer.Option("--key", "-k", help="PrimaryKey (one file only; default: the file name).")
+    ] = None,
+    save_type: Annotated[
+        str, typer.Option("--save-type", help="onlysave (store), save (store unless a duplicate), forcesave.")
+    ] = "onlysave",
+    threshold: Annotated[float | None, typer.Option(help="SimilarityThreshold for --save-type save.")] = None,
+    text_type: TextTypeOption = None,
+    data_dir_: DataDirOption = None,
+) -> None:
+    """Fingerprint files and store them in a library; an existing PrimaryKey is replaced."""
+    if key is not None and len(files) != 1:
+        raise typer.BadParameter("--key names one item: give exactly one FILE", param_hint="--key")
+    if save_type not in ("onlysave", "save", "forcesave"):
+        raise typer.BadParameter("use onlysave, save or forcesave", param_hint="--save-type")
+    err = _stderr()
+    failures = 0
+    table = Table("PrimaryKey", "FileId", "Outcome", title="Stored")
+    with open_store(ctx, data_dir_) as store:
+        store.get_library(fp_db_id)  # fail before any fingerprinting
+        matcher = Matcher(store)
+        with _progress() as progress:
+            task = progress.add_task("Fingerprinting", total=len(files))
+            for path in files:
+                progress.update(task, description=f"Fingerprinting {path.name}")
+                primary_key = key or path.name
+                try:
+                    config = FpShotConfig(
+                        primary_key=primary_key,
+                        save_type=save_type,  # type: ignore[arg-type]
+                        fp_db_id=fp_db_id,
+                        text_type=text_type,  # type: ignore[arg-type]
+                        similarity_threshold=threshold,
+                    )
+                    outcome = matcher.run_job(path, config, str(path.resolve()))
+                except (EngineError, ValidationError) as exc:
+                    failures += 1
+                    message = exc.message if isinstance(exc, EngineError) else str(exc)
+                    err.print(f"[red]{path}[/]: {message}", highlight=False)
+                    table.add_row(primary_key, "", "[red]failed[/]")
+                else:
+                    table.add_row(primary_key, outcome.file_id or "", _store_outcome(outcome))
+                progress.advance(task)
+    Console().print(table)
+    if failures:
+        raise typer.Exit(1)
+
+
+def _store_outcome(outcome: JobOutcome) -> str:
+    if outcome.stored:
+        return "stored"
+    copies = [shot.primary_key for shot in _all_shots(outcome.result)]
+    return f"duplicate of {', '.join(dict.fromkeys(copies))}" if outcome.duplicate else "not stored"
+
+
+@library_app.command("items")
+def library_items(
+    ctx: typer.Context,
+    fp_db_id: Annotated[str, typer.Argument(metavar="ID")],
+    as_json: JsonOption = False,
+    data_dir_: DataDirOption = None,
+) -> None:
+    """List the files stored in a library (MPS ListFpShotFiles)."""
+    with open_store(ctx, data_dir_) as store:
+        library = store.get_library(fp_db_id)
+        items = store.list_items(fp_db_id)
+    if as_json:
+        files = [
+            {"FileId": i.file_id, "PrimaryKey": i.primary_key, "StoreTime": i.store_time, "InputFile": i.input_file}
+            for i in items
+        ]
+        _echo_json({"FpShotFileList": {"FpShotFile": files}})
+        return
+    unit = "chars" if library.kind == "text" else "s"
+    table = Table("PrimaryKey", "FileId", "StoreTime", f"Duration ({unit})", "InputFile", title=library.name)
+    for item in items:
+        table.add_row(item.primary_key, item.file_id, item.store_time, f"{item.duration:g}", item.input_file or "")
+    Console().print(table)
+
+
+@library_app.command("remove")
+def library_remove(
+    ctx: typer.Context,
+    fp_db_id: Annotated[str, typer.Argument(metavar="ID")],
+    keys: Annotated[list[str], typer.Argument(metavar="PRIMARY_KEY...")],
+    data_dir_: DataDirOption = None,
+) -> None:
+    """Remove items by PrimaryKey (MPS SubmitFpFileDeleteJob)."""
+    with open_store(ctx, data_dir_) as store:
+        removed = store.delete_items(fp_db_id, primary_keys=keys)
+    missing = sorted(set(keys) - {item.primary_key for item in removed})
+    Console().print(f"Removed {len(removed)} item(s)", highlight=False)
+    if missing:
+        _stderr().print(f"Not in the library: {', '.join(missing)}", highlight=False)
+        raise typer.Exit(1)
+
+
+# --------------------------------------------------------------------------------------------- match
+
+
+def _all_shots(result: FpShotResult) -> list[Any]:
+    return [*result.video_matches(), *result.audio_matches(), *result.text_matches()]
+
+
+def _clip(text: str, width: int = 60) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def _result_tables(result: FpShotResult, unit: str) -> list[Table]:
+    tables: list[Table] = []
+    for title, shots in (("Video (FpShots)", result.fp_shots), ("Audio (AudioFpShots)", result.audio_fp_shots)):
+        if shots is None:
+            continue
+        table = Table("PrimaryKey", "Similarity", "Input (s)", "Duplication (s)", "Slice sim.", title=title)
+        for shot in shots.fp_shot:
+            for n, s in enumerate(shot.slices):
+                table.add_row(
+                    shot.primary_key if n == 0 else "",
+                    f"{shot.similarity:.3f}" if n == 0 else "",
+                    f"{s.input.start:g} - {s.input.end:g}",
+                    f"{s.duplication.start:g} - {s.duplication.end:g}",
+                    f"{s.similarity:.3f}",
+                )
+        tables.append(table)
+    if result.text_fp_shots is not None:
+        table = Table(
+            "PrimaryKey", "Similarity", f"Input ({unit})", "InputText", "DuplicationText", "Slice sim.", title="Text"
+        )
+        for shot in result.text_fp_shots.text_fp_shot:
+            for n, s in enumerate(shot.slices):
+                table.add_row(
+                    shot.primary_key if n == 0 else "",
+                    f"{shot.similarity:.3f}" if n == 0 else "",
+                    f"{s.input_fragment.start:g} - {s.input_fragment.end:g}",
+                    _clip(s.input_text),
+                    _clip(s.duplication_text),
+                    f"{s.similarity:.3f}",
+                )
+        tables.append(table)
+    return tables
+
+
+@app.command("match")
+def match(
+    ctx: typer.Context,
+    fp_db_id: Annotated[str, typer.Argument(metavar="ID", help="The library to search.")],
+    file: Annotated[Path, typer.Argument(metavar="FILE")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the FpShotResult exactly as MPS sends it.")] = False,
+    threshold: Annotated[
+        float, typer.Option("--threshold", min=0.0, max=1.0, help="Report only items at least this similar.")
+    ] = 0.0,
+    text_type: TextTypeOption = None,
+    data_dir_: DataDirOption = None,
+) -> None:
+    """Search a library for what FILE copies (an MPS `nosave` job) and print the FpShotResult."""
+    try:
+        config = FpShotConfig(primary_key=file.name, save_type="nosave", fp_db_id=fp_db_id, text_type=text_type)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--text-type") from exc
+    with open_store(ctx, data_dir_) as store, _progress() as progress:
+        progress.add_task(f"Fingerprinting {file.name}", total=None)
+        outcome = Matcher(store).run_job(file, config, min_similarity=threshold)
+    if as_json:
+        _echo_json(outcome.result.to_wire())
+        return
+    timed_text = text_type is not None or file.suffix.lower() in (".srt", ".vtt", ".json")
+    timed = kind_of(outcome.library.model_id) != "text" or timed_text
+    console = Console()
+    console.print(
+        f"{file.name} against [bold]{outcome.library.name}[/] ({outcome.library.fp_db_id}): "
+        f"{len(_all_shots(outcome.result))} matching item(s)",
+        highlight=False,
+    )
+    for table in _result_tables(outcome.result, "s" if timed else "chars"):
+        console.print(table)

@@ -1,0 +1,501 @@
+"""Fingerprint libraries on disk: what MPS keeps behind `CreateFpShotDB`, `ListFpShotFiles` and the delete jobs.
+
+One SQLite database in WAL mode (`<data_dir>/fpscreen.db`) holds library metadata, items and each item's
+fingerprint blobs, one per modality. Searchable indexes live in memory only: built from the blobs the first time
+a library is searched, then kept current by this process's own writes. Every library has a `generation` bumped
+on each change, so another process writing the same database (the CLI beside a running server) is noticed and
+the in-memory index catches up by item id, without a rebuild.
+
+Thread safety: every thread gets its own SQLite connection; writes are `BEGIN IMMEDIATE` transactions; each
+library has a re-entrant lock that guards its indexes and lets a job make "search, then store" atomic.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from engine.core import Fingerprint, ItemMatch, ModalityIndex
+from engine.errors import EngineError, LibraryError
+from engine.modalities import get_modality, kind_of, modality_names
+from shared.contracts.mps import FpShotDB
+
+DB_FILE = "fpscreen.db"
+SCHEMA_VERSION = "1"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS libraries (
+    fp_db_id    TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    model_id    INTEGER NOT NULL,
+    description TEXT,
+    config      TEXT,
+    status      TEXT NOT NULL DEFAULT 'active',
+    created_at  TEXT NOT NULL,
+    is_default  INTEGER NOT NULL DEFAULT 0,
+    generation  INTEGER NOT NULL DEFAULT 0
+);
+-- AUTOINCREMENT: item ids are index ids and must never be reused, even across processes.
+CREATE TABLE IF NOT EXISTS items (
+    item_id     INTEGER PRIMARY KEY AUTOINCREMENT,
+    fp_db_id    TEXT NOT NULL REFERENCES libraries (fp_db_id) ON DELETE CASCADE,
+    primary_key TEXT NOT NULL,
+    file_id     TEXT NOT NULL,
+    store_time  TEXT NOT NULL,
+    input_file  TEXT,
+    duration    REAL NOT NULL DEFAULT 0,
+    UNIQUE (fp_db_id, primary_key)
+);
+CREATE INDEX IF NOT EXISTS items_by_file_id ON items (fp_db_id, file_id);
+CREATE TABLE IF NOT EXISTS fingerprints (
+    item_id  INTEGER NOT NULL REFERENCES items (item_id) ON DELETE CASCADE,
+    modality TEXT NOT NULL,
+    data     BLOB NOT NULL,
+    PRIMARY KEY (item_id, modality)
+);
+"""
+
+
+def new_id() -> str:
+    """32 lowercase hex characters, the shape of MPS `FpDBId` and `FileId`."""
+    return uuid.uuid4().hex
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True, slots=True)
+class LibraryInfo:
+    fp_db_id: str
+    name: str
+    model_id: int
+    description: str | None
+    config: str | None
+    status: str
+    created_at: str
+    is_default: bool
+    item_count: int
+
+    @property
+    def kind(self) -> str:
+        return kind_of(self.model_id)
+
+    def to_fp_shot_db(self) -> FpShotDB:
+        """The MPS wire model (ListFpShotDB reports `Status`; CreateFpShotDB's `State` is the same value)."""
+        return FpShotDB(
+            fp_db_id=self.fp_db_id,
+            name=self.name,
+            model_id=self.model_id,
+            status=self.status,
+            description=self.description,
+            config=self.config,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ItemInfo:
+    """A stored file (MPS `FpShotFile`): `input_file` is whatever describes its source (a path, InputFile JSON)."""
+
+    item_id: int
+    fp_db_id: str
+    primary_key: str
+    file_id: str
+    store_time: str
+    input_file: str | None
+    duration: float
+
+
+@dataclass(slots=True)
+class _LiveIndex:
+    index: ModalityIndex
+    item_ids: set[int] = field(default_factory=set)
+    generation: int = -1
+
+
+_ITEM_COLUMNS = "item_id, fp_db_id, primary_key, file_id, store_time, input_file, duration"
+_LIBRARY_COLUMNS = (
+    "l.fp_db_id, l.name, l.model_id, l.description, l.config, l.status, l.created_at, l.is_default, "
+    "(SELECT COUNT(*) FROM items i WHERE i.fp_db_id = l.fp_db_id)"
+)
+
+
+def _item(row: tuple) -> ItemInfo:
+    return ItemInfo(int(row[0]), row[1], row[2], row[3], row[4], row[5], float(row[6]))
+
+
+def _library(row: tuple) -> LibraryInfo:
+    return LibraryInfo(row[0], row[1], int(row[2]), row[3], row[4], row[5], row[6], bool(row[7]), int(row[8]))
+
+
+class LibraryStore:
+    """All libraries under one data directory."""
+
+    def __init__(self, data_dir: Path | str) -> None:
+        self.data_dir = Path(data_dir).expanduser()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.path = self.data_dir / DB_FILE
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._guard = threading.Lock()  # protects the dicts below, never held during real work
+        self._library_locks: dict[str, threading.RLock] = {}
+        self._indexes: dict[tuple[str, str], _LiveIndex] = {}
+        self._closed = False
+        db = self._db()
+        db.executescript(_SCHEMA)  # idempotent; executescript manages its own transaction
+        db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+
+    # ------------------------------------------------------------------------------------------ plumbing
+
+    def _db(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            if self._closed:
+                raise EngineError("the library store is closed")
+            # Autocommit mode: transactions are explicit below. 30 s busy timeout rides out other writers.
+            db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across crashes of this process
+            db.execute("PRAGMA foreign_keys=ON")
+            self._local.db = db
+            with self._guard:
+                self._connections.append(db)
+        return db
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction; IMMEDIATE takes the write lock up front so read-then-write cannot race."""
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: one consistent snapshot across several SELECTs."""
+        db = self._db()
+        db.execute("BEGIN")
+        try:
+            yield db
+        finally:
+            db.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._guard:
+            self._closed = True
+            connections, self._connections = self._connections, []
+            self._indexes.clear()
+        for db in connections:
+            db.close()
+        self._local = threading.local()
+
+    def __enter__(self) -> LibraryStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def library_lock(self, fp_db_id: str) -> Iterator[None]:
+        """Hold while searching and then storing, so two `save` jobs of one file cannot both store it."""
+        with self._guard:
+            lock = self._library_locks.setdefault(fp_db_id, threading.RLock())
+        with lock:
+            yield
+
+    # ------------------------------------------------------------------------------------------ libraries
+
+    def create_library(
+        self,
+        name: str,
+        model_id: int,
+        *,
+        description: str | None = None,
+        config: str | None = None,
+        is_default: bool = False,
+    ) -> LibraryInfo:
+        if not name or not name.strip():
+            raise EngineError("a library needs a name", code="InvalidParameter.EmptyValue")
+        modality_names(model_id)  # validates the ModelId
+        fp_db_id = new_id()
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO libraries (fp_db_id, name, model_id, description, config, created_at, is_default)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (fp_db_id, name.strip(), int(model_id), description, config, utc_now(), int(is_default)),
+            )
+        return self.get_library(fp_db_id)
+
+    def get_library(self, fp_db_id: str) -> LibraryInfo:
+        row = (
+            self._db()
+            .execute(f"SELECT {_LIBRARY_COLUMNS} FROM libraries l WHERE l.fp_db_id = ?", (fp_db_id,))
+            .fetchone()
+        )
+        if row is None:
+            raise LibraryError(f"The DNA database does not exist: {fp_db_id}")
+        return _library(row)
+
+    def list_libraries(self, fp_db_ids: Iterable[str] | None = None) -> list[LibraryInfo]:
+        rows = self._db().execute(f"SELECT {_LIBRARY_COLUMNS} FROM libraries l ORDER BY l.created_at, l.rowid")
+        libraries = [_library(row) for row in rows]
+        if fp_db_ids is not None:
+            wanted = set(fp_db_ids)
+            libraries = [lib for lib in libraries if lib.fp_db_id in wanted]
+        return libraries
+
+    def default_library(self, model_id: int) -> LibraryInfo:
+        """The library a job without `FpDBId` uses ("omitted ⇒ default library"), created on first use."""
+        modality_names(model_id)
+        with self._write() as db:
+            row = db.execute(
+                "SELECT fp_db_id FROM libraries WHERE is_default = 1 AND model_id = ? ORDER BY rowid LIMIT 1",
+                (int(model_id),),
+            ).fetchone()
+            if row is None:
+                fp_db_id = new_id()
+                db.execute(
+                    "INSERT INTO libraries (fp_db_id, name, model_id, description, created_at, is_default)"
+                    " VALUES (?, ?, ?, ?, ?, 1)",
+                    (
+                        fp_db_id,
+                        f"default-{kind_of(model_id)}",
+                        int(model_id),
+                        "used by jobs that name no FpDBId",
+                        utc_now(),
+                    ),
+                )
+            else:
+                fp_db_id = row[0]
+        return self.get_library(fp_db_id)
+
+    def delete_library(self, fp_db_id: str) -> None:
+        """MPS `SubmitFpDBDeleteJob` with `DelType=Delete`: the library and everything in it."""
+        with self.library_lock(fp_db_id), self._write() as db:
+            if db.execute("DELETE FROM libraries WHERE fp_db_id = ?", (fp_db_id,)).rowcount == 0:
+                raise LibraryError(f"The DNA database does not exist: {fp_db_id}")
+            self._drop_indexes(fp_db_id)
+
+    def purge_library(self, fp_db_id: str) -> int:
+        """MPS `DelType=Purge`: empty the library, keep it. Returns how many items went."""
+        with self.library_lock(fp_db_id), self._write() as db:
+            self._require(db, fp_db_id)
+            removed = db.execute("DELETE FROM items WHERE fp_db_id = ?", (fp_db_id,)).rowcount
+            db.execute("UPDATE libraries SET generation = generation + 1 WHERE fp_db_id = ?", (fp_db_id,))
+            self._drop_indexes(fp_db_id)
+        return removed
+
+    def _require(self, db: sqlite3.Connection, fp_db_id: str) -> tuple[int, int]:
+        row = db.execute("SELECT model_id, generation FROM libraries WHERE fp_db_id = ?", (fp_db_id,)).fetchone()
+        if row is None:
+            raise LibraryError(f"The DNA database does not exist: {fp_db_id}")
+        return int(row[0]), int(row[1])
+
+    def _drop_indexes(self, fp_db_id: str) -> None:
+        with self._guard:
+            for key in [key for key in self._indexes if key[0] == fp_db_id]:
+                del self._indexes[key]
+
+    # ------------------------------------------------------------------------------------------ items
+
+    def add_item(
+        self,
+        fp_db_id: str,
+        primary_key: str,
+        fingerprints: Mapping[str, Fingerprint | None],
+        *,
+        input_file: str | None = None,
+        duration: float | None = None,
+    ) -> ItemInfo:
+        """Store a file's fingerprints under `primary_key`; an existing key is replaced and keeps its FileId.
+
+        `duration` defaults to that of the library's primary modality (seconds; plain text: characters).
+        """
+        if not primary_key:
+            raise EngineError("PrimaryKey must not be empty", code="InvalidParameter.EmptyValue")
+        with self.library_lock(fp_db_id):
+            with self._write() as db:
+                model_id, generation = self._require(db, fp_db_id)
+                allowed = modality_names(model_id)
+                stray = sorted(set(fingerprints) - set(allowed))
+                if stray:
+                    raise EngineError(
+                        f"library {fp_db_id} ({kind_of(model_id)}) holds {', '.join(allowed)}, not {', '.join(stray)}",
+                        code="InvalidParameter",
+                    )
+                if duration is None:
+                    present = [fingerprints[n] for n in allowed if fingerprints.get(n) is not None]
+                    duration = float(present[0].duration) if present else 0.0  # type: ignore[union-attr]
+                old = db.execute(
+                    "SELECT item_id, file_id FROM items WHERE fp_db_id = ? AND primary_key = ?",
+                    (fp_db_id, primary_key),
+                ).fetchone()
+                file_id = old[1] if old else new_id()
+                if old:
+                    db.execute("DELETE FROM items WHERE item_id = ?", (old[0],))
+                cursor = db.execute(
+                    "INSERT INTO items (fp_db_id, primary_key, file_id, store_time, input_file, duration)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (fp_db_id, primary_key, file_id, utc_now(), input_file, float(duration)),
+                )
+                item_id = int(cursor.lastrowid or 0)
+                db.executemany(
+                    "INSERT INTO fingerprints (item_id, modality, data) VALUES (?, ?, ?)",
+                    [(item_id, name, fp.to_bytes()) for name, fp in fingerprints.items() if fp is not None],
+                )
+                db.execute("UPDATE libraries SET generation = ? WHERE fp_db_id = ?", (generation + 1, fp_db_id))
+                row = db.execute(f"SELECT {_ITEM_COLUMNS} FROM items WHERE item_id = ?", (item_id,)).fetchone()
+            # Keep the live indexes current, unless someone else wrote since they were synced (then they resync).
+            for name in allowed:
+                live = self._live_if_loaded(fp_db_id, name)
+                if live is None or live.generation != generation:
+                    continue
+                if old:
+                    live.index.remove(int(old[0]))
+                    live.item_ids.discard(int(old[0]))
+                fingerprint = fingerprints.get(name)
+                if fingerprint is not None:
+                    live.index.add(item_id, fingerprint)
+                    live.item_ids.add(item_id)
+                live.generation = generation + 1
+        return _item(row)
+
+    def get_item(self, fp_db_id: str, primary_key: str) -> ItemInfo | None:
+        row = (
+            self._db()
+            .execute(
+                f"SELECT {_ITEM_COLUMNS} FROM items WHERE fp_db_id = ? AND primary_key = ?", (fp_db_id, primary_key)
+            )
+            .fetchone()
+        )
+        return _item(row) if row else None
+
+    def list_items(self, fp_db_id: str, *, limit: int | None = None, after_item_id: int = 0) -> list[ItemInfo]:
+        """Items in store order; page with `limit` and the last `item_id` seen (MPS `NextPageToken`)."""
+        with self._read() as db:
+            self._require(db, fp_db_id)
+            rows = db.execute(
+                f"SELECT {_ITEM_COLUMNS} FROM items WHERE fp_db_id = ? AND item_id > ? ORDER BY item_id LIMIT ?",
+                (fp_db_id, after_item_id, -1 if limit is None else int(limit)),
+            ).fetchall()
+        return [_item(row) for row in rows]
+
+    def delete_items(
+        self, fp_db_id: str, *, primary_keys: Iterable[str] = (), file_ids: Iterable[str] = ()
+    ) -> list[ItemInfo]:
+        """MPS `SubmitFpFileDeleteJob`: remove items by PrimaryKey and/or FileId. Returns what was removed."""
+        keys, files = list(primary_keys), list(file_ids)
+        with self.library_lock(fp_db_id):
+            with self._write() as db:
+                model_id, generation = self._require(db, fp_db_id)
+                rows = db.execute(
+                    f"SELECT {_ITEM_COLUMNS} FROM items WHERE fp_db_id = ? AND"
+                    f" (primary_key IN ({','.join('?' * len(keys))}) OR file_id IN ({','.join('?' * len(files))}))",
+                    (fp_db_id, *keys, *files),
+                ).fetchall()
+                removed = [_item(row) for row in rows]
+                db.executemany("DELETE FROM items WHERE item_id = ?", [(item.item_id,) for item in removed])
+                if removed:
+                    db.execute("UPDATE libraries SET generation = ? WHERE fp_db_id = ?", (generation + 1, fp_db_id))
+            if removed:
+                for name in modality_names(model_id):
+                    live = self._live_if_loaded(fp_db_id, name)
+                    if live is None or live.generation != generation:
+                        continue
+                    for item in removed:
+                        live.index.remove(item.item_id)
+                        live.item_ids.discard(item.item_id)
+                    live.generation = generation + 1
+        return removed
+
+    def load_fingerprint(self, item_id: int, modality: str) -> Fingerprint | None:
+        row = (
+            self._db()
+            .execute("SELECT data FROM fingerprints WHERE item_id = ? AND modality = ?", (item_id, modality))
+            .fetchone()
+        )
+        return get_modality(modality).load_fingerprint(bytes(row[0])) if row else None
+
+    # ------------------------------------------------------------------------------------------ search
+
+    def _live_if_loaded(self, fp_db_id: str, modality: str) -> _LiveIndex | None:
+        with self._guard:
+            return self._indexes.get((fp_db_id, modality))
+
+    def _synced_index(self, fp_db_id: str, modality: str) -> ModalityIndex:
+        """The library's in-memory index for `modality`, built on first use, caught up if the DB moved on.
+
+        Call with the library lock held.
+        """
+        with self._read() as db:
+            model_id, generation = self._require(db, fp_db_id)
+            if modality not in modality_names(model_id):
+                raise EngineError(
+                    f"library {fp_db_id} ({kind_of(model_id)}) has no {modality} fingerprints",
+                    code="InvalidParameter",
+                )
+            live = self._live_if_loaded(fp_db_id, modality)
+            if live is not None and live.generation == generation:
+                return live.index
+            if live is None:
+                live = _LiveIndex(get_modality(modality).new_index())
+            ids = {
+                int(row[0])
+                for row in db.execute(
+                    "SELECT f.item_id FROM fingerprints f JOIN items i ON i.item_id = f.item_id"
+                    " WHERE i.fp_db_id = ? AND f.modality = ?",
+                    (fp_db_id, modality),
+                )
+            }
+            for gone in live.item_ids - ids:
+                live.index.remove(gone)
+            missing = sorted(ids - live.item_ids)
+            loader = get_modality(modality)
+            for start in range(0, len(missing), 500):  # SQLite caps bound parameters; also bounds memory
+                chunk = missing[start : start + 500]
+                rows = db.execute(
+                    f"SELECT item_id, data FROM fingerprints WHERE modality = ?"
+                    f" AND item_id IN ({','.join('?' * len(chunk))})",
+                    (modality, *chunk),
+                )
+                for item_id, data in rows:
+                    live.index.add(int(item_id), loader.load_fingerprint(bytes(data)))
+            live.item_ids = ids
+            live.generation = generation
+        with self._guard:
+            self._indexes[(fp_db_id, modality)] = live
+        return live.index
+
+    def search(
+        self, fp_db_id: str, modality: str, fingerprint: Fingerprint, *, max_items: int = 20
+    ) -> list[tuple[ItemInfo, ItemMatch]]:
+        """Items of the library that `fingerprint` copies, best first, with their aligned segments."""
+        with self.library_lock(fp_db_id):
+            index = self._synced_index(fp_db_id, modality)
+            matches = index.search(fingerprint, max_items=max_items)
+        if not matches:
+            return []
+        ids = [m.item_id for m in matches]
+        rows = (
+            self._db()
+            .execute(f"SELECT {_ITEM_COLUMNS} FROM items WHERE item_id IN ({','.join('?' * len(ids))})", ids)
+            .fetchall()
+        )
+        items = {int(row[0]): _item(row) for row in rows}
+        # An item deleted by another process after the sync has no row any more: drop its match.
+        return [(items[m.item_id], m) for m in matches if m.item_id in items]
+
+    def index_memory_bytes(self) -> int:
+        with self._guard:
+            return sum(live.index.memory_bytes() for live in self._indexes.values())

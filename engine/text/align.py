@@ -1,0 +1,207 @@
+"""From matched fingerprints to copied passages: chain hits along a drifting diagonal, then measure each chain.
+
+A hit is a query fingerprint whose hash also occurs in the reference. A copied passage shows up as hits whose
+offset `ref_pos - query_pos` stays nearly constant (typos keep it, inserted or deleted characters move it by one);
+a reordered sentence is another run at another offset. Both indexes (inverted and brute force) produce hits
+differently and then share everything here, so they agree by construction.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.core import ItemMatch, Segment
+from engine.text.fingerprint import TextFingerprint
+from engine.text.normalize import NormalizedText
+
+MAX_GAP = 100  # normalised characters without a hit before a passage is considered over
+BASE_DRIFT = 6  # offset change tolerated between neighbouring hits, plus one per 8 characters of gap
+MIN_HITS = 3  # fewer shared fingerprints in a row is what unrelated texts produce by chance
+MIN_LENGTH = 30  # normalised characters: shorter shared runs are stock phrases, not copying
+MIN_DENSITY = 0.15  # share of the span's fingerprints that match; below it a chain is a string of coincidences
+EXTEND_LIMIT = 64  # characters a passage may grow past its first/last hit
+X_DROP = 6  # extension gives up once it is this far below its best score: ~3 mismatches more than matches
+# Winnowing keeps a fingerprint only if about this many characters around it are intact in both texts (measured
+# with engine.synth.text.char_edits); turns the matched share into an estimate of character identity.
+EFFECTIVE_SPAN = 10.0
+CANDIDATE_LIMIT = 200  # items aligned per query, most-hit first
+
+
+_BUCKET_SHIFT = 5  # open chains are filed by diagonal // 32: wider than any drift a single step allows
+
+
+@dataclass(slots=True)
+class _Chain:
+    q: list[int]
+    r: list[int]
+    bucket: int
+
+    @property
+    def diagonal(self) -> int:
+        return self.r[-1] - self.q[-1]
+
+
+def _chains(qpos: np.ndarray, rpos: np.ndarray) -> list[_Chain]:
+    """Greedy chaining in query order. Open chains are looked up by diagonal, so repeated phrases (hundreds of
+    stray hits at unrelated offsets) cost a dictionary probe each instead of a scan of every open chain."""
+    order = np.lexsort((rpos, qpos))
+    buckets: dict[int, list[_Chain]] = {}
+    chains: list[_Chain] = []
+    for q, r in zip(qpos[order].tolist(), rpos[order].tolist(), strict=True):
+        diagonal = r - q
+        home = diagonal >> _BUCKET_SHIFT
+        best: _Chain | None = None
+        best_drift = 0
+        for b in (home - 1, home, home + 1):
+            filed = buckets.get(b)
+            if not filed:
+                continue
+            live = [c for c in filed if q - c.q[-1] <= MAX_GAP]  # chains that went quiet are finished
+            if len(live) != len(filed):
+                buckets[b] = live
+            for chain in live:
+                if not (0 <= r - chain.r[-1] <= MAX_GAP + BASE_DRIFT):
+                    continue
+                drift = abs(diagonal - chain.diagonal)
+                if drift <= BASE_DRIFT + (q - chain.q[-1]) // 8 and (best is None or drift < best_drift):
+                    best, best_drift = chain, drift
+        if best is None:
+            chain = _Chain([q], [r], home)
+            chains.append(chain)
+            buckets.setdefault(home, []).append(chain)
+        elif best.q[-1] != q and best.r[-1] != r:  # a repeated hash at the same spot adds no evidence
+            best.q.append(q)
+            best.r.append(r)
+            if home != best.bucket:  # follow the drift
+                buckets[best.bucket].remove(best)
+                buckets.setdefault(home, []).append(best)
+                best.bucket = home
+    return chains
+
+
+def _supported(qpos: np.ndarray, rpos: np.ndarray) -> np.ndarray:
+    """Mask of hits with another hit nearby (within the gap along the query, about the drift across diagonals).
+
+    A hit without one can only ever be a chain of one, so dropping it first changes no result; repeated phrases
+    make most stray hits isolated, and this vectorised test is far cheaper than walking them in Python.
+    """
+    width = BASE_DRIFT + MAX_GAP // 8 + 1
+    band = (rpos - qpos) // width
+    keys = band * (1 << 32) + qpos
+    sorted_keys = np.sort(keys)
+    nearby = np.zeros(len(keys), dtype=np.int64)
+    for offset in (-1, 0, 1):
+        probe = keys + offset * (1 << 32)
+        nearby += np.searchsorted(sorted_keys, probe + MAX_GAP, "right")
+        nearby -= np.searchsorted(sorted_keys, probe - MAX_GAP, "left")
+    return nearby > 1  # the hit itself is always counted once
+
+
+def _agreement(a: str, b: str, i: int, j: int, span: int = 6) -> int:
+    return sum(x == y for x, y in zip(a[i : i + span], b[j : j + span], strict=False))
+
+
+def _grow(a: str, b: str) -> tuple[int, int]:
+    """How far a copy runs into `a` and `b` from their starts, tolerating typos (X-drop extension).
+
+    Matching characters score +1, a substitution, insertion or deletion costs 2; the walk stops once the score has
+    fallen `X_DROP` below its best and returns the lengths consumed at the best point. At a mismatch the edit
+    that makes the next few characters agree is taken.
+    """
+    i = j = score = best = best_i = best_j = 0
+    while i < len(a) and j < len(b) and score > best - X_DROP:
+        if a[i] == b[j]:
+            i, j, score = i + 1, j + 1, score + 1
+            if score > best:
+                best, best_i, best_j = score, i, j
+            continue
+        i, j = max(((i + 1, j + 1), (i + 1, j), (i, j + 1)), key=lambda o: _agreement(a, b, o[0], o[1]))
+        score -= 2
+    return best_i, best_j
+
+
+def _extend(a: str, b: str, a_lo: int, a_hi: int, b_lo: int, b_hi: int) -> tuple[int, int, int, int]:
+    """Grow the passage on both sides: winnowing only pins its ends to within w + k characters, and typos near an
+    end leave the last stretch without shared fingerprints."""
+    back_a, back_b = _grow(a[max(0, a_lo - EXTEND_LIMIT) : a_lo][::-1], b[max(0, b_lo - EXTEND_LIMIT) : b_lo][::-1])
+    ahead_a, ahead_b = _grow(a[a_hi : a_hi + EXTEND_LIMIT], b[b_hi : b_hi + EXTEND_LIMIT])
+    return a_lo - back_a, a_hi + ahead_a, b_lo - back_b, b_hi + ahead_b
+
+
+def _count_in(positions: np.ndarray, lo: int, hi: int) -> int:
+    return int(np.searchsorted(positions, hi, "right") - np.searchsorted(positions, lo, "left"))
+
+
+def align(
+    query: TextFingerprint,
+    ref: TextFingerprint,
+    q_idx: np.ndarray,
+    r_idx: np.ndarray,
+    query_normalized: NormalizedText | None = None,
+) -> list[Segment]:
+    """Segments of `query` copied from `ref`, given hits as indexes into each fingerprint's arrays.
+
+    `query_normalized` saves renormalising the query once per matched item.
+    """
+    if len(q_idx) < MIN_HITS:
+        return []
+    k = query.k
+    kept: list[tuple[int, int, int, int, float]] = []
+    qpos, rpos = query.positions[q_idx].astype(np.int64), ref.positions[r_idx].astype(np.int64)
+    keep = _supported(qpos, rpos)
+    chains = sorted(_chains(qpos[keep], rpos[keep]), key=lambda c: -len(c.q))
+    for chain in chains:
+        if len(chain.q) < MIN_HITS:
+            break
+        q_lo, q_hi, r_lo, r_hi = chain.q[0], chain.q[-1] + k, min(chain.r), max(chain.r) + k
+        if q_hi - q_lo < MIN_LENGTH:
+            continue
+        # One query passage copies one place; a weaker chain over mostly the same input is a repeat in ref.
+        if any(min(q_hi, hi) - max(q_lo, lo) > 0.5 * (q_hi - q_lo) for lo, hi, *_ in kept):
+            continue
+        fingerprints_in_span = _count_in(query.positions, q_lo, q_hi - k) + _count_in(ref.positions, r_lo, r_hi - k)
+        density = (len(set(chain.q)) + len(set(chain.r))) / max(1, fingerprints_in_span)
+        if density < MIN_DENSITY:
+            continue
+        similarity = min(1.0, math.exp(math.log(min(1.0, density)) / EFFECTIVE_SPAN))
+        kept.append((q_lo, q_hi, r_lo, r_hi, similarity))
+
+    if not kept:
+        return []
+    segments: list[Segment] = []
+    qn = query_normalized if query_normalized is not None else query.normalized
+    rn = ref.normalized
+    q_chars, r_chars = qn.text, rn.text
+    for q_lo, q_hi, r_lo, r_hi, similarity in kept:
+        q_lo, q_hi, r_lo, r_hi = _extend(q_chars, r_chars, q_lo, q_hi, r_lo, r_hi)
+        in_start, in_end, in_text = query.span(qn, q_lo, q_hi)
+        ref_start, ref_end, ref_text = ref.span(rn, r_lo, r_hi)
+        segments.append(Segment(in_start, in_end, ref_start, ref_end, similarity, in_text, ref_text))
+    segments.sort(key=lambda s: s.input_start)
+    return segments
+
+
+def _weight(match: ItemMatch) -> float:
+    return sum(s.similarity * max(s.input_duration, 1e-9) for s in match.segments)
+
+
+def collect(
+    query: TextFingerprint,
+    hits: dict[int, tuple[np.ndarray, np.ndarray]],
+    fingerprints: dict[int, TextFingerprint],
+    max_items: int,
+) -> list[ItemMatch]:
+    """Align every candidate item and rank: most copied (similarity × length) first, then by item id."""
+    candidates = [(item, qi, ri) for item, (qi, ri) in hits.items() if len(np.unique(qi)) >= MIN_HITS]
+    candidates.sort(key=lambda c: (-len(np.unique(c[1])), c[0]))
+    matches: list[ItemMatch] = []
+    query_normalized = query.normalized if candidates else None
+    for item, qi, ri in candidates[:CANDIDATE_LIMIT]:
+        segments = align(query, fingerprints[item], qi, ri, query_normalized)
+        if segments:
+            matches.append(ItemMatch(item, segments))
+    matches.sort(key=lambda m: (-_weight(m), m.item_id))
+    return matches[:max_items]

@@ -1,0 +1,86 @@
+"""Text normalisation for fingerprinting, with a map from every normalised character back to the original.
+
+A copy survives re-typing: width/compatibility forms (NFKC), case (casefold), accents, punctuation, whitespace and
+symbols are all folded away, so only letters and digits remain. Each normalised character remembers the index of
+the original character it came from, so a match can quote the original text and report original positions.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+# Unicode general categories that carry content; everything else (P*, Z*, C*, S*, M*) is dropped.
+_KEPT_CATEGORIES = frozenset({"Lu", "Ll", "Lt", "Lm", "Lo", "Nd", "Nl", "No"})
+
+
+@lru_cache(maxsize=65536)
+def fold_char(ch: str) -> str:
+    """The normalised form of one original character ("" when it carries no content).
+
+    NFKD then dropping combining marks folds accents, so a precomposed "é" and a decomposed "e"+"◌́" agree even
+    though we normalise character by character (whole-string NFKC would lose the position map).
+    """
+    decomposed = unicodedata.normalize("NFKD", ch)
+    base = "".join(c for c in decomposed if not unicodedata.combining(c))
+    folded = unicodedata.normalize("NFKC", base).casefold()
+    folded = unicodedata.normalize("NFKC", folded)  # casefold can leave non-NFKC output (rare)
+    return "".join(c for c in folded if unicodedata.category(c) in _KEPT_CATEGORIES)
+
+
+@dataclass(frozen=True, slots=True)
+class NormalizedText:
+    """`codes[i]` is the i-th normalised code point; it came from original character `origin[i]`."""
+
+    codes: np.ndarray  # uint32 code points
+    origin: np.ndarray  # int64 indexes into the original string, non-decreasing
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    @property
+    def text(self) -> str:
+        return self.codes.astype("<u4").tobytes().decode("utf-32-le")
+
+    def original_span(self, start: int, end: int, original_length: int) -> tuple[int, int]:
+        """The original `[start, end)` character range covering normalised `[start, end)`."""
+        if end <= start:
+            at = int(self.origin[start]) if start < len(self.origin) else original_length
+            return at, at
+        return int(self.origin[start]), int(self.origin[end - 1]) + 1
+
+
+def normalize(text: str) -> NormalizedText:
+    """Normalise `text`, vectorised: each distinct character is folded once (a book has a few thousand), then
+    per-code-point lookup tables do the rest in numpy."""
+    if not text:
+        return NormalizedText(np.zeros(0, dtype=np.uint32), np.zeros(0, dtype=np.int64))
+    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
+    present = np.flatnonzero(np.bincount(codes))  # O(n), unlike np.unique's sort
+    folded = [fold_char(chr(int(cp))) for cp in present]
+    size = int(present[-1]) + 1
+
+    if all(len(f) <= 1 for f in folded):  # the usual case: one character in, at most one out
+        table = np.zeros(size, dtype=np.uint32)
+        table[present] = [ord(f) if f else 0 for f in folded]  # U+0000 is a control character: never kept
+        mapped = table[codes]
+        origin = np.flatnonzero(mapped)
+        return NormalizedText(mapped[origin], origin.astype(np.int64))
+
+    # Some characters expand ("ß" -> "ss", "ﬁ" -> "fi"): place every output code point explicitly.
+    lengths = np.zeros(size, dtype=np.int64)
+    lengths[present] = [len(f) for f in folded]
+    offsets = np.zeros(size, dtype=np.int64)
+    offsets[present] = np.cumsum(lengths[present]) - lengths[present]
+    flat = np.frombuffer("".join(folded).encode("utf-32-le", "surrogatepass"), dtype="<u4")
+    per_char = lengths[codes]
+    origin = np.repeat(np.arange(len(codes), dtype=np.int64), per_char)
+    if len(origin) == 0:
+        return NormalizedText(np.zeros(0, dtype=np.uint32), origin)
+    char_start = np.cumsum(per_char) - per_char
+    rank = np.arange(len(origin), dtype=np.int64) - np.repeat(char_start, per_char)  # 0, 1 for "ss"
+    flat_index = np.repeat(offsets[codes], per_char) + rank
+    return NormalizedText(flat[flat_index].astype(np.uint32), origin)
