@@ -1,0 +1,292 @@
+"""The results store on an embedded SQLite file (local runs, the engine, tests).
+
+Concurrency: one connection per thread (and per process), WAL so readers never block the writer, a busy
+timeout so a writer waits for the lock instead of failing, and every conditional write is one SQL statement
+(`... WHERE <condition>`, upserts with `DO UPDATE ... WHERE`) or runs inside `BEGIN IMMEDIATE`, which takes the
+write lock up front so a read-modify-write can't interleave with another process's.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from shared.ports import ClaimOutcome, ClaimResult, FailedJob, JobRecord, MatchRow, ObjectClaim, ParkedMessage
+from shared.store import schema
+from shared.store.schema import COMPLETED, IN_PROGRESS, TableSpec
+
+MEMORY = ":memory:"
+_SQL_TYPES = {"str": "TEXT", "int": "INTEGER", "float": "REAL", "json": "TEXT"}
+# Secondary indexes for the scans the protocol offers (stuck jobs, recent jobs, pending outbox, parked list).
+_INDEXES = (
+    'CREATE INDEX IF NOT EXISTS "fp_jobs_state_updated" ON "fp_jobs" ("state", "updated_at")',
+    'CREATE INDEX IF NOT EXISTS "fp_jobs_submitted" ON "fp_jobs" ("submitted_at")',
+    'CREATE INDEX IF NOT EXISTS "fp_failed_jobs_pending" ON "fp_failed_jobs" ("reported", "failed_at")',
+    'CREATE INDEX IF NOT EXISTS "fp_parked_messages_parked" ON "fp_parked_messages" ("parked_at")',
+)
+
+
+def _q(name: str) -> str:
+    return f'"{name}"'
+
+
+def create_table_sql(spec: TableSpec) -> str:
+    columns = schema.columns_of(spec)
+    keys = set(spec.key_names)
+    body = [f"{_q(n)} {_SQL_TYPES[kind]}{' NOT NULL' if n in keys else ''}" for n, kind in columns.items()]
+    body.append(f"PRIMARY KEY ({', '.join(_q(n) for n in spec.key_names)})")
+    return f"CREATE TABLE IF NOT EXISTS {_q(spec.name)} ({', '.join(body)}) WITHOUT ROWID"
+
+
+def _insert_sql(spec: TableSpec, conflict: str = "") -> tuple[str, list[str]]:
+    names = list(schema.columns_of(spec))
+    sql = (
+        f"INSERT INTO {_q(spec.name)} ({', '.join(_q(n) for n in names)}) "
+        f"VALUES ({', '.join(':' + n for n in names)}) {conflict}"
+    )
+    return sql, names
+
+
+class SqliteStore:
+    """`ResultStore` on a SQLite file; `path=":memory:"` keeps one private in-memory database."""
+
+    def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 30.0) -> None:
+        self._path = str(path)
+        self._busy_timeout = busy_timeout
+        self._memory = self._path == MEMORY
+        # An in-memory database lives in one connection, so threads share it under a lock; a file gets
+        # one connection per thread and lets SQLite's own locking arbitrate (between processes too).
+        self._lock = threading.RLock()
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._pid = os.getpid()
+        self._closed = False
+        if not self._memory:
+            Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+        with self._write() as conn:
+            for spec in schema.TABLES:
+                conn.execute(create_table_sql(spec))
+            for sql in _INDEXES:
+                conn.execute(sql)
+
+    # ------------------------------------------------------------------------------ connections
+
+    def _connect(self) -> sqlite3.Connection:
+        # isolation_level=None: autocommit, so transactions are exactly the BEGINs written below.
+        # check_same_thread=False only so close() may run on any thread; each thread uses its own connection.
+        conn = sqlite3.connect(self._path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
+        if not self._memory:
+            self._enable_wal(conn)
+            conn.execute("PRAGMA synchronous = NORMAL")  # durable at checkpoints; safe with WAL
+        with self._lock:
+            self._connections.append(conn)
+        return conn
+
+    def _enable_wal(self, conn: sqlite3.Connection) -> None:
+        # WAL is a property of the file, set once. Switching needs an exclusive lock and SQLite reports
+        # "database is locked" at once rather than calling the busy handler, so processes that open a new
+        # file together retry here, within the busy timeout.
+        deadline = time.monotonic() + self._busy_timeout
+        delay = 0.005
+        while conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+                return  # WAL now, or the file system can't do it (the pragma then keeps the old mode)
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.1)
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._closed:
+            raise RuntimeError(f"the store on {self._path} is closed")
+        if os.getpid() != self._pid:  # forked: the parent's connections must not be used here
+            self._pid, self._local, self._connections = os.getpid(), threading.local(), []
+        if self._memory:
+            if not self._connections:
+                self._connect()
+            return self._connections[0]
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._connect()
+        return conn
+
+    def _guard(self) -> Any:
+        return self._lock if self._memory else nullcontext()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction that holds the database's write lock from its first statement."""
+        with self._guard():
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def _execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
+        """One autocommitted statement; returns the number of rows it changed."""
+        with self._guard():
+            return self._conn().execute(sql, params).rowcount
+
+    def _select(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        with self._guard():
+            return self._conn().execute(sql, params).fetchall()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+            self._local = threading.local()
+
+    def __enter__(self) -> SqliteStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---------------------------------------------------------------------------- object claims
+
+    def claim_object(self, claim: ObjectClaim, *, now: float) -> ClaimResult:
+        lease = replace(claim, status=IN_PROGRESS, job_id=None)
+        sql, names = _insert_sql(schema.OBJECTS)
+        updates = ", ".join(f"{_q(n)} = excluded.{_q(n)}" for n in names if n != "key")
+        # Insert, or take over an IN_PROGRESS lease that has expired; anything else leaves the row alone.
+        upsert = (
+            f'{sql} ON CONFLICT ("key") DO UPDATE SET {updates} '
+            f'WHERE "status" = \'{IN_PROGRESS}\' AND "expires_at" <= :now'
+        )
+        with self._write() as conn:  # the follow-up read sees exactly the state the upsert saw
+            if conn.execute(upsert, {**schema.encode(lease), "now": now}).rowcount == 1:
+                return ClaimResult(ClaimOutcome.ACQUIRED, lease)
+            row = conn.execute('SELECT * FROM "fp_objects" WHERE "key" = ?', (claim.key,)).fetchone()
+        existing = schema.decode(ObjectClaim, dict(row))
+        outcome = ClaimOutcome.COMPLETED if existing.status == COMPLETED else ClaimOutcome.IN_PROGRESS
+        return ClaimResult(outcome, existing)
+
+    def complete_object(self, key: str, owner: str, job_id: str, *, now: float) -> bool:
+        # Only the owner; completing twice with the same job id is an idempotent success.
+        changed = self._execute(
+            'UPDATE "fp_objects" SET "status" = ?, "job_id" = ?, "updated_at" = ? '
+            'WHERE "key" = ? AND "owner" = ? AND ("status" = ? OR "job_id" = ?)',
+            (COMPLETED, job_id, float(now), key, owner, IN_PROGRESS, job_id),
+        )
+        return changed == 1
+
+    def release_object(self, key: str, owner: str) -> bool:
+        changed = self._execute(
+            'DELETE FROM "fp_objects" WHERE "key" = ? AND "owner" = ? AND "status" = ?',
+            (key, owner, IN_PROGRESS),
+        )
+        return changed == 1
+
+    def get_object(self, key: str) -> ObjectClaim | None:
+        rows = self._select('SELECT * FROM "fp_objects" WHERE "key" = ?', (key,))
+        return schema.decode(ObjectClaim, dict(rows[0])) if rows else None
+
+    # ------------------------------------------------------------------------------------- jobs
+
+    def save_job(self, job: JobRecord) -> bool:
+        rank, allow_equal = schema.overwrite_rule(job.state)
+        sql, names = _insert_sql(schema.JOBS)
+        updates = ", ".join(f"{_q(n)} = excluded.{_q(n)}" for n in names if n != "job_id")
+        op = "<=" if allow_equal else "<"
+        upsert = f'{sql} ON CONFLICT ("job_id") DO UPDATE SET {updates} WHERE "state_rank" {op} {rank:d}'
+        return self._execute(upsert, schema.encode(job)) == 1
+
+    def get_job(self, job_id: str) -> JobRecord | None:
+        rows = self._select('SELECT * FROM "fp_jobs" WHERE "job_id" = ?', (job_id,))
+        return schema.decode(JobRecord, dict(rows[0])) if rows else None
+
+    def jobs_in_states(self, states: list[str], *, updated_before: float, limit: int) -> list[JobRecord]:
+        if not states or limit <= 0:
+            return []
+        marks = ", ".join("?" for _ in states)
+        rows = self._select(
+            f'SELECT * FROM "fp_jobs" WHERE "state" IN ({marks}) AND "updated_at" < ? '
+            'ORDER BY "updated_at", "job_id" LIMIT ?',
+            (*states, float(updated_before), limit),
+        )
+        return [schema.decode(JobRecord, dict(r)) for r in rows]
+
+    def recent_jobs(self, limit: int = 100) -> list[JobRecord]:
+        if limit <= 0:
+            return []
+        rows = self._select('SELECT * FROM "fp_jobs" ORDER BY "submitted_at" DESC, "job_id" DESC LIMIT ?', (limit,))
+        return [schema.decode(JobRecord, dict(r)) for r in rows]
+
+    # ---------------------------------------------------------------------------------- matches
+
+    def replace_matches(self, job_id: str, rows: list[MatchRow]) -> None:
+        schema.check_match_rows(job_id, rows)
+        sql, _ = _insert_sql(schema.MATCHES)
+        with self._write() as conn:  # readers see the old rows or the new ones, never a mix
+            conn.execute('DELETE FROM "fp_matches" WHERE "job_id" = ?', (job_id,))
+            conn.executemany(sql, [schema.encode(r) for r in rows])
+
+    def matches_for_job(self, job_id: str) -> list[MatchRow]:
+        rows = self._select('SELECT * FROM "fp_matches" WHERE "job_id" = ? ORDER BY "slice_id"', (job_id,))
+        return [schema.decode(MatchRow, dict(r)) for r in rows]
+
+    # --------------------------------------------------------------------------- failed outbox
+
+    def add_failed(self, failed: FailedJob) -> bool:
+        sql, _ = _insert_sql(schema.FAILED_JOBS, 'ON CONFLICT ("job_id") DO NOTHING')
+        return self._execute(sql, schema.encode(failed)) == 1
+
+    def pending_failed(self, limit: int) -> list[FailedJob]:
+        if limit <= 0:
+            return []
+        rows = self._select(
+            'SELECT * FROM "fp_failed_jobs" WHERE "reported" = 0 ORDER BY "failed_at", "job_id" LIMIT ?',
+            (limit,),
+        )
+        return [schema.decode(FailedJob, dict(r)) for r in rows]
+
+    def mark_failed_reported(self, job_id: str, *, now: float) -> bool:
+        changed = self._execute(
+            'UPDATE "fp_failed_jobs" SET "reported" = 1, "reported_at" = ? WHERE "job_id" = ? AND "reported" = 0',
+            (float(now), job_id),
+        )
+        return changed == 1
+
+    def record_failed_attempt(self, job_id: str, error: str) -> None:
+        # A job that isn't in the outbox has nothing to count: a no-op, as on Tablestore.
+        self._execute(
+            'UPDATE "fp_failed_jobs" SET "attempts" = "attempts" + 1, "last_error" = ? WHERE "job_id" = ?',
+            (error, job_id),
+        )
+
+    def get_failed(self, job_id: str) -> FailedJob | None:
+        rows = self._select('SELECT * FROM "fp_failed_jobs" WHERE "job_id" = ?', (job_id,))
+        return schema.decode(FailedJob, dict(rows[0])) if rows else None
+
+    # -------------------------------------------------------------------------- parked messages
+
+    def park_message(self, message: ParkedMessage) -> bool:
+        sql, _ = _insert_sql(schema.PARKED_MESSAGES, 'ON CONFLICT ("message_id") DO NOTHING')
+        return self._execute(sql, schema.encode(message)) == 1
+
+    def parked_messages(self, limit: int = 100) -> list[ParkedMessage]:
+        """Newest first."""
+        if limit <= 0:
+            return []
+        rows = self._select(
+            'SELECT * FROM "fp_parked_messages" ORDER BY "parked_at" DESC, "message_id" DESC LIMIT ?', (limit,)
+        )
+        return [schema.decode(ParkedMessage, dict(r)) for r in rows]
