@@ -29,9 +29,7 @@ def _validate(model: type[BaseModel], data: Any, kind: str) -> Any:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        fields = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}" for err in exc.errors()
-        )
+        fields = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}" for err in exc.errors())
         raise EventParseError(f"malformed {kind} event: {fields}") from exc
 
 

@@ -1,0 +1,340 @@
+"""A local OSS endpoint for the real `oss2` SDK: moto's in-process S3 behind a WSGI shim.
+
+oss2 speaks a dialect of S3 that plain moto half-understands (reference Part 2 §2): it ignores `x-oss-*`
+headers (user metadata is silently dropped, copies come out empty), oss2's ElementTree lookups can't see through
+moto's S3 XML namespace, oss2 sends empty `continuation-token=`/`marker=` parameters moto rejects, and
+`?bucketInfo` is unknown to S3. `OssShim` fixes those on the wire, both ways, so the SDK is used unmodified.
+
+    with OssCompatServer() as oss:
+        bucket = oss2.Bucket(oss2.Auth("ak", "sk"), oss.endpoint, "media")   # path-style: 127.0.0.1 is an IP
+        bucket.create_bucket()
+
+Signatures are not verified, CRC64 headers are not produced (oss2 then skips its CRC check), `append_object`
+is unsupported, and bodies are buffered in memory: this is a test double, not a server.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterable
+from types import TracebackType
+from typing import Any
+from urllib.parse import unquote
+
+WsgiEnviron = dict[str, Any]
+StartResponse = Callable[..., Any]
+WsgiApp = Callable[[WsgiEnviron, StartResponse], Iterable[bytes]]
+
+DEFAULT_REGION = "cn-hangzhou"
+
+# Query parameters oss2 always sends, empty when unused; moto answers 400 InvalidArgument to an empty one.
+_DROP_WHEN_EMPTY = frozenset({"continuation-token", "start-after", "marker", "delimiter"})
+_V1_LIST_PARAMS = frozenset({"prefix", "delimiter", "marker", "max-keys", "encoding-type"})
+_V2_ONLY = re.compile(rb"<(KeyCount|ContinuationToken|NextContinuationToken|StartAfter)>[^<]*</\1>")
+_KEY = re.compile(rb"<Key>([^<]*)</Key>")
+_COMMON_PREFIX = re.compile(rb"<CommonPrefixes>\s*<Prefix>([^<]*)</Prefix>")
+_S3_XMLNS = re.compile(rb'\s+xmlns="http://s3\.amazonaws\.com/doc/[^"]*"')
+_CONTENTS = re.compile(rb"<Contents>(.*?)</Contents>", re.S)
+_LIST_BUCKET = re.compile(rb"<Bucket>(.*?)</Bucket>", re.S)
+# OSS uses capitalised storage-class names; S3 upper-case ones.
+_STORAGE_CLASS_TO_S3 = {"standard": "STANDARD", "ia": "STANDARD_IA", "archive": "GLACIER"}
+_STORAGE_CLASS_FROM_S3 = {b"STANDARD": b"Standard", b"STANDARD_IA": b"IA", b"GLACIER": b"Archive"}
+
+
+def _drop_empty_params(query: str) -> str:
+    """Remove `name=` (or bare `name`) pieces oss2 sends empty; keep every other piece byte for byte."""
+    kept = []
+    for piece in query.split("&"):
+        if not piece:
+            continue
+        name, _, value = piece.partition("=")
+        if unquote(name) in _DROP_WHEN_EMPTY and value == "":
+            continue
+        kept.append(piece)
+    return "&".join(kept)
+
+
+def _v1_query_as_v2(query: str) -> str:
+    pieces = ["list-type=2"]
+    for piece in query.split("&"):
+        if piece:
+            name, _, value = piece.partition("=")
+            pieces.append(f"start-after={value}" if unquote(name) == "marker" else piece)
+    return "&".join(pieces)
+
+
+def _v2_listing_as_v1(body: bytes) -> bytes:
+    """ListObjectsV2 result → ListObjects (v1): NextMarker is the last key or common prefix returned."""
+    body = _V2_ONLY.sub(b"", body)
+    if b"<IsTruncated>true</IsTruncated>" not in body:
+        return body
+    names = _KEY.findall(body) + _COMMON_PREFIX.findall(body)
+    if not names:
+        return body
+    # With encoding-type=url the names are escaped; order them as the keys they stand for.
+    last = max(names, key=lambda raw: unquote(raw.decode("utf-8")))
+    return body.replace(
+        b"<IsTruncated>true</IsTruncated>", b"<IsTruncated>true</IsTruncated><NextMarker>" + last + b"</NextMarker>", 1
+    )
+
+
+def _query_names(query: str) -> set[str]:
+    return {unquote(piece.partition("=")[0]) for piece in query.split("&") if piece}
+
+
+class OssShim:
+    """WSGI middleware: OSS requests in, moto S3 behind, OSS responses out. `/moto-api/*` goes to `api_app`."""
+
+    def __init__(self, s3_app: WsgiApp, *, api_app: WsgiApp | None = None, region: str = DEFAULT_REGION) -> None:
+        self._s3 = s3_app
+        self._api = api_app
+        self.region = region
+
+    # ------------------------------------------------------------------------------------------- WSGI
+
+    def __call__(self, environ: WsgiEnviron, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "") or "/"
+        if path.startswith("/moto-api") and self._api is not None:
+            return self._api(environ, start_response)
+        self._translate_request(environ)
+        names = _query_names(environ.get("QUERY_STRING", ""))
+        bucket, key = self._split_path(path)
+        is_bucket_get = bool(bucket) and not key and environ["REQUEST_METHOD"] == "GET"
+        if is_bucket_get and names & {"bucketInfo", "location"}:
+            status, headers, body = self._bucket_subresource(environ, bucket, "bucketInfo" in names)
+        elif is_bucket_get and names <= _V1_LIST_PARAMS:
+            # moto's v1 listing repeats every CommonPrefix on every page and hands out opaque markers; its v2
+            # listing pages keys and prefixes together as OSS does. Serve v1 through v2.
+            environ["QUERY_STRING"] = _v1_query_as_v2(environ.get("QUERY_STRING", ""))
+            status, headers, body = self._call(self._s3, environ)
+            if status.startswith("200"):
+                body = _v2_listing_as_v1(body)
+        else:
+            status, headers, body = self._call(self._s3, environ)
+        return self._respond(environ, start_response, status, headers, body, object_request=bool(key))
+
+    # ----------------------------------------------------------------------------------------- request
+
+    def _translate_request(self, environ: WsgiEnviron) -> None:
+        for name in [n for n in environ if n.startswith("HTTP_X_OSS_")]:
+            suffix = name[len("HTTP_X_OSS_") :]
+            value = environ[name]
+            if suffix == "STORAGE_CLASS":
+                value = _STORAGE_CLASS_TO_S3.get(value.lower(), value)
+            if suffix == "OBJECT_ACL":
+                if value == "default":  # OSS "inherit the bucket ACL" has no S3 spelling: just omit it
+                    continue
+                suffix = "ACL"
+            environ.setdefault("HTTP_X_AMZ_" + suffix, value)
+        environ["QUERY_STRING"] = _drop_empty_params(environ.get("QUERY_STRING", ""))
+        auth = environ.get("HTTP_AUTHORIZATION", "")
+        if auth.startswith("OSS4-HMAC-SHA256"):
+            # Else moto reads service "oss" from the credential scope; the signature is not checked anyway.
+            environ["HTTP_AUTHORIZATION"] = "AWS4-HMAC-SHA256" + auth[len("OSS4-HMAC-SHA256") :].replace(
+                "/oss/aliyun_v4_request", "/s3/aws4_request"
+            )
+
+    @staticmethod
+    def _split_path(path: str) -> tuple[str, str]:
+        bucket, _, key = path.lstrip("/").partition("/")
+        return bucket, key
+
+    @staticmethod
+    def _call(app: WsgiApp, environ: WsgiEnviron) -> tuple[str, list[tuple[str, str]], bytes]:
+        captured: dict[str, Any] = {}
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            captured["status"], captured["headers"] = status, headers
+            return lambda _data: None
+
+        result = app(environ, start_response)
+        try:
+            body = b"".join(result)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+        return captured["status"], list(captured["headers"]), body
+
+    def _bucket_subresource(
+        self, environ: WsgiEnviron, bucket: str, info: bool
+    ) -> tuple[str, list[tuple[str, str]], bytes]:
+        """Answer the OSS-only `?bucketInfo` (and `?location`, which moto leaves empty) for an existing bucket."""
+        probe = dict(
+            environ,
+            REQUEST_METHOD="HEAD",
+            PATH_INFO=f"/{bucket}",
+            QUERY_STRING="",
+            CONTENT_LENGTH="0",
+            **{"wsgi.input": io.BytesIO(b"")},
+        )
+        status, _headers, _ = self._call(self._s3, probe)
+        xml_type = [("Content-Type", "application/xml")]
+        if not status.startswith("200"):
+            body = (
+                "<?xml version='1.0' encoding='UTF-8'?>\n<Error><Code>NoSuchBucket</Code>"
+                f"<Message>The specified bucket does not exist.</Message><BucketName>{bucket}</BucketName>"
+                "</Error>"
+            )
+            return "404 Not Found", xml_type, body.encode()
+        location = f"oss-{self.region}"
+        if not info:
+            body = f"<?xml version='1.0' encoding='UTF-8'?>\n<LocationConstraint>{location}</LocationConstraint>"
+            return "200 OK", xml_type, body.encode()
+        created = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+        body = (
+            "<?xml version='1.0' encoding='UTF-8'?>\n<BucketInfo><Bucket>"
+            f"<Name>{bucket}</Name><CreationDate>{created}</CreationDate><Location>{location}</Location>"
+            f"<ExtranetEndpoint>{location}.aliyuncs.com</ExtranetEndpoint>"
+            f"<IntranetEndpoint>{location}-internal.aliyuncs.com</IntranetEndpoint>"
+            "<StorageClass>Standard</StorageClass><DataRedundancyType>LRS</DataRedundancyType>"
+            "<Owner><DisplayName>local</DisplayName><ID>local</ID></Owner>"
+            "<AccessControlList><Grant>private</Grant></AccessControlList></Bucket></BucketInfo>"
+        )
+        return "200 OK", xml_type, body.encode()
+
+    # ---------------------------------------------------------------------------------------- response
+
+    def _respond(
+        self,
+        environ: WsgiEnviron,
+        start_response: StartResponse,
+        status: str,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        *,
+        object_request: bool,
+    ) -> list[bytes]:
+        method = environ["REQUEST_METHOD"]
+        out: list[tuple[str, str]] = []
+        request_id = ""
+        for name, value in headers:
+            lower = name.lower()
+            if lower in ("x-amzn-requestid", "x-amz-request-id"):
+                request_id = request_id or value
+            elif lower == "content-length":
+                continue  # recomputed below
+            elif lower.startswith("x-amz-"):
+                out.append(("x-oss-" + lower[len("x-amz-") :], value))
+            else:
+                out.append((name, value))
+        # OSS request ids are 24 upper-case hex characters; oss2 surfaces them as `result.request_id`.
+        out.append(("x-oss-request-id", (request_id.replace("-", "")[:24] or uuid.uuid4().hex[:24]).upper()))
+        if object_request and method in ("GET", "HEAD") and status[:1] == "2":
+            out.append(("x-oss-object-type", "Normal"))
+        if method != "HEAD" and body.lstrip().startswith(b"<"):
+            body = self._fix_xml(body)
+        if method == "HEAD":
+            # moto's Content-Length on HEAD is the object's size, which oss2 reports as content_length.
+            original = next((v for n, v in headers if n.lower() == "content-length"), None)
+            if original is not None:
+                out.append(("Content-Length", original))
+        else:
+            out.append(("Content-Length", str(len(body))))
+        start_response(status, out)
+        return [] if method == "HEAD" else [body]
+
+    def _fix_xml(self, body: bytes) -> bytes:
+        body = _S3_XMLNS.sub(b"", body)
+        if b"<ListBucketResult" in body:
+            body = _CONTENTS.sub(self._contents_with_type, body)
+        elif b"<ListAllMyBucketsResult" in body:
+            body = _LIST_BUCKET.sub(self._bucket_with_location, body)
+        for s3_name, oss_name in _STORAGE_CLASS_FROM_S3.items():
+            body = body.replace(b"<StorageClass>" + s3_name + b"</", b"<StorageClass>" + oss_name + b"</")
+        return body
+
+    @staticmethod
+    def _contents_with_type(match: re.Match[bytes]) -> bytes:
+        inner = match.group(1)
+        if b"<Type>" not in inner:
+            inner += b"<Type>Normal</Type>"
+        return b"<Contents>" + inner + b"</Contents>"
+
+    def _bucket_with_location(self, match: re.Match[bytes]) -> bytes:
+        inner = match.group(1)
+        location = f"oss-{self.region}"
+        extra = ""
+        for tag, value in (
+            ("Location", location),
+            ("ExtranetEndpoint", f"{location}.aliyuncs.com"),
+            ("IntranetEndpoint", f"{location}-internal.aliyuncs.com"),
+            ("StorageClass", "Standard"),
+            ("Region", self.region),
+        ):
+            if f"<{tag}>".encode() not in inner:
+                extra += f"<{tag}>{value}</{tag}>"
+        return b"<Bucket>" + inner + extra.encode() + b"</Bucket>"
+
+
+class OssCompatServer:
+    """The shim served over HTTP on 127.0.0.1 (port 0 = any free port) in a daemon thread.
+
+    Use as a context manager; `.endpoint` is what `oss2.Bucket` takes. Storage is moto's, which is process-global
+    and, like real OSS, has one bucket namespace: two servers in one process see the same buckets. Use distinct
+    bucket names per test, or `reset()` (which empties every moto backend in the process).
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, region: str = DEFAULT_REGION) -> None:
+        self.host = host
+        self.port = port
+        self.region = region
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def endpoint(self) -> str:
+        if self._server is None:
+            raise RuntimeError("OssCompatServer is not running: use it as a context manager or call start()")
+        return f"http://{self.host}:{self._server.server_port}"
+
+    def start(self) -> OssCompatServer:
+        # Imported here: moto + Flask are heavy and only the local stack needs them.
+        from moto.moto_server.werkzeug_app import create_backend_app
+        from werkzeug.serving import WSGIRequestHandler, make_server
+
+        class QuietHandler(WSGIRequestHandler):
+            def log(self, type: str, message: str, *args: Any) -> None:  # no access log on stderr
+                pass
+
+        shim = OssShim(create_backend_app("s3"), api_app=create_backend_app("moto_api"), region=self.region)
+        self._server = make_server(self.host, self.port, shim, threaded=True, request_handler=QuietHandler)
+        # A short poll interval makes stop() return promptly (shutdown waits for the loop's next poll).
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="oss-compat", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server, self._thread = None, None
+
+    def reset(self) -> None:
+        """Forget every bucket and object (moto's reset API: all of moto's in-process state)."""
+        request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", data=b"", method="POST")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            response.read()
+
+    def bucket(self, name: str, access_key_id: str = "test-ak", access_key_secret: str = "test-sk") -> Any:
+        """An `oss2.Bucket` bound to this endpoint (oss2 imported lazily)."""
+        import oss2
+
+        return oss2.Bucket(oss2.Auth(access_key_id, access_key_secret), self.endpoint, name)
+
+    def __enter__(self) -> OssCompatServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
