@@ -340,3 +340,18 @@ def match(
     )
     for table in _result_tables(outcome.result, "s" if timed else "chars"):
         console.print(table)
+
+
+def _register_areas() -> None:
+    """Other areas' commands: the local stack (up, upload, results, demo) and the engine service."""
+    from engine.localstack.cli import register
+
+    register(app)
+    try:
+        from engine.service.cli import engine_app
+    except ImportError:  # the service's CLI is optional in a trimmed install
+        return
+    app.add_typer(engine_app, name="engine")
+
+
+_register_areas()

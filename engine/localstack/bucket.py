@@ -13,7 +13,7 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -30,7 +30,7 @@ def validate_key(key: str) -> str:
         raise BucketError(f"invalid object key {key!r}")
     if len(key.encode("utf-8")) > 1023:
         raise BucketError("object key longer than 1023 bytes")
-    if any(part in ("..", ".") for part in PurePosixPath(key).parts):
+    if any(part in ("..", ".") for part in key.split("/")):
         raise BucketError(f"object key {key!r} must not contain '.' or '..' segments")
     return key
 

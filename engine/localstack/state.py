@@ -66,8 +66,7 @@ class StackState:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._clock = time.time
         self._local = threading.local()
-        with self._tx() as db:
-            db.executescript(_SCHEMA)
+        self._conn().executescript(_SCHEMA)  # executescript manages its own transaction
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)

@@ -1,0 +1,80 @@
+"""What a user does once in the MPS console, done through the official SDK against the local engine:
+a pipeline whose NotifyConfig points at the notification topic, and the fingerprint library.
+
+Idempotent: the ids are remembered in the stack state and reused on every later start.
+"""
+
+from __future__ import annotations
+
+import json
+
+from aliyunsdkcore.client import AcsClient
+from aliyunsdkmts.request.v20140618.AddPipelineRequest import AddPipelineRequest
+from aliyunsdkmts.request.v20140618.CreateFpShotDBRequest import CreateFpShotDBRequest
+from aliyunsdkmts.request.v20140618.ListFpShotDBRequest import ListFpShotDBRequest
+from aliyunsdkmts.request.v20140618.QueryPipelineListRequest import QueryPipelineListRequest
+from aliyunsdkmts.request.v20140618.UpdatePipelineRequest import UpdatePipelineRequest
+
+from engine.localstack.state import StackState
+from shared.contracts.mps import MODEL_VIDEO
+from shared.credentials import Credentials
+
+PIPELINE_SETTING = "mps_pipeline_id"
+LIBRARY_SETTING = "library_fp_db_id"
+
+
+def _client(endpoint: str, credentials: Credentials, region: str) -> tuple[AcsClient, str]:
+    client = AcsClient(credentials.access_key_id, credentials.access_key_secret, region, auto_retry=False)
+    return client, endpoint
+
+
+def _call(client: AcsClient, endpoint: str, request: object) -> dict[str, object]:
+    request.set_endpoint(endpoint)  # type: ignore[attr-defined]
+    request.set_accept_format("json")  # type: ignore[attr-defined]
+    return json.loads(client.do_action_with_exception(request))
+
+
+def ensure_pipeline(state: StackState, endpoint: str, credentials: Credentials, region: str, topic: str) -> str:
+    """The MPS pipeline (Speed AIVideoFPShot) that notifies `topic`; its NotifyConfig is re-asserted each start."""
+    client, endpoint = _client(endpoint, credentials, region)
+    notify = json.dumps({"Topic": topic})
+    pipeline_id = state.get_setting(PIPELINE_SETTING)
+    if pipeline_id:
+        listed = QueryPipelineListRequest()
+        listed.set_PipelineIds(pipeline_id)
+        found = _call(client, endpoint, listed).get("PipelineList", {})
+        if isinstance(found, dict) and found.get("Pipeline"):
+            update = UpdatePipelineRequest()
+            update.set_PipelineId(pipeline_id)
+            update.set_Name("fpscreen")
+            update.set_State("Active")
+            update.set_NotifyConfig(notify)
+            _call(client, endpoint, update)
+            return pipeline_id
+    add = AddPipelineRequest()
+    add.set_Name("fpscreen")
+    add.set_Speed("AIVideoFPShot")
+    add.set_NotifyConfig(notify)
+    pipeline = _call(client, endpoint, add)["Pipeline"]
+    pipeline_id = str(pipeline["Id"])  # type: ignore[index]
+    state.set_setting(PIPELINE_SETTING, pipeline_id)
+    return pipeline_id
+
+
+def ensure_library(state: StackState, endpoint: str, credentials: Credentials, region: str) -> str:
+    """The video fingerprint library (ModelId 12: pictures and soundtrack) that library/ uploads fill."""
+    client, endpoint = _client(endpoint, credentials, region)
+    fp_db_id = state.get_setting(LIBRARY_SETTING)
+    if fp_db_id:
+        listed = ListFpShotDBRequest()
+        listed.set_FpDBIds(fp_db_id)
+        found = _call(client, endpoint, listed).get("FpShotDBList", {})
+        if isinstance(found, dict) and found.get("FpShotDB"):
+            return fp_db_id
+    create = CreateFpShotDBRequest()
+    create.set_Name("fpscreen-library")
+    create.set_ModelId(MODEL_VIDEO)
+    create.set_Description("Protected works: everything uploaded under library/")
+    fp_db_id = str(_call(client, endpoint, create)["FpShotDB"]["FpDBId"])  # type: ignore[index]
+    state.set_setting(LIBRARY_SETTING, fp_db_id)
+    return fp_db_id
