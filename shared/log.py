@@ -48,6 +48,20 @@ def get_logger(name: str) -> logging.Logger:
     return logger
 
 
+def log_to_file(path: str) -> None:
+    """Send the JSON lines to `path` instead of stdout (the local stack keeps the terminal for its own
+    output; in FC, stdout is what reaches the Logstore)."""
+    root = logging.getLogger("fpscreen")
+    for handler in list(root.handlers):
+        if isinstance(handler.formatter, JsonFormatter):
+            root.removeHandler(handler)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(JsonFormatter())
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    root.propagate = False
+
+
 def bind_invocation(request_id: str, function: str) -> None:
     """Tag every following log line of this invocation."""
     _request_id.set(request_id)

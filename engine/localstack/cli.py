@@ -41,12 +41,15 @@ def up(
 ) -> None:
     """Start the whole stack — local MNS, the engine service, the bucket watcher and the three functions wired
     to their triggers as template.yml declares them — and run until interrupted."""
-    stack = LocalStack(_paths(ctx, oss_root), template_path=template, bucket=bucket, engine_workers=workers)
+    stack = LocalStack(
+        _paths(ctx, oss_root), template_path=template, bucket=bucket, engine_workers=workers, log_file=True
+    )
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopping.set())
     stack.start()
     print(f"stack up: engine {stack.engine.url} mns {stack.mns.endpoint} bucket {stack.bucket_dir.root}", flush=True)
+    print(f"function logs: {stack.paths.data_dir / 'stack.log'}", flush=True)
     try:
         stopping.wait()
     finally:

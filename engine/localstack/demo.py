@@ -150,6 +150,7 @@ def run_demo(
         StackPaths.under(root),
         retry=RetrySchedule(base=0.5, cap=5.0),
         mns_retry_scale=0.05,
+        log_file=True,
     )
     try:
         progress("generating media …")
@@ -179,6 +180,10 @@ def run_demo(
         report = DemoReport(results)
         for upload in UPLOADS:
             report.problems += _check(upload, by_key.get(upload.key))
+        for key in LIBRARY:  # different works: none may be flagged as a copy of another
+            stored = by_key.get(key)
+            if stored is None or stored.verdict != "stored":
+                report.problems.append(f"{key}: expected stored, got {stored.verdict if stored else 'nothing'}")
         for r in results:
             failed = store.get_failed(r.job_id) if r.verdict == "failed" else None
             if failed is not None and failed.reported_at is not None:

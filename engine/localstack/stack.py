@@ -13,6 +13,7 @@ The functions are the same code as in the cloud, talking to the local services t
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -26,7 +27,7 @@ from engine.localstack.fc_context import FcCredentials
 from engine.localstack.fc_runtime import LocalFc, RetrySchedule, async_invocation
 from engine.localstack.state import Enqueue, StackState
 from shared.credentials import Credentials
-from shared.log import get_logger
+from shared.log import get_logger, log_to_file
 from shared.store.sqlite import SqliteStore
 from shared.template import Template, load_template
 
@@ -127,6 +128,7 @@ class LocalStack:
     # Locally a dead stack takes every in-flight invocation with it, so a short lease loses nothing and lets a
     # restart re-drive interrupted uploads within seconds instead of the cloud's five minutes.
     claim_lease_seconds: float = 10.0
+    log_file: bool = False  # JSON logs to <data-dir>/stack.log instead of stdout
 
     state: StackState = field(init=False)
     template: Template = field(init=False)
@@ -144,6 +146,10 @@ class LocalStack:
         from engine.service.app import LOCAL_ACCESS_KEY_ID, LOCAL_ACCESS_KEY_SECRET, EngineService
 
         self.paths.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.log_file:
+            log_to_file(str(self.paths.data_dir / "stack.log"))
+            # The SDKs log every retried error at ERROR; our JSON log already records what matters.
+            logging.getLogger("aliyunsdkcore").setLevel(logging.CRITICAL)
         creds = self.credentials or Credentials(LOCAL_ACCESS_KEY_ID, LOCAL_ACCESS_KEY_SECRET)
         self.credentials = creds
         self.state = StackState(self.paths.state)
@@ -196,7 +202,7 @@ class LocalStack:
         for trigger in self.template.mns_topic_triggers():
             self.mns.add_local_subscriber(
                 trigger.topic,
-                f"fc-{trigger.function}-{trigger.name}",
+                f"fc-{trigger.function}-{trigger.name}".replace("_", "-"),  # MNS names: letters, digits, -
                 self._mns_push(trigger.function),
                 content_format=trigger.notify_content_format,
                 filter_tag=trigger.filter_tag,
