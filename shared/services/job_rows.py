@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import unquote
+
 from shared.contracts.mps import FpShot, FpShotJob, TextFpShot
 from shared.ports import JobRecord, MatchRow, ObjectClaim
 
@@ -18,7 +20,7 @@ def job_record(job: FpShotJob, *, now: float, claim: ObjectClaim | None = None) 
         fp_db_id=(config.fp_db_id or "") if config else (claim.fp_db_id if claim else ""),
         save_type=(config.save_type if config else "") or (claim.save_type if claim else ""),
         bucket=(job.input_file.bucket if job.input_file else "") or (claim.bucket if claim else ""),
-        object_key=(claim.object_key if claim else "") or (job.input_file.object if job.input_file else ""),
+        object_key=(claim.object_key if claim else "") or (unquote(job.input_file.object) if job.input_file else ""),
         pipeline_id=job.pipeline_id or "",
         code=job.code or "",
         message=job.message or "",

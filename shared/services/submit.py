@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from shared.config import Route, Settings
 from shared.contracts.events import OssEvent, OssEventRecord
@@ -113,7 +114,8 @@ class SubmitService:
             save_type=route.save_type,
         )
         request = SubmitFpShotJobRequest(
-            input=InputFile(bucket=obj.bucket, location=obj.location, object=obj.key),
+            # MPS documents InputFile.Object as URL-encoded UTF-8: a key holding "%41" must not reach it as "A".
+            input=InputFile(bucket=obj.bucket, location=obj.location, object=quote(obj.key, safe="/")),
             fp_shot_config=FpShotConfig(
                 primary_key=claim.primary_key,
                 save_type=route.save_type,

@@ -5,6 +5,7 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 
@@ -55,7 +56,8 @@ def test_routes_pick_library_save_type_and_text_type(
         )
     )
     assert [o["status"] for o in out["outcomes"]] == ["submitted", "submitted"]
-    by_object = {job.request.input.object: job.request.fp_shot_config for job in fake_mps.jobs.values()}
+    by_object = {unquote(job.request.input.object): job.request.fp_shot_config for job in fake_mps.jobs.values()}
+    assert "library/%E7%94%B5%E5%BD%B1%20trailer.mp4" in {j.request.input.object for j in fake_mps.jobs.values()}
     assert by_object["library/电影 trailer.mp4"].save_type == "forcesave"
     assert by_object["library/电影 trailer.mp4"].fp_db_id == VIDEO_DB
     assert by_object["uploads/notes/readme.txt"].fp_db_id == TEXT_DB
