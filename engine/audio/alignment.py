@@ -1,0 +1,182 @@
+"""From hash hits to time-aligned segments: Hough voting over (item, time offset), then runs of matches.
+
+Both indexes (the fast inverted one and the brute-force reference) produce the same raw material, one row per
+(query landmark, reference landmark) pair with equal hashes: the query landmark's index, the item, and the
+offset `rel` = reference frame - query frame. A copy shows up as many hits on one (item, rel) bin (+-1 frame
+of jitter); everything else is scattered. This module turns those rows into `ItemMatch`es, so that the two
+indexes share the semantics and differ only in how they find the hits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.core import ItemMatch, Segment
+
+from .params import FRAME_SECONDS, HOP, N_FFT
+
+# Acceptance. Unrelated music does share landmarks: one chord struck in both pieces matches a burst of them
+# within a fraction of a second. So a segment needs matches spread over MIN_SPAN, enough of them, and a
+# fair fraction of the query's landmarks over that span (a copy through 0 dB SNR noise keeps > 0.15).
+MIN_VOTES = 8  # hits on one (item, offset +-1) bin before it is looked at
+MIN_MATCHES = 10  # matched query landmarks a segment needs
+MIN_SPAN = round(1.0 / FRAME_SECONDS)  # frames between its first and last matched anchor
+MIN_RATIO = 0.1  # matched / all query landmarks over the segment
+OFFSET_TOL = 1  # frames of jitter accepted around a bin's offset
+SUPPRESS = 4  # frames: weaker bins this close to an accepted one (same item) are the same alignment
+MAX_PEAKS = 64  # alignments examined per query and speed hypothesis
+MAX_GAP = round(3.0 / FRAME_SECONDS)  # a longer stretch without a match ends a segment
+# raw match ratio -> similarity = 1 - exp(-raw / CALIBRATION). Measured raw ratios on 5 s excerpts: clean or
+# MP3 64k 0.55-0.87, 10 dB SNR noise + MP3 64k 0.3-0.7, 0 dB SNR + MP3 32k ~0.2-0.4. So a clean copy scores
+# ~0.99, a copy through 10 dB of noise >= 0.85 (above MPS's default 0.8 threshold), one through 0 dB ~0.75,
+# and the weakest segment accepted (MIN_RATIO) 0.49.
+CALIBRATION = 0.15
+_CENTRE = N_FFT / (2 * HOP)  # a frame's energy is centred half a window after its start
+
+
+def similarity_from_ratio(raw: float) -> float:
+    return float(1.0 - np.exp(-raw / CALIBRATION))
+
+
+@dataclass(frozen=True, slots=True)
+class QueryLandmarks:
+    """The query side of a search under one playback-speed hypothesis.
+
+    `times` are anchor frames and `ends` anchor + dt frames, both in the reference's time base (the query's
+    frames multiplied by `speed`); `speed` maps them back to the query's own seconds.
+    """
+
+    times: np.ndarray
+    ends: np.ndarray
+    duration: float
+    speed: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    item_id: int
+    matches: int
+    segment: Segment
+
+
+def candidates_from_hits(
+    query: QueryLandmarks,
+    q_idx: np.ndarray,
+    item: np.ndarray,
+    rel: np.ndarray,
+    durations: dict[int, float],
+) -> list[Candidate]:
+    """Segments supported by the hits, before overlapping ones are resolved (see `resolve`)."""
+    if q_idx.size == 0:
+        return []
+    q_idx, item, rel = q_idx.astype(np.int64), item.astype(np.int64), rel.astype(np.int64)
+    order = np.lexsort((q_idx, rel, item))
+    q_idx, item, rel = q_idx[order], item[order], rel[order]
+    dup = np.zeros(q_idx.size, bool)
+    dup[1:] = (q_idx[1:] == q_idx[:-1]) & (rel[1:] == rel[:-1]) & (item[1:] == item[:-1])
+    q_idx, item, rel = q_idx[~dup], item[~dup], rel[~dup]
+
+    # Bins: runs of equal (item, rel); score = own count + the two neighbouring offsets' counts.
+    new_bin = np.ones(item.size, bool)
+    new_bin[1:] = (item[1:] != item[:-1]) | (rel[1:] != rel[:-1])
+    starts = np.flatnonzero(new_bin)
+    ends = np.append(starts[1:], item.size)
+    b_item, b_rel, b_count = item[starts], rel[starts], ends - starts
+    score = b_count.copy()
+    nxt = (b_item[1:] == b_item[:-1]) & (b_rel[1:] == b_rel[:-1] + 1)
+    score[:-1] += np.where(nxt, b_count[1:], 0)
+    score[1:] += np.where(nxt, b_count[:-1], 0)
+    cand = np.flatnonzero(score >= MIN_VOTES)
+    if cand.size == 0:
+        return []
+    cand = cand[np.lexsort((b_rel[cand], b_item[cand], -score[cand]))]
+
+    peaks: list[tuple[int, int]] = []
+    for b in cand.tolist():
+        it, r = int(b_item[b]), int(b_rel[b])
+        if any(pi == it and abs(pr - r) <= SUPPRESS for pi, pr in peaks):
+            continue
+        peaks.append((it, r))
+        if len(peaks) >= MAX_PEAKS:
+            break
+
+    q_sorted = np.sort(query.times)
+    out: list[Candidate] = []
+    for it, r in peaks:
+        i_lo, i_hi = np.searchsorted(b_item, it, "left"), np.searchsorted(b_item, it, "right")
+        lo_b = i_lo + np.searchsorted(b_rel[i_lo:i_hi], r - OFFSET_TOL, "left")
+        hi_b = i_lo + np.searchsorted(b_rel[i_lo:i_hi], r + OFFSET_TOL, "right")
+        sel = slice(int(starts[lo_b]), int(ends[hi_b - 1]))
+        out.extend(_runs(query, q_sorted, q_idx[sel], rel[sel], it, durations.get(it, np.inf)))
+    return out
+
+
+def _runs(
+    query: QueryLandmarks,
+    q_sorted: np.ndarray,
+    q_idx: np.ndarray,
+    rel: np.ndarray,
+    item_id: int,
+    ref_duration: float,
+) -> list[Candidate]:
+    """Split one alignment's matches into runs without long gaps; each good run is a segment."""
+    idx, first = np.unique(q_idx, return_index=True)  # a landmark may hit at two adjacent offsets: count once
+    rel = rel[first]
+    t = query.times[idx].astype(np.int64)
+    order = np.argsort(t, kind="stable")
+    idx, t, rel = idx[order], t[order], rel[order]
+    cuts = np.flatnonzero(np.diff(t) > MAX_GAP) + 1
+    out: list[Candidate] = []
+    for run in np.split(np.arange(t.size), cuts):
+        n = run.size
+        if n < MIN_MATCHES:
+            continue
+        t0, t1 = int(t[run[0]]), int(t[run[-1]])
+        if t1 - t0 < MIN_SPAN:
+            continue
+        total = int(np.searchsorted(q_sorted, t1, side="right") - np.searchsorted(q_sorted, t0, side="left"))
+        raw = n / max(total, 1)
+        if raw < MIN_RATIO:
+            continue
+        r = float(np.median(rel[run]))
+        end = float(query.ends[idx[run]].max())
+        s = query.speed
+        # Seconds; the end is the last matched landmark's target peak. Frames are centred half a window in.
+        in_start, ref_start = (t0 + _CENTRE) * FRAME_SECONDS / s, (t0 + _CENTRE + r) * FRAME_SECONDS
+        in_end, ref_end = (end + _CENTRE) * FRAME_SECONDS / s, (end + _CENTRE + r) * FRAME_SECONDS
+        # Pull the end back inside both files, by the same amount of (reference) time on both sides.
+        cut = max(0.0, (in_end - query.duration) * s, ref_end - ref_duration)
+        in_end, ref_end = in_end - cut / s, ref_end - cut
+        if in_end <= in_start or ref_end <= ref_start:
+            continue
+        seg = Segment(
+            round(in_start, 3), round(in_end, 3), round(ref_start, 3), round(ref_end, 3), similarity_from_ratio(raw)
+        )
+        out.append(Candidate(item_id, n, seg))
+    return out
+
+
+def resolve(candidates: list[Candidate], max_items: int) -> list[ItemMatch]:
+    """Keep the best of overlapping segments of one item (e.g. a repeated chorus, or two speed hypotheses),
+    then group by item, best items first."""
+    ranked = sorted(candidates, key=lambda c: (-c.matches, c.item_id, c.segment.input_start, c.segment.ref_start))
+    kept: dict[int, list[Candidate]] = {}
+    for c in ranked:
+        same = kept.setdefault(c.item_id, [])
+        if not any(_overlap(c.segment, k.segment) > 0.5 for k in same):
+            same.append(c)
+    items = sorted(kept.items(), key=lambda kv: (-sum(c.matches for c in kv[1]), kv[0]))
+    out: list[ItemMatch] = []
+    for item_id, cs in items[:max_items]:
+        segs = sorted((c.segment for c in cs), key=lambda s: (-s.similarity, s.input_start))
+        out.append(ItemMatch(item_id=item_id, segments=segs))
+    return out
+
+
+def _overlap(a: Segment, b: Segment) -> float:
+    """Overlap of two segments' query ranges, as a fraction of the shorter one."""
+    inter = min(a.input_end, b.input_end) - max(a.input_start, b.input_start)
+    shorter = min(a.input_duration, b.input_duration)
+    return inter / shorter if shorter > 0 else 0.0

@@ -1,0 +1,333 @@
+"""Fast inverted audio index: hash -> postings, in sorted numpy arrays, with 4 bytes per landmark.
+
+Every item gets a slot on one global timeline of analysis frames (`base` = where its frame 0 lies), so a
+posting is just the global frame of a landmark: uint32 (4 bytes) while the timeline fits, which holds
+~19,000 hours. The item and its local frame come back with one `searchsorted` over the slots' bases.
+
+Postings live in immutable runs, each sorted by hash. A big run keeps a dense CSR table (offsets per hash,
+2^22 + 1 entries) so a lookup is two array reads; a small run keeps its sorted hashes and uses
+`np.searchsorted`. New items wait in a pending buffer that becomes a run before the next search, and runs of
+similar size are merged (log-structured, like an LSM tree), so adding one item at a time stays cheap and a
+search touches O(log n) runs. Removal marks the slot dead; its postings are skipped, then dropped by the next
+merge or `compact()`.
+
+A search gathers every posting of the query's hashes (millions at 1,000 hours), drops those that cannot reach
+the vote threshold with an O(n) hashed histogram (`_hot`), and hands the rest to `alignment`. Searching also
+flushes pending additions, so the index is not thread-safe: callers serialise (the library holds a lock).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+
+from .alignment import MIN_VOTES
+from .base import DEFAULT_SPEEDS, AudioIndexBase
+from .fingerprint import AudioFingerprint
+from .params import DT_MAX, HASH_BITS
+
+_H = 1 << HASH_BITS
+# Defaults of the tunables (tests shrink them to exercise every path on a small library):
+CSR_MIN = 1 << 22  # postings from which a run keeps a dense offsets table (smaller: sorted hashes)
+PENDING_MAX = 1 << 22  # postings buffered before they are turned into a run anyway
+MERGE_MAX = 1 << 25  # runs above this size are not merged further (bounds a merge's transient memory)
+_SLOT_GAP = DT_MAX + 1  # frames between consecutive items on the timeline
+_U32_LIMIT = (1 << 32) - 1
+_HOT_BITS = 22  # vote buckets of the pre-filter
+
+
+@dataclass(slots=True)
+class _Run:
+    """Postings sorted by hash: dense `offsets` (CSR) or sorted `hashes`, exactly one of them set."""
+
+    postings: np.ndarray
+    offsets: np.ndarray | None = None
+    hashes: np.ndarray | None = None
+
+    @property
+    def size(self) -> int:
+        return int(self.postings.size)
+
+    @property
+    def nbytes(self) -> int:
+        extra = self.offsets if self.offsets is not None else self.hashes
+        return self.postings.nbytes + (extra.nbytes if extra is not None else 0)
+
+    def ranges(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """[lo, hi) of each query hash's postings."""
+        if self.offsets is not None:
+            return self.offsets[q].astype(np.int64), self.offsets[q + 1].astype(np.int64)
+        assert self.hashes is not None
+        return np.searchsorted(self.hashes, q, "left"), np.searchsorted(self.hashes, q, "right")
+
+    def all_hashes(self) -> np.ndarray:
+        if self.hashes is not None:
+            return self.hashes
+        assert self.offsets is not None
+        return np.repeat(np.arange(_H, dtype=np.uint32), np.diff(self.offsets.astype(np.int64)))
+
+
+def _hot(offset: np.ndarray) -> np.ndarray:
+    """Mask of the hits that can belong to an alignment with MIN_VOTES votes; drops the rest unseen.
+
+    Most hits of a big library are chance collisions scattered over billions of offsets; sorting them all
+    (what alignment does) would dominate a search. Votes are counted instead in hashed buckets of 4 offsets,
+    on two grids shifted by 2 (any 3 consecutive offsets, the +-1 jitter an alignment allows, fall within one
+    bucket of one grid). Bucket collisions only add votes, so a hit of any alignment that alignment would
+    accept is always kept, and the result is exactly what the brute-force reference finds.
+    """
+    if offset.size < MIN_VOTES:
+        return np.zeros(offset.size, bool)
+    keep = np.zeros(offset.size, bool)
+    for shift in (0, 2):
+        cell = ((offset + shift) >> 2).astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+        bucket = (cell >> np.uint64(64 - _HOT_BITS)).astype(np.intp)
+        counts = np.bincount(bucket, minlength=1 << _HOT_BITS)
+        keep |= counts[bucket] >= MIN_VOTES
+    return keep
+
+
+def _pack(hashes: np.ndarray, postings: np.ndarray) -> np.ndarray:
+    """(hash, uint32 posting) pairs as one uint64 sort key: sorting it beats an argsort, in half the memory."""
+    return (hashes.astype(np.uint64) << np.uint64(32)) | postings.astype(np.uint64)
+
+
+def _run_from_keys(key: np.ndarray, csr_min: int, *, merging: bool) -> _Run:
+    """Sort packed keys (in place) into a run. `merging`: `key` concatenates sorted runs, which timsort
+    (numpy's stable sort for 64-bit ints) merges in about linear time."""
+    key.sort(kind="stable" if merging else "quicksort")
+    if sys.byteorder == "little":  # split without a uint64 temporary
+        halves = key.view(np.uint32).reshape(-1, 2)
+        ps, hs = halves[:, 0].copy(), halves[:, 1].copy()
+    else:
+        ps, hs = (key & np.uint64(_U32_LIMIT)).astype(np.uint32), (key >> np.uint64(32)).astype(np.uint32)
+    return _finish_run(hs, ps, csr_min)
+
+
+def _finish_run(hs: np.ndarray, ps: np.ndarray, csr_min: int) -> _Run:
+    if ps.size < csr_min:
+        return _Run(postings=ps, hashes=hs)
+    counts = np.bincount(hs, minlength=_H)
+    offsets = np.zeros(_H + 1, np.uint32 if ps.size <= _U32_LIMIT else np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    return _Run(postings=ps, offsets=offsets)
+
+
+def _build_run(hashes: np.ndarray, postings: np.ndarray, csr_min: int, *, merging: bool = False) -> _Run:
+    """Sort (hash, posting) pairs by hash into a run."""
+    if postings.dtype == np.uint32:
+        return _run_from_keys(_pack(hashes, postings), csr_min, merging=merging)
+    order = np.argsort(hashes, kind="stable")  # uint64 postings: past ~19,000 hours
+    return _finish_run(hashes[order].astype(np.uint32), postings[order], csr_min)
+
+
+class AudioIndex(AudioIndexBase):
+    """The production audio index (see module doc)."""
+
+    def __init__(
+        self,
+        speeds: tuple[float, ...] = DEFAULT_SPEEDS,
+        *,
+        csr_min: int = CSR_MIN,
+        pending_max: int = PENDING_MAX,
+        merge_max: int = MERGE_MAX,
+    ) -> None:
+        super().__init__(speeds)
+        self._csr_min, self._pending_max, self._merge_max = csr_min, pending_max, merge_max
+        self._runs: list[_Run] = []
+        self._pending_h: list[np.ndarray] = []
+        self._pending_p: list[np.ndarray] = []
+        self._pending_n = 0
+        self._pdtype: type[np.unsignedinteger] = np.uint32
+        self._next_base = 0
+        # Slot tables: slot = position in these arrays, in timeline order; capacity doubles as they fill.
+        self._n_slots = 0
+        self._base_cap = np.zeros(0, np.int64)
+        self._item_cap = np.zeros(0, np.int64)
+        self._alive_cap = np.zeros(0, bool)
+        self._duration_cap = np.zeros(0, np.float64)
+        self._count_cap = np.zeros(0, np.int64)  # postings per slot
+        self._slot_of: dict[int, int] = {}
+        self._dead_postings = 0
+
+    # --- building ---------------------------------------------------------------------------------------
+
+    def add(self, item_id: int, fingerprint: AudioFingerprint) -> None:
+        self.add_landmarks(item_id, fingerprint.hashes, fingerprint.times, fingerprint.duration)
+
+    def add_landmarks(self, item_id: int, hashes: np.ndarray, times: np.ndarray, duration: float) -> None:
+        """Add an item from raw landmark arrays (bulk loads and benchmarks skip the fingerprint object)."""
+        if hashes.shape != times.shape or hashes.ndim != 1:
+            raise ValueError("hashes and times must be 1-D arrays of the same length")
+        if hashes.size and int(hashes.max()) >= _H:
+            raise ValueError(f"landmark hashes must be < 2^{HASH_BITS}")
+        item_id = int(item_id)
+        if item_id in self._slot_of:
+            self.remove(item_id)
+        base = self._next_base
+        length = int(times.max()) + 1 if times.size else 1
+        self._next_base = base + length + _SLOT_GAP
+        if self._next_base > _U32_LIMIT and self._pdtype == np.uint32:
+            self._widen()
+        slot = self._new_slot(base, item_id, float(duration), int(times.size))
+        self._slot_of[item_id] = slot
+        if times.size:
+            self._pending_h.append(np.asarray(hashes, np.uint32))
+            self._pending_p.append((times.astype(np.int64) + base).astype(self._pdtype))
+            self._pending_n += int(times.size)
+            if self._pending_n >= self._pending_max:
+                self.flush()
+
+    def _widen(self) -> None:
+        """The timeline outgrew uint32 postings: switch every run to uint64 (rare: ~19,000 hours)."""
+        self._pdtype = np.uint64
+        for run in self._runs:
+            run.postings = run.postings.astype(np.uint64)
+        self._pending_p = [p.astype(np.uint64) for p in self._pending_p]
+
+    def remove(self, item_id: int) -> None:
+        slot = self._slot_of.pop(int(item_id), None)
+        if slot is None:
+            return
+        self._alive_cap[slot] = False
+        self._dead_postings += int(self._count_cap[slot])
+
+    def _new_slot(self, base: int, item_id: int, duration: float, count: int) -> int:
+        slot = self._n_slots
+        if slot == self._base_cap.size:
+            cap = max(64, 2 * slot)
+            self._base_cap = np.resize(self._base_cap, cap)
+            self._item_cap = np.resize(self._item_cap, cap)
+            self._alive_cap = np.resize(self._alive_cap, cap)
+            self._duration_cap = np.resize(self._duration_cap, cap)
+            self._count_cap = np.resize(self._count_cap, cap)
+        self._base_cap[slot], self._item_cap[slot], self._alive_cap[slot] = base, item_id, True
+        self._duration_cap[slot], self._count_cap[slot] = duration, count
+        self._n_slots += 1
+        return slot
+
+    @property
+    def _bases(self) -> np.ndarray:
+        return self._base_cap[: self._n_slots]
+
+    @property
+    def _slot_item(self) -> np.ndarray:
+        return self._item_cap[: self._n_slots]
+
+    @property
+    def _slot_alive(self) -> np.ndarray:
+        return self._alive_cap[: self._n_slots]
+
+    def _alive_mask(self, postings: np.ndarray) -> np.ndarray:
+        slot = np.searchsorted(self._bases, postings.astype(np.int64), "right") - 1
+        return self._slot_alive[slot]
+
+    def flush(self) -> None:
+        """Turn pending additions into a run now (a search does it anyway), merging runs of similar size."""
+        if self._pending_n:
+            h = np.concatenate(self._pending_h)
+            p = np.concatenate(self._pending_p)
+            self._pending_h, self._pending_p, self._pending_n = [], [], 0
+            if self._dead_postings:
+                keep = self._alive_mask(p)
+                h, p = h[keep], p[keep]
+            if p.size:
+                self._runs.append(_build_run(h, p, self._csr_min))
+        while (
+            len(self._runs) >= 2
+            and 2 * self._runs[-1].size >= self._runs[-2].size
+            and self._runs[-1].size + self._runs[-2].size <= self._merge_max
+        ):
+            b, a = self._runs.pop(), self._runs.pop()
+            self._runs.append(self._merge([a, b]))
+
+    def _merge(self, runs: list[_Run]) -> _Run:
+        if self._pdtype != np.uint32:
+            h = np.concatenate([r.all_hashes() for r in runs])
+            p = np.concatenate([r.postings for r in runs])
+            if self._dead_postings:
+                keep = self._alive_mask(p)
+                h, p = h[keep], p[keep]
+            return _build_run(h, p, self._csr_min, merging=True)
+        # Fill one key array run by run: no concatenated copies of hashes and postings on the way.
+        key = np.empty(sum(r.size for r in runs), np.uint64)
+        at = 0
+        for r in runs:
+            key[at : at + r.size] = _pack(r.all_hashes(), r.postings)
+            at += r.size
+        if self._dead_postings:
+            key = key[self._alive_mask(key & np.uint64(_U32_LIMIT))]
+        return _run_from_keys(key, self._csr_min, merging=True)
+
+    def compact(self) -> None:
+        """Drop removed items' postings and rebuild the runs (bounded by the merge size)."""
+        self.flush()
+        runs, self._runs = self._runs, []
+        groups: list[list[_Run]] = []
+        for run in runs:
+            if groups and sum(r.size for r in groups[-1]) + run.size <= self._merge_max:
+                groups[-1].append(run)
+            else:
+                groups.append([run])
+        self._runs = [self._merge(g) for g in groups]
+        self._runs = [r for r in self._runs if r.size]
+        self._dead_postings = 0
+
+    # --- searching --------------------------------------------------------------------------------------
+
+    def _hits(self, hashes: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        self.flush()
+        q = hashes.astype(np.int64)
+        qs: list[np.ndarray] = []
+        gs: list[np.ndarray] = []
+        for run in self._runs:
+            lo, hi = run.ranges(q)
+            n = hi - lo
+            total = int(n.sum())
+            if total == 0:
+                continue
+            # Position of each hit: its range start + its rank within the range.
+            starts = np.cumsum(n) - n
+            pos = np.repeat(lo - starts, n) + np.arange(total)
+            qs.append(np.repeat(np.arange(q.size), n))
+            gs.append(run.postings[pos])
+        if not qs:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
+        q_idx = np.concatenate(qs)
+        g = np.concatenate(gs).astype(np.int64)
+        # Global offset = item base + (reference frame - query frame): a copy piles hits on one value.
+        offset = g - times.astype(np.int64)[q_idx]
+        hot = _hot(offset)
+        q_idx, g, offset = q_idx[hot], g[hot], offset[hot]
+        slot = np.searchsorted(self._bases, g, "right") - 1
+        alive = self._slot_alive[slot]
+        if not alive.all():
+            q_idx, offset, slot = q_idx[alive], offset[alive], slot[alive]
+        return q_idx, self._slot_item[slot], offset - self._bases[slot]
+
+    def _durations(self, item_ids: np.ndarray) -> dict[int, float]:
+        return {int(i): float(self._duration_cap[self._slot_of[int(i)]]) for i in item_ids}
+
+    # --- bookkeeping ------------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._slot_of)
+
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self._slot_of
+
+    @property
+    def n_postings(self) -> int:
+        return sum(r.size for r in self._runs) + self._pending_n
+
+    @property
+    def n_runs(self) -> int:
+        return len(self._runs)
+
+    def memory_bytes(self) -> int:
+        caps = (self._base_cap, self._item_cap, self._alive_cap, self._duration_cap, self._count_cap)
+        pending = sum(a.nbytes for a in self._pending_h) + sum(a.nbytes for a in self._pending_p)
+        # The item id -> slot dict: ~100 bytes an entry in CPython.
+        return sum(r.nbytes for r in self._runs) + sum(a.nbytes for a in caps) + pending + 100 * len(self._slot_of)

@@ -1,0 +1,46 @@
+"""`AudioModality`: landmark fingerprints of any file's first audio track, and their indexes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from engine.core import Fingerprint, Modality
+
+from .base import DEFAULT_SPEEDS
+from .decode import decode_mono
+from .fingerprint import AudioFingerprint
+from .index import AudioIndex
+from .landmarks import find_peaks
+from .params import SAMPLE_RATE
+from .reference import ReferenceAudioIndex
+
+
+class AudioModality(Modality[AudioFingerprint]):
+    name: ClassVar[str] = "audio"
+    fingerprint_type: ClassVar[type[Fingerprint]] = AudioFingerprint
+
+    def __init__(self, speeds: tuple[float, ...] = DEFAULT_SPEEDS) -> None:
+        self.speeds = speeds
+
+    def extract(self, path: Path, *, text_type: str | None = None) -> AudioFingerprint | None:
+        """Fingerprint the first audio stream of `path` (audio file or video container); None if it has none."""
+        samples = decode_mono(path, SAMPLE_RATE)
+        if samples is None:
+            return None
+        return self.fingerprint_samples(samples)
+
+    def fingerprint_samples(self, samples: np.ndarray, rate: int = SAMPLE_RATE) -> AudioFingerprint:
+        """Fingerprint mono float samples already at the analysis rate."""
+        if rate != SAMPLE_RATE:
+            raise ValueError(f"samples must be at {SAMPLE_RATE} Hz, got {rate}")
+        t, f = find_peaks(samples)
+        return AudioFingerprint(duration=samples.size / SAMPLE_RATE, peak_t=t, peak_f=f)
+
+    def new_index(self) -> AudioIndex:
+        return AudioIndex(self.speeds)
+
+    def reference_index(self) -> ReferenceAudioIndex:
+        return ReferenceAudioIndex(self.speeds)

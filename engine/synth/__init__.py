@@ -1,0 +1,1 @@
+"""Deterministic synthetic media for tests, benchmarks and the demo."""

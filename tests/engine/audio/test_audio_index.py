@@ -1,0 +1,224 @@
+"""The fast inverted index against its brute-force oracle, and its bookkeeping (runs, removal, growth)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+from audio_testlib import SR, AudioLibrary
+
+from engine.audio import AudioFingerprint, AudioIndex, ReferenceAudioIndex
+from engine.audio.alignment import MIN_VOTES
+from engine.audio.index import _hot
+from engine.audio.params import HASH_BITS
+from engine.core import ItemMatch
+from engine.synth import audio as synth
+
+
+def _answer(matches: list[ItemMatch]) -> list[tuple[int, list[tuple[float, float, float, float, float]]]]:
+    return [
+        (m.item_id, [(s.input_start, s.input_end, s.ref_start, s.ref_end, round(s.similarity, 9)) for s in m.segments])
+        for m in matches
+    ]
+
+
+def test_fast_and_reference_indexes_agree_on_real_queries(
+    audio_library: AudioLibrary, unrelated_music: Callable[[int, float], np.ndarray]
+) -> None:
+    lib = audio_library.audio
+    queries = {
+        "agree_noisy": synth.add_noise(synth.excerpt(lib[205], SR, 6.0, 5.0), 10.0, seed=1),
+        "agree_two": synth.concat(synth.excerpt(lib[42], SR, 1.0, 4.0), synth.excerpt(lib[17], SR, 12.0, 4.0)),
+        "agree_bp": synth.band_pass(synth.excerpt(lib[9001], SR, 14.0, 5.0), SR),
+        "agree_unrelated": unrelated_music(3, 8.0),
+    }
+    found = 0
+    for name, x in queries.items():
+        query = audio_library.query(name, x)
+        fast, slow = audio_library.index.search(query), audio_library.reference.search(query)
+        assert _answer(fast) == _answer(slow), name
+        found += len(fast)
+    assert found == 4  # 1 + 2 + 1 + 0: the agreement is not the trivial "both empty"
+
+
+# --- synthetic landmarks: exercise runs, merges, the dense table and removal on many items ----------------
+
+
+def _random_item(rng: np.random.Generator, seconds: float = 30.0) -> tuple[np.ndarray, np.ndarray, float]:
+    frames = int(seconds * 62.5)
+    n = int(seconds * 25)
+    return (
+        rng.integers(0, 1 << HASH_BITS, n).astype(np.uint32),
+        np.sort(rng.integers(0, frames, n)).astype(np.uint32),
+        seconds,
+    )
+
+
+def _query_from(
+    hashes: np.ndarray, times: np.ndarray, t0: int, t1: int, keep: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Landmarks of frames [t0, t1) of an item (a `keep` fraction of them), re-timed from 0, plus as many
+    random ones: what a degraded excerpt looks like to the index."""
+    sel = (times >= t0) & (times < t1) & (rng.random(times.size) < keep)
+    qh = np.concatenate([hashes[sel], rng.integers(0, 1 << HASH_BITS, sel.sum()).astype(np.uint32)])
+    qt = np.concatenate([times[sel] - t0, rng.integers(0, t1 - t0, sel.sum())]).astype(np.uint32)
+    order = np.argsort(qt, kind="stable")
+    return qh[order], qt[order]
+
+
+class _RawQuery(AudioFingerprint):
+    """A query given directly as landmarks (bypasses peak extraction)."""
+
+    def __init__(self, hashes: np.ndarray, times: np.ndarray, duration: float) -> None:
+        super().__init__(duration=duration, peak_t=np.zeros(0, np.uint32), peak_f=np.zeros(0, np.uint16))
+        self._hashes = (hashes, times)
+
+
+@pytest.fixture(scope="module")
+def synthetic_library() -> dict[int, tuple[np.ndarray, np.ndarray, float]]:
+    rng = np.random.default_rng(7)
+    return {1000 + 3 * k: _random_item(rng) for k in range(120)}
+
+
+def _build(items: dict[int, tuple[np.ndarray, np.ndarray, float]]) -> tuple[AudioIndex, ReferenceAudioIndex]:
+    # Tiny thresholds: many runs, merges, and dense (CSR) runs as soon as they hold 20k postings.
+    fast = AudioIndex(csr_min=20_000, pending_max=3_000, merge_max=60_000)
+    slow = ReferenceAudioIndex()
+    for item_id, (h, t, d) in items.items():
+        fast.add_landmarks(item_id, h, t, d)
+        slow.add_landmarks(item_id, h, t, d)
+    return fast, slow
+
+
+def test_agree_on_synthetic_library_through_runs_and_merges(
+    synthetic_library: dict[int, tuple[np.ndarray, np.ndarray, float]],
+) -> None:
+    fast, slow = _build(synthetic_library)
+    fast.flush()
+    rng = np.random.default_rng(3)
+    ids = list(synthetic_library)
+
+    assert fast.n_runs > 1
+    assert any(r.offsets is not None for r in fast._runs) and any(r.hashes is not None for r in fast._runs)
+    assert len(fast) == len(slow) == 120
+    for trial in range(6):
+        item_id = ids[int(rng.integers(len(ids)))]
+        h, t, _ = synthetic_library[item_id]
+        t0 = int(rng.integers(0, 1000))
+        qh, qt = _query_from(h, t, t0, t0 + 400, keep=0.5, rng=rng)
+        query = _RawQuery(qh, qt, 400 * 0.016)
+
+        fast_answer = fast.search(query)
+        assert _answer(fast_answer) == _answer(slow.search(query)), trial
+        assert fast_answer[0].item_id == item_id
+        seg = fast_answer[0].segments[0]
+        assert seg.ref_start - seg.input_start == pytest.approx(t0 * 0.016, abs=0.05)
+
+    # Weak copies, whose votes hover around the acceptance thresholds: where a pre-filter would show.
+    outcomes = set()
+    for trial in range(30):
+        item_id = ids[trial]
+        h, t, _ = synthetic_library[item_id]
+        qh, qt = _query_from(h, t, 300, 500, keep=0.04 + 0.004 * trial, rng=rng)
+        query = _RawQuery(qh, qt, 200 * 0.016)
+        fast_answer = fast.search(query)
+        assert _answer(fast_answer) == _answer(slow.search(query)), trial
+        outcomes.add(bool(fast_answer))
+    assert outcomes == {True, False}  # some found, some not: the thresholds were really exercised
+
+
+@pytest.mark.parametrize("residue", range(4))
+def test_prefilter_keeps_every_alignment_with_enough_votes(residue: int) -> None:
+    """Votes spread over 3 neighbouring offsets (the jitter alignment accepts) survive wherever the offsets
+    fall on the pre-filter's buckets; lone chance hits do not."""
+    rng = np.random.default_rng(residue)
+    v = 4 * 1_000_003 + residue
+    cluster = np.repeat([v - 1, v, v + 1], [MIN_VOTES // 3, MIN_VOTES // 3, MIN_VOTES - 2 * (MIN_VOTES // 3)])
+    scattered = rng.choice(1 << 40, 5000, replace=False).astype(np.int64) * 16
+    offsets = np.concatenate([scattered[:2500], cluster, scattered[2500:]])
+
+    keep = _hot(offsets)
+
+    assert keep[2500 : 2500 + cluster.size].all()
+    assert keep.sum() < cluster.size + 10
+
+
+def test_remove_readd_and_compact(synthetic_library: dict[int, tuple[np.ndarray, np.ndarray, float]]) -> None:
+    fast, slow = _build(synthetic_library)
+    rng = np.random.default_rng(11)
+    victim = 1000 + 3 * 17
+    h, t, _ = synthetic_library[victim]
+    query = _RawQuery(*_query_from(h, t, 200, 700, keep=0.6, rng=rng), 8.0)
+    assert [m.item_id for m in fast.search(query)] == [victim]
+    memory_before = fast.memory_bytes()
+
+    fast.remove(victim)
+    slow.remove(victim)
+    fast.remove(victim)  # twice is harmless
+
+    assert fast.search(query) == [] and slow.search(query) == []
+    assert victim not in fast and len(fast) == 119
+    fast.compact()
+    assert fast.search(query) == []
+    assert fast.memory_bytes() < memory_before
+    assert fast.n_postings == sum(x[0].size for k, x in synthetic_library.items() if k != victim)
+
+    # The same id, now holding other audio: the old landmarks must not come back.
+    h2, t2, d2 = _random_item(rng)
+    fast.add_landmarks(victim, h2, t2, d2)
+    slow.add_landmarks(victim, h2, t2, d2)
+    assert fast.search(query) == []
+    query2 = _RawQuery(*_query_from(h2, t2, 100, 600, keep=0.6, rng=rng), 8.0)
+    assert [m.item_id for m in fast.search(query2)] == [victim]
+    assert _answer(fast.search(query2)) == _answer(slow.search(query2))
+
+
+def test_adding_an_item_again_replaces_it(audio_library: AudioLibrary) -> None:
+    index = AudioIndex()
+    index.add_many(list(audio_library.fingerprints.items()))
+    query = audio_library.query("replace", synth.excerpt(audio_library.audio[17], SR, 3.0, 5.0))
+    assert [m.item_id for m in index.search(query)] == [17]
+
+    index.add(17, audio_library.fingerprints[205])  # item 17 now holds 205's audio
+
+    assert len(index) == len(audio_library.fingerprints)
+    assert index.search(query) == []
+
+
+def test_timeline_beyond_uint32_switches_postings_to_uint64() -> None:
+    rng = np.random.default_rng(5)
+    fast, slow = AudioIndex(), ReferenceAudioIndex()
+    near = _random_item(rng)
+    fast.add_landmarks(1, *near)
+    slow.add_landmarks(1, *near)
+    # An item so long (2^32 frames = 2.2 years) that the timeline outgrows 32-bit postings.
+    h, t, _ = _random_item(rng)
+    far_t = t.astype(np.int64) + (1 << 32)
+    fast.add_landmarks(2, h, far_t, float(far_t.max() * 0.016 + 1))
+    slow.add_landmarks(2, h, far_t, float(far_t.max() * 0.016 + 1))
+    fast.add_landmarks(3, *_random_item(rng))
+    fast.flush()
+
+    assert all(r.postings.dtype == np.uint64 for r in fast._runs)
+    for item_id, (qh, qt) in {
+        1: _query_from(near[0], near[1], 300, 800, 0.6, rng),
+        2: _query_from(h, far_t, (1 << 32) + 300, (1 << 32) + 800, 0.6, rng),
+    }.items():
+        query = _RawQuery(qh, qt, 8.0)
+        answer = fast.search(query)
+        assert [m.item_id for m in answer] == [item_id]
+        assert _answer(answer) == _answer(slow.search(query))
+
+
+def test_memory_is_about_four_bytes_a_landmark(
+    synthetic_library: dict[int, tuple[np.ndarray, np.ndarray, float]],
+) -> None:
+    index = AudioIndex()  # default thresholds: one small run of sorted hashes
+    for item_id, item in synthetic_library.items():
+        index.add_landmarks(item_id, *item)
+    index.flush()
+    postings = index.n_postings
+    assert postings == sum(x[0].size for x in synthetic_library.values())
+    # 4 bytes of posting + 4 of sorted hash while runs are small; the dense table makes big runs ~4.
+    assert 4 * postings < index.memory_bytes() < 12 * postings
