@@ -25,6 +25,7 @@ from engine.core import Fingerprint, ItemMatch, ModalityIndex
 from engine.errors import EngineError, LibraryError
 from engine.modalities import get_modality, kind_of, modality_names
 from shared.contracts.mps import FpShotDB
+from shared.sqlite import SqliteDatabase
 
 DB_FILE = "fpscreen.db"
 SCHEMA_VERSION = "1"
@@ -142,63 +143,23 @@ class LibraryStore:
         self.data_dir = Path(data_dir).expanduser()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.data_dir / DB_FILE
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
+        # WAL + synchronous=NORMAL: durable across crashes of this process; foreign keys for the cascades.
+        self._database = SqliteDatabase(
+            self.path, foreign_keys=True, closed_error=lambda: EngineError("the library store is closed")
+        )
         self._guard = threading.Lock()  # protects the dicts below, never held during real work
         self._library_locks: dict[str, threading.RLock] = {}
         self._indexes: dict[tuple[str, str], _LiveIndex] = {}
-        self._closed = False
-        db = self._db()
+        db = self._database.connection()
         db.executescript(_SCHEMA)  # idempotent; executescript manages its own transaction
         db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
 
     # ------------------------------------------------------------------------------------------ plumbing
 
-    def _db(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            if self._closed:
-                raise EngineError("the library store is closed")
-            # Autocommit mode: transactions are explicit below. 30 s busy timeout rides out other writers.
-            db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across crashes of this process
-            db.execute("PRAGMA foreign_keys=ON")
-            self._local.db = db
-            with self._guard:
-                self._connections.append(db)
-        return db
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction; IMMEDIATE takes the write lock up front so read-then-write cannot race."""
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
-
-    @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        """A read transaction: one consistent snapshot across several SELECTs."""
-        db = self._db()
-        db.execute("BEGIN")
-        try:
-            yield db
-        finally:
-            db.execute("COMMIT")
-
     def close(self) -> None:
+        self._database.close()
         with self._guard:
-            self._closed = True
-            connections, self._connections = self._connections, []
             self._indexes.clear()
-        for db in connections:
-            db.close()
-        self._local = threading.local()
 
     def __enter__(self) -> LibraryStore:
         return self
@@ -229,7 +190,7 @@ class LibraryStore:
             raise EngineError("a library needs a name", code="InvalidParameter.EmptyValue")
         modality_names(model_id)  # validates the ModelId
         fp_db_id = new_id()
-        with self._write() as db:
+        with self._database.write() as db:
             db.execute(
                 "INSERT INTO libraries (fp_db_id, name, model_id, description, config, created_at, is_default)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -239,7 +200,7 @@ class LibraryStore:
 
     def get_library(self, fp_db_id: str) -> LibraryInfo:
         row = (
-            self._db()
+            self._database.connection()
             .execute(f"SELECT {_LIBRARY_COLUMNS} FROM libraries l WHERE l.fp_db_id = ?", (fp_db_id,))
             .fetchone()
         )
@@ -248,7 +209,9 @@ class LibraryStore:
         return _library(row)
 
     def list_libraries(self, fp_db_ids: Iterable[str] | None = None) -> list[LibraryInfo]:
-        rows = self._db().execute(f"SELECT {_LIBRARY_COLUMNS} FROM libraries l ORDER BY l.created_at, l.rowid")
+        rows = self._database.connection().execute(
+            f"SELECT {_LIBRARY_COLUMNS} FROM libraries l ORDER BY l.created_at, l.rowid"
+        )
         libraries = [_library(row) for row in rows]
         if fp_db_ids is not None:
             wanted = set(fp_db_ids)
@@ -258,7 +221,7 @@ class LibraryStore:
     def default_library(self, model_id: int) -> LibraryInfo:
         """The library a job without `FpDBId` uses ("omitted ⇒ default library"), created on first use."""
         modality_names(model_id)
-        with self._write() as db:
+        with self._database.write() as db:
             row = db.execute(
                 "SELECT fp_db_id FROM libraries WHERE is_default = 1 AND model_id = ? ORDER BY rowid LIMIT 1",
                 (int(model_id),),
@@ -282,14 +245,14 @@ class LibraryStore:
 
     def delete_library(self, fp_db_id: str) -> None:
         """MPS `SubmitFpDBDeleteJob` with `DelType=Delete`: the library and everything in it."""
-        with self.library_lock(fp_db_id), self._write() as db:
+        with self.library_lock(fp_db_id), self._database.write() as db:
             if db.execute("DELETE FROM libraries WHERE fp_db_id = ?", (fp_db_id,)).rowcount == 0:
                 raise LibraryError(f"The DNA database does not exist: {fp_db_id}")
             self._drop_indexes(fp_db_id)
 
     def purge_library(self, fp_db_id: str) -> int:
         """MPS `DelType=Purge`: empty the library, keep it. Returns how many items went."""
-        with self.library_lock(fp_db_id), self._write() as db:
+        with self.library_lock(fp_db_id), self._database.write() as db:
             self._require(db, fp_db_id)
             removed = db.execute("DELETE FROM items WHERE fp_db_id = ?", (fp_db_id,)).rowcount
             db.execute("UPDATE libraries SET generation = generation + 1 WHERE fp_db_id = ?", (fp_db_id,))
@@ -325,7 +288,7 @@ class LibraryStore:
         if not primary_key:
             raise EngineError("PrimaryKey must not be empty", code="InvalidParameter.EmptyValue")
         with self.library_lock(fp_db_id):
-            with self._write() as db:
+            with self._database.write() as db:
                 model_id, generation = self._require(db, fp_db_id)
                 allowed = modality_names(model_id)
                 stray = sorted(set(fingerprints) - set(allowed))
@@ -373,7 +336,7 @@ class LibraryStore:
 
     def get_item(self, fp_db_id: str, primary_key: str) -> ItemInfo | None:
         row = (
-            self._db()
+            self._database.connection()
             .execute(
                 f"SELECT {_ITEM_COLUMNS} FROM items WHERE fp_db_id = ? AND primary_key = ?", (fp_db_id, primary_key)
             )
@@ -383,7 +346,7 @@ class LibraryStore:
 
     def list_items(self, fp_db_id: str, *, limit: int | None = None, after_item_id: int = 0) -> list[ItemInfo]:
         """Items in store order; page with `limit` and the last `item_id` seen (MPS `NextPageToken`)."""
-        with self._read() as db:
+        with self._database.read() as db:
             self._require(db, fp_db_id)
             rows = db.execute(
                 f"SELECT {_ITEM_COLUMNS} FROM items WHERE fp_db_id = ? AND item_id > ? ORDER BY item_id LIMIT ?",
@@ -397,7 +360,7 @@ class LibraryStore:
         """MPS `SubmitFpFileDeleteJob`: remove items by PrimaryKey and/or FileId. Returns what was removed."""
         keys, files = list(primary_keys), list(file_ids)
         with self.library_lock(fp_db_id):
-            with self._write() as db:
+            with self._database.write() as db:
                 model_id, generation = self._require(db, fp_db_id)
                 rows = db.execute(
                     f"SELECT {_ITEM_COLUMNS} FROM items WHERE fp_db_id = ? AND"
@@ -421,7 +384,7 @@ class LibraryStore:
 
     def load_fingerprint(self, item_id: int, modality: str) -> Fingerprint | None:
         row = (
-            self._db()
+            self._database.connection()
             .execute("SELECT data FROM fingerprints WHERE item_id = ? AND modality = ?", (item_id, modality))
             .fetchone()
         )
@@ -438,7 +401,7 @@ class LibraryStore:
 
         Call with the library lock held.
         """
-        with self._read() as db:
+        with self._database.read() as db:
             model_id, generation = self._require(db, fp_db_id)
             if modality not in modality_names(model_id):
                 raise EngineError(
@@ -488,7 +451,7 @@ class LibraryStore:
             return []
         ids = [m.item_id for m in matches]
         rows = (
-            self._db()
+            self._database.connection()
             .execute(f"SELECT {_ITEM_COLUMNS} FROM items WHERE item_id IN ({','.join('?' * len(ids))})", ids)
             .fetchall()
         )

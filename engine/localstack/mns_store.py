@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+from shared.sqlite import SqliteDatabase
+
 XMLNS = "http://mns.aliyuncs.com/doc/v1/"
 
 QUEUE_DEFAULTS: dict[str, int] = {
@@ -262,14 +264,19 @@ class MnsStore:
     """Thread-safe; every public method is one transaction (receive: one per attempt while it long-polls)."""
 
     def __init__(self, path: str | Path) -> None:
-        self._lock = threading.RLock()
+        # One connection shared by all threads under the database's re-entrant lock, which the waiters' Conditions
+        # use too. WAL + NORMAL: survives a process crash. 5 s: sqlite3's default busy timeout, as before.
+        self._db = SqliteDatabase(
+            path,
+            busy_timeout=5.0,
+            row_factory=sqlite3.Row,
+            one_connection=True,
+            closed_error=lambda: MnsError("ServiceUnavailable", "The local MNS server is shutting down.", 503),
+        )
+        self._lock = self._db.lock
         self._conds: dict[tuple[str, ...], threading.Condition] = {}
         self._closing = False
-        self._db = sqlite3.connect(str(path), check_same_thread=False)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: survives a process crash
-        self._db.executescript(_SCHEMA)
+        self._db.connection().executescript(_SCHEMA)
 
     # -- lifecycle & signalling -------------------------------------------------------------------------------
 
@@ -282,8 +289,7 @@ class MnsStore:
 
     def close(self) -> None:
         self.begin_close()
-        with self._lock:
-            self._db.close()
+        self._db.close()
 
     @property
     def closing(self) -> bool:
@@ -304,8 +310,8 @@ class MnsStore:
         with self._lock:
             if self._closing:
                 raise MnsError("ServiceUnavailable", "The local MNS server is shutting down.", 503)
-            with self._db:
-                yield self._db
+            with self._db.write() as db:
+                yield db
 
     # -- queues ---------------------------------------------------------------------------------------------
 
@@ -767,19 +773,20 @@ class MnsStore:
         with self._lock:
             cond = self._cond(key)
             while not stop.is_set() and not self._closing:
+                db = self._db.connection()  # the shared connection: ours alone while the lock is held
                 if (
                     key[0] == "local"
-                    and self._db.execute("SELECT 1 FROM subscriptions s WHERE " + where, args).fetchone() is None
+                    and db.execute("SELECT 1 FROM subscriptions s WHERE " + where, args).fetchone() is None
                 ):
                     return None
-                row = self._db.execute(
+                row = db.execute(
                     "SELECT d.* FROM deliveries d JOIN subscriptions s ON s.topic=d.topic AND s.name=d.subscription"
                     f" WHERE {where} ORDER BY d.next_attempt, d.id LIMIT 1",
                     args,
                 ).fetchone()
                 now = now_ms()
                 if row is not None and row["next_attempt"] <= now:
-                    sub = self._db.execute(
+                    sub = db.execute(
                         "SELECT * FROM subscriptions WHERE topic=? AND name=?", (row["topic"], row["subscription"])
                     ).fetchone()
                     return Delivery(*row[:10]), Subscription(*sub)

@@ -8,15 +8,13 @@ leaves either both or neither: on restart nothing is lost and nothing is announc
 from __future__ import annotations
 
 import sqlite3
-import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from engine.localstack.bucket import StoredObject
+from shared.sqlite import SqliteDatabase
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS announced (
@@ -63,45 +61,24 @@ class Enqueue:
 class StackState:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._clock = time.time
-        self._local = threading.local()
-        self._conn().executescript(_SCHEMA)  # executescript manages its own transaction
-
-    def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            self._local.conn = conn
-        return conn
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        db = self._conn()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+        self._db = SqliteDatabase(self.path)
+        self._db.connection().executescript(_SCHEMA)  # executescript manages its own transaction
 
     # ------------------------------------------------------------------------------ settings
 
     def get_setting(self, name: str) -> str | None:
-        row = self._conn().execute("SELECT value FROM settings WHERE name = ?", (name,)).fetchone()
+        row = self._db.connection().execute("SELECT value FROM settings WHERE name = ?", (name,)).fetchone()
         return row[0] if row else None
 
     def set_setting(self, name: str, value: str) -> None:
-        with self._tx() as db:
+        with self._db.write() as db:
             db.execute("INSERT OR REPLACE INTO settings (name, value) VALUES (?, ?)", (name, value))
 
     # ------------------------------------------------------------------------------- objects
 
     def known_objects(self, bucket: str) -> dict[str, tuple[int, int]]:
-        rows = self._conn().execute("SELECT key, size, mtime_ns FROM announced WHERE bucket = ?", (bucket,))
+        rows = self._db.connection().execute("SELECT key, size, mtime_ns FROM announced WHERE bucket = ?", (bucket,))
         return {key: (size, mtime_ns) for key, size, mtime_ns in rows}
 
     def announce(self, obj: StoredObject, mtime_ns: int, invocations: list[Enqueue]) -> bool:
@@ -109,7 +86,7 @@ class StackState:
 
         False (and nothing queued) if this exact version was announced before."""
         now = self._clock()
-        with self._tx() as db:
+        with self._db.write() as db:
             row = db.execute(
                 "SELECT etag FROM announced WHERE bucket = ? AND key = ?", (obj.bucket, obj.key)
             ).fetchone()
@@ -136,12 +113,12 @@ class StackState:
         return invocation_id
 
     def enqueue(self, item: Enqueue) -> str:
-        with self._tx() as db:
+        with self._db.write() as db:
             return self._insert(db, item, self._clock())
 
     def recover(self) -> int:
         """At start-up every `running` row belongs to a stack that died: make it runnable again."""
-        with self._tx() as db:
+        with self._db.write() as db:
             return db.execute(
                 "UPDATE invocations SET status = 'pending', lease_until = 0, next_at = ? WHERE status = 'running'",
                 (self._clock(),),
@@ -150,7 +127,7 @@ class StackState:
     def claim_next(self, functions: list[str], *, lease_seconds: float) -> Invocation | None:
         now = self._clock()
         marks = ",".join("?" * len(functions))
-        with self._tx() as db:
+        with self._db.write() as db:
             row = db.execute(
                 f"SELECT id, function, payload, attempts, max_attempts, expires_at FROM invocations"
                 f" WHERE status = 'pending' AND next_at <= ? AND function IN ({marks})"
@@ -165,7 +142,7 @@ class StackState:
         return Invocation(row[0], row[1], bytes(row[2]), row[3], row[4], row[5])
 
     def finish(self, invocation_id: str) -> None:
-        with self._tx() as db:
+        with self._db.write() as db:
             db.execute(
                 "UPDATE invocations SET status = 'done', attempts = attempts + 1, finished_at = ? WHERE id = ?",
                 (self._clock(), invocation_id),
@@ -173,7 +150,7 @@ class StackState:
 
     def retry_at(self, invocation_id: str, when: float, error: str, *, counts: bool = True) -> None:
         """Run again at `when`; `counts=False` for "not now" answers that are no failed attempt."""
-        with self._tx() as db:
+        with self._db.write() as db:
             db.execute(
                 "UPDATE invocations SET status = 'pending', next_at = ?, last_error = ?,"
                 " attempts = attempts + ? WHERE id = ?",
@@ -182,7 +159,7 @@ class StackState:
 
     def bury(self, invocation_id: str, error: str) -> None:
         """Out of attempts or too old: dead-lettered (FC's OnFailure destination)."""
-        with self._tx() as db:
+        with self._db.write() as db:
             db.execute(
                 "UPDATE invocations SET status = 'dead', attempts = attempts + 1, last_error = ?, finished_at = ?"
                 " WHERE id = ?",
@@ -190,17 +167,14 @@ class StackState:
             )
 
     def counts(self) -> dict[str, int]:
-        rows = self._conn().execute("SELECT status, COUNT(*) FROM invocations GROUP BY status")
+        rows = self._db.connection().execute("SELECT status, COUNT(*) FROM invocations GROUP BY status")
         return dict(rows.fetchall())
 
     def dead_letters(self) -> list[tuple[str, str, str]]:
-        rows = self._conn().execute(
+        rows = self._db.connection().execute(
             "SELECT id, function, last_error FROM invocations WHERE status = 'dead' ORDER BY finished_at"
         )
         return list(rows.fetchall())
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        self._db.close()

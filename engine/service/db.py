@@ -7,13 +7,12 @@ returned (WAL + NORMAL would survive a process crash but not a power cut).
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
+
+from shared.sqlite import SqliteDatabase
 
 SERVICE_DB_FILE = "service.db"
 
@@ -86,57 +85,26 @@ class ServiceDb:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
-        self._guard = threading.Lock()
-        self._connections: list[sqlite3.Connection] = []
-        self._closed = False
+        # FULL, not NORMAL: a submission must survive a power cut once its JobId is returned.
+        self._database = SqliteDatabase(
+            self.path, synchronous="FULL", closed_error=lambda: ServiceClosed(f"{self.path} is closed")
+        )
         self.connection().executescript(_SCHEMA)
 
     def connection(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            with self._guard:
-                if self._closed:
-                    raise ServiceClosed(f"{self.path} is closed")
-                db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute("PRAGMA synchronous=FULL")
-                self._connections.append(db)
-            self._local.db = db
-        elif self._closed:
-            raise ServiceClosed(f"{self.path} is closed")
-        return db
+        return self._database.connection()
 
-    @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
+    def write(self) -> AbstractContextManager[sqlite3.Connection]:
         """IMMEDIATE: the write lock is taken up front, so read-then-write inside cannot race another writer."""
-        db = self.connection()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+        return self._database.write()
 
-    @contextmanager
-    def read(self) -> Iterator[sqlite3.Connection]:
-        db = self.connection()
-        db.execute("BEGIN")
-        try:
-            yield db
-        finally:
-            db.execute("COMMIT")
+    def read(self) -> AbstractContextManager[sqlite3.Connection]:
+        """One consistent snapshot across several SELECTs."""
+        return self._database.read()
 
     @property
     def closed(self) -> bool:
-        return self._closed
+        return self._database.closed
 
     def close(self) -> None:
-        with self._guard:
-            self._closed = True
-            connections, self._connections = self._connections, []
-        for db in connections:
-            with contextlib.suppress(sqlite3.ProgrammingError):  # in use by a thread right now
-                db.close()
+        self._database.close()

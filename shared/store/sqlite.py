@@ -10,19 +10,16 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import threading
-import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from collections.abc import Sequence
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 from shared.ports import ClaimOutcome, ClaimResult, FailedJob, JobRecord, MatchRow, ObjectClaim, ParkedMessage
+from shared.sqlite import MEMORY as MEMORY  # re-exported: SqliteStore(MEMORY)
+from shared.sqlite import SqliteDatabase
 from shared.store import schema
 from shared.store.schema import COMPLETED, IN_PROGRESS, TableSpec
 
-MEMORY = ":memory:"
 _SQL_TYPES = {"str": "TEXT", "int": "INTEGER", "float": "REAL", "json": "TEXT"}
 # Secondary indexes for the scans the protocol offers (stuck jobs, recent jobs, pending outbox, parked list).
 _INDEXES = (
@@ -58,19 +55,15 @@ class SqliteStore:
     """`ResultStore` on a SQLite file; `path=":memory:"` keeps one private in-memory database."""
 
     def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 30.0) -> None:
-        self._path = str(path)
-        self._busy_timeout = busy_timeout
-        self._memory = self._path == MEMORY
-        # An in-memory database lives in one connection, so threads share it under a lock; a file gets
-        # one connection per thread and lets SQLite's own locking arbitrate (between processes too).
-        self._lock = threading.RLock()
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
-        self._pid = os.getpid()
-        self._closed = False
-        if not self._memory:
-            Path(self._path).parent.mkdir(parents=True, exist_ok=True)
-        with self._write() as conn:
+        # A file gets one connection per thread and lets SQLite's own locking arbitrate (between processes too);
+        # an in-memory database lives in one connection, which threads share under a lock.
+        self._db = SqliteDatabase(
+            path,
+            busy_timeout=busy_timeout,
+            row_factory=sqlite3.Row,
+            closed_error=lambda: RuntimeError(f"the store on {path} is closed"),
+        )
+        with self._db.write() as conn:
             for spec in schema.TABLES:
                 conn.execute(create_table_sql(spec))
             for sql in _INDEXES:
@@ -78,81 +71,17 @@ class SqliteStore:
 
     # ------------------------------------------------------------------------------ connections
 
-    def _connect(self) -> sqlite3.Connection:
-        # isolation_level=None: autocommit, so transactions are exactly the BEGINs written below.
-        # check_same_thread=False only so close() may run on any thread; each thread uses its own connection.
-        conn = sqlite3.connect(self._path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False)
-        conn.row_factory = sqlite3.Row
-        conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
-        if not self._memory:
-            self._enable_wal(conn)
-            conn.execute("PRAGMA synchronous = NORMAL")  # durable at checkpoints; safe with WAL
-        with self._lock:
-            self._connections.append(conn)
-        return conn
-
-    def _enable_wal(self, conn: sqlite3.Connection) -> None:
-        # WAL is a property of the file, set once. Switching needs an exclusive lock and SQLite reports
-        # "database is locked" at once rather than calling the busy handler, so processes that open a new
-        # file together retry here, within the busy timeout.
-        deadline = time.monotonic() + self._busy_timeout
-        delay = 0.005
-        while conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-            try:
-                conn.execute("PRAGMA journal_mode = WAL")
-                return  # WAL now, or the file system can't do it (the pragma then keeps the old mode)
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-                time.sleep(delay)
-                delay = min(delay * 2, 0.1)
-
-    def _conn(self) -> sqlite3.Connection:
-        if self._closed:
-            raise RuntimeError(f"the store on {self._path} is closed")
-        if os.getpid() != self._pid:  # forked: the parent's connections must not be used here
-            self._pid, self._local, self._connections = os.getpid(), threading.local(), []
-        if self._memory:
-            if not self._connections:
-                self._connect()
-            return self._connections[0]
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._local.conn = self._connect()
-        return conn
-
-    def _guard(self) -> Any:
-        return self._lock if self._memory else nullcontext()
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction that holds the database's write lock from its first statement."""
-        with self._guard():
-            conn = self._conn()
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-
     def _execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
         """One autocommitted statement; returns the number of rows it changed."""
-        with self._guard():
-            return self._conn().execute(sql, params).rowcount
+        with self._db.autocommit() as conn:
+            return conn.execute(sql, params).rowcount
 
     def _select(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        with self._guard():
-            return self._conn().execute(sql, params).fetchall()
+        with self._db.autocommit() as conn:
+            return conn.execute(sql, params).fetchall()
 
     def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            for conn in self._connections:
-                conn.close()
-            self._connections.clear()
-            self._local = threading.local()
+        self._db.close()
 
     def __enter__(self) -> SqliteStore:
         return self
@@ -171,7 +100,7 @@ class SqliteStore:
             f'{sql} ON CONFLICT ("key") DO UPDATE SET {updates} '
             f'WHERE "status" = \'{IN_PROGRESS}\' AND "expires_at" <= :now'
         )
-        with self._write() as conn:  # the follow-up read sees exactly the state the upsert saw
+        with self._db.write() as conn:  # the follow-up read sees exactly the state the upsert saw
             if conn.execute(upsert, {**schema.encode(lease), "now": now}).rowcount == 1:
                 return ClaimResult(ClaimOutcome.ACQUIRED, lease)
             row = conn.execute('SELECT * FROM "fp_objects" WHERE "key" = ?', (claim.key,)).fetchone()
@@ -235,7 +164,7 @@ class SqliteStore:
     def replace_matches(self, job_id: str, rows: list[MatchRow]) -> None:
         schema.check_match_rows(job_id, rows)
         sql, _ = _insert_sql(schema.MATCHES)
-        with self._write() as conn:  # readers see the old rows or the new ones, never a mix
+        with self._db.write() as conn:  # readers see the old rows or the new ones, never a mix
             conn.execute('DELETE FROM "fp_matches" WHERE "job_id" = ?', (job_id,))
             conn.executemany(sql, [schema.encode(r) for r in rows])
 
