@@ -1,0 +1,172 @@
+"""Temporal alignment: scattered (query time, reference time, score) unit matches -> copied segments.
+
+Generic over modalities: a "unit" is whatever a fingerprint is made of (a video frame, an audio landmark), all
+times are in seconds. The method is a temporal network (Tan et al. 2009, as in VCSL's "TN"): matches are nodes,
+an edge joins two matches that could follow each other in one copy (later in both query and reference, at a
+roughly constant offset, with a bounded gap), and a copied segment is the heaviest path. Paths are found by
+dynamic programming, best first, removing each path's neighbourhood before looking for the next, so one query can
+yield several segments, against several places of the same reference. Nearby segments at the same offset are then
+merged, and short, thin or weak ones dropped.
+
+Segment similarity = sum of the path's match scores / number of query units inside the segment: a segment whose
+frames mostly failed to match scores low even if the few that matched are perfect.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.core import Segment
+
+
+@dataclass(frozen=True, slots=True)
+class AlignParams:
+    max_gap: float = 3.0  # s: the longest stretch without matches bridged inside one segment
+    min_rate: float = 0.75  # reference seconds per query second, between consecutive matches: speed changes...
+    max_rate: float = 1.35
+    jitter: float = 0.8  # s: ...plus this much slack (sampling phase, static shots that match several frames)
+    gap_penalty: float = 0.3  # score lost per second of query without a match inside a path
+    drift_penalty: float = 0.2  # score lost per second of departure from the path's offset (keeps paths straight)
+    min_units: int = 3  # a segment needs this many matched units (fewer if the query has fewer)
+    min_duration: float = 2.0  # s on the query axis (shorter queries: their duration)
+    min_similarity: float = 0.3
+    merge_gap: float = 4.0  # s: segments this close, at offsets this close, are one
+    max_segments: int = 32  # per item
+
+
+@dataclass(slots=True)
+class _Path:
+    q: np.ndarray
+    r: np.ndarray
+    score: np.ndarray
+
+    @property
+    def offset(self) -> float:
+        return float(np.median(self.r - self.q))
+
+
+def _best_path(q: np.ndarray, r: np.ndarray, s: np.ndarray, alive: np.ndarray, step: float, p: AlignParams
+               ) -> tuple[float, np.ndarray]:  # fmt: skip
+    """The heaviest chain among alive matches (sorted by q): its weight and node indices."""
+    n = len(q)
+    best = np.where(alive, s, -np.inf)
+    prev = np.full(n, -1)
+    starts = np.flatnonzero(np.r_[True, q[1:] != q[:-1]])
+    bounds = np.r_[starts, n]
+    reach = p.max_gap + step
+    for g in range(1, len(starts)):
+        lo_g, hi_g = bounds[g], bounds[g + 1]
+        first = np.searchsorted(q, q[lo_g] - reach, side="left")
+        if first >= lo_g:
+            continue
+        pred = np.arange(first, lo_g)
+        pred = pred[np.isfinite(best[pred])]
+        if len(pred) == 0:
+            continue
+        dq = q[lo_g] - q[pred]  # same for the whole group
+        dr = r[lo_g:hi_g, None] - r[None, pred]  # (group, pred)
+        ok = (dr >= p.min_rate * dq - p.jitter) & (dr <= p.max_rate * dq + p.jitter)
+        cost = p.gap_penalty * np.maximum(dq - step, 0.0) + p.drift_penalty * np.abs(dr - dq)
+        value = np.where(ok, best[pred][None, :] - cost, -np.inf)
+        arg = value.argmax(axis=1)
+        top = value[np.arange(hi_g - lo_g), arg]
+        extend = (top > 0) & alive[lo_g:hi_g]
+        idx = np.arange(lo_g, hi_g)[extend]
+        best[idx] = s[idx] + top[extend]
+        prev[idx] = pred[arg[extend]]
+    end = int(np.argmax(best))
+    if not np.isfinite(best[end]):
+        return 0.0, np.empty(0, dtype=int)
+    nodes = [end]
+    while prev[nodes[-1]] >= 0:
+        nodes.append(int(prev[nodes[-1]]))
+    return float(best[end]), np.array(nodes[::-1])
+
+
+def _merge(paths: list[_Path], p: AlignParams) -> list[_Path]:
+    """Join paths that continue each other at about the same offset."""
+    paths = sorted(paths, key=lambda x: float(x.q[0]))
+    merged: list[_Path] = []
+    for path in paths:
+        for i, other in enumerate(merged):
+            gap_q = float(path.q[0] - other.q[-1])
+            gap_r = float(path.r[0] - other.r[-1])
+            if (
+                -p.jitter <= gap_q <= p.merge_gap
+                and -p.jitter <= gap_r <= p.merge_gap * p.max_rate
+                and abs(path.offset - other.offset) <= p.jitter + 0.25 * gap_q
+            ):
+                keep = path.q > other.q[-1]
+                merged[i] = _Path(
+                    np.r_[other.q, path.q[keep]], np.r_[other.r, path.r[keep]], np.r_[other.score, path.score[keep]]
+                )
+                break
+        else:
+            merged.append(path)
+    return merged
+
+
+def align(
+    q_times: np.ndarray,
+    r_times: np.ndarray,
+    scores: np.ndarray,
+    *,
+    query_units: np.ndarray,
+    q_step: float,
+    r_step: float,
+    q_duration: float,
+    r_duration: float,
+    params: AlignParams | None = None,
+) -> list[Segment]:
+    """Segments copied from one reference item, best first.
+
+    `q_times`, `r_times`, `scores` (each (m,)) are candidate unit matches, score in [0, 1]. `query_units` are the
+    times of every query unit that could have matched (the similarity's denominator); `q_step`/`r_step` the time
+    one unit stands for (added to a segment's end); durations bound the segments.
+    """
+    p = params or AlignParams()
+    if len(q_times) == 0:
+        return []
+    order = np.lexsort((-scores, r_times, q_times))
+    q = np.asarray(q_times, np.float64)[order]
+    r = np.asarray(r_times, np.float64)[order]
+    s = np.asarray(scores, np.float64)[order]
+    units = np.sort(np.asarray(query_units, np.float64))
+    min_units = min(p.min_units, len(units))
+    min_duration = min(p.min_duration, 0.5 * q_duration)
+    unit_step = q_step if q_step > 0 else 1.0
+
+    alive = np.ones(len(q), dtype=bool)
+    paths: list[_Path] = []
+    while alive.any() and len(paths) < 4 * p.max_segments:
+        weight, nodes = _best_path(q, r, s, alive, unit_step, p)
+        if len(nodes) == 0 or weight < p.min_similarity * min_units:
+            break
+        paths.append(_Path(q[nodes], r[nodes], s[nodes]))
+        # Matches inside the path's span and near its reference range are explained by it (static shots match
+        # several reference frames); elsewhere in the reference they may be another copy.
+        pad = p.jitter + p.max_gap
+        inside = (q >= q[nodes[0]]) & (q <= q[nodes[-1]])
+        near = (r >= r[nodes].min() - pad) & (r <= r[nodes].max() + pad)
+        alive &= ~(inside & near)
+        alive[nodes] = False
+
+    segments: list[Segment] = []
+    for path in _merge(paths, p):
+        q0, q1 = float(path.q[0]), float(path.q[-1])
+        covered = np.count_nonzero((units >= q0 - 1e-6) & (units <= q1 + 1e-6))
+        similarity = float(path.score.sum() / max(covered, len(path.q)))
+        end_q = min(q1 + q_step, q_duration) if q_duration > 0 else q1 + q_step
+        seg = Segment(
+            input_start=q0,
+            input_end=max(end_q, q0),
+            ref_start=float(path.r.min()),
+            ref_end=float(min(path.r.max() + r_step, r_duration) if r_duration > 0 else path.r.max() + r_step),
+            similarity=min(similarity, 1.0),
+        )
+        if len(path.q) >= min_units and seg.input_duration >= min_duration and seg.similarity >= p.min_similarity:
+            segments.append(seg)
+    segments.sort(key=lambda x: (-x.similarity, x.input_start))
+    return segments[: p.max_segments]

@@ -1,0 +1,169 @@
+"""Decode a video (or an image) into small grayscale thumbnails on a fixed time grid, as cheaply as possible.
+
+Speed matters more here than anywhere else in the engine: a fingerprint must cost no more than decoding the file.
+So only reference frames are decoded (`skip_frame=NONREF`: nothing depends on the others), the loop filter is
+skipped (invisible at thumbnail size), decoding is threaded, and FFmpeg scales each decoded frame straight to a
+tiny gray square (one scaler reused for the whole stream) before Python sees a pixel.
+
+The thumbnail at grid time g is a triangle-weighted average of the decoded frames within +-1 grid step of g,
+not the frame nearest g: a copy is sampled at another phase (it starts anywhere, at any frame rate), and the
+average changes smoothly with the phase where a single frame jumps.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+import av
+import av.error
+import numpy as np
+from av.video.reformatter import VideoReformatter
+
+from engine.errors import EmptyMedia, MediaError, MediaNotFound, UnsupportedMedia
+
+THUMB = 128  # side of the (aspect-ignoring) gray thumbnail every decoded frame is reduced to
+SAMPLE_FPS = 2.0  # grid points per second of video
+_SPREAD = 2.0
+
+_IMAGE_FORMATS = {"image2", "png_pipe", "jpeg_pipe", "bmp_pipe", "webp_pipe", "tiff_pipe", "gif", "gif_pipe"}
+_IMAGE_CODECS = {"png", "mjpeg", "bmp", "webp", "tiff", "gif"}
+
+
+def _looks_like_text(path: Path) -> bool:
+    with path.open("rb") as f:
+        head = f.read(4096)
+    if not head or b"\x00" in head:
+        return False
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    printable = sum(ch.isprintable() or ch in "\r\n\t" for ch in text)
+    return printable >= 0.95 * len(text)
+
+
+def open_media(path: Path) -> av.container.InputContainer:
+    """Open `path` with PyAV, turning every failure into the right `MediaError`."""
+    if not path.exists():
+        raise MediaNotFound(f"{path}: no such file")
+    if not path.is_file():
+        raise MediaNotFound(f"{path}: not a regular file")
+    if path.stat().st_size == 0:
+        raise EmptyMedia(f"{path}: the file is empty (0 bytes)")
+    try:
+        return av.open(str(path), metadata_errors="ignore")
+    except av.error.FFmpegError as exc:
+        if _looks_like_text(path):
+            raise UnsupportedMedia(f"{path}: this is a text file, not a video or an image") from exc
+        raise MediaError(f"{path}: corrupt or not a recognised media format ({exc.strerror})") from exc
+
+
+class VideoDecoder:
+    """`with VideoDecoder(path) as dec:` then `dec.has_video`, `dec.is_image`, iterate `dec.thumbnails()`; after
+    the iteration, `dec.duration` (s) is known."""
+
+    def __init__(self, path: Path | str, sample_fps: float = SAMPLE_FPS, size: int = THUMB) -> None:
+        self.path = Path(path)
+        self.step = 1.0 / sample_fps
+        self.size = size
+        self.duration = 0.0
+        self._container = open_media(self.path)
+        streams = self._container.streams.video
+        self.has_video = bool(streams)
+        self._stream = streams[0] if streams else None
+        self.is_image = bool(
+            self._stream is not None
+            and (
+                self._container.format.name in _IMAGE_FORMATS
+                or (self._stream.frames == 1 and self._stream.codec_context.name in _IMAGE_CODECS)
+            )
+        )
+
+    def __enter__(self) -> VideoDecoder:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+                 ) -> None:  # fmt: skip
+        self._container.close()
+
+    def _frames(self) -> Iterator[tuple[float, np.ndarray]]:
+        """(time from the first frame, gray thumbnail) of the decoded frames; sets `duration`."""
+        stream = self._stream
+        assert stream is not None
+        stream.thread_type = "AUTO"
+        ctx = stream.codec_context
+        ctx.skip_frame = "NONREF"
+        ctx.options = {"skip_loop_filter": "all"}
+        scaler = VideoReformatter()  # one scaler for the stream: `frame.reformat` would set up FFmpeg's each time
+        base = stream.time_base
+        start = float(stream.start_time * base) if stream.start_time is not None and base else None
+        end = last = 0.0
+        packets = decoded = 0
+        try:
+            for packet in self._container.demux(stream):  # ends with an empty packet: the decoder's flush
+                packets += packet.size > 0
+                if packet.pts is not None and base:
+                    end = max(end, float((packet.pts + (packet.duration or 0)) * base))
+                for frame in packet.decode():
+                    t = frame.time if frame.time is not None else decoded * self.step
+                    if start is None:
+                        start = t
+                    decoded += 1
+                    last = max(t - start, 0.0)
+                    yield last, scaler.reformat(frame, width=self.size, height=self.size, format="gray",
+                                                interpolation="AREA").to_ndarray()  # fmt: skip
+        except av.error.FFmpegError as exc:
+            # A damaged tail is common (truncated uploads): keep what decoded, fail only if nothing did.
+            if decoded == 0:
+                raise MediaError(f"{self.path}: the video stream cannot be decoded ({exc.strerror})") from exc
+        if decoded == 0:
+            if packets == 0:
+                raise EmptyMedia(f"{self.path}: the video stream holds no frames")
+            raise MediaError(f"{self.path}: none of the video frames could be decoded")
+        rate = stream.average_rate or stream.guessed_rate
+        frame_time = 1.0 / float(rate) if rate else self.step
+        self.duration = 0.0 if self.is_image else max(end - (start or 0.0), last + frame_time)
+
+    def thumbnails(self) -> Iterator[tuple[float, np.ndarray]]:
+        """(grid time, float32 (size, size) thumbnail) for each grid point covered by decoded frames."""
+        step = self.step
+        sums: dict[int, tuple[np.ndarray, float]] = {}
+        last = 0.0
+        for t, pixels in self._frames():
+            last = t
+            for k in range(max(math.ceil(t / step - _SPREAD + 1e-9), 0), math.floor(t / step + _SPREAD - 1e-9) + 1):
+                weight = 1.0 - abs(t - k * step) / (step * _SPREAD)
+                acc, total = sums.get(k, (np.zeros(pixels.shape, np.float32), 0.0))
+                acc += weight * pixels
+                sums[k] = (acc, total + weight)
+            # Grid points whose window has passed are complete.
+            for k in sorted(k for k in sums if (k + _SPREAD) * step <= t):
+                acc, total = sums.pop(k)
+                yield k * step, acc / total
+        for k in sorted(k for k in sums if k * step <= last + 1e-6):
+            acc, total = sums.pop(k)
+            yield k * step, acc / total
+
+
+@dataclass(frozen=True, slots=True)
+class Thumbnails:
+    """All grid thumbnails of a file: `times` (n,) s, `pixels` (n, THUMB, THUMB) float32."""
+
+    times: np.ndarray
+    pixels: np.ndarray
+    duration: float
+    is_image: bool
+
+
+def decode_thumbnails(path: Path | str, sample_fps: float = SAMPLE_FPS, size: int = THUMB) -> Thumbnails | None:
+    """Every grid thumbnail at once (short files, tests); None when there is no video stream."""
+    with VideoDecoder(path, sample_fps, size) as dec:
+        if not dec.has_video:
+            return None
+        items = list(dec.thumbnails())
+        times = np.array([t for t, _ in items], np.float32)
+        return Thumbnails(times, np.stack([p for _, p in items]), dec.duration, dec.is_image)

@@ -1,0 +1,145 @@
+"""Per-frame features: letterbox/pillarbox removal, flat-frame rejection, and a 64-bit DCT-sign hash.
+
+The hash of a frame is the sign of 64 low-frequency 2-D DCT coefficients of its content (bars removed), resampled
+to 32x32. Signs of low frequencies survive re-encoding, rescaling, brightness/contrast/gamma/saturation changes,
+grayscale and small overlays; DC is left out so brightness does not matter at all. A horizontal flip negates the
+coefficients of odd horizontal frequency, so the flipped hash is `hash ^ FLIP_MASK`: no second pass.
+
+Crops: a stored (reference) frame is hashed on the central 80% of its content (`CANONICAL`). A query frame is
+hashed on 25 windows (`WINDOWS`: per axis, centred 100/90/80% and 90% against either edge): if the query was
+cropped to keep a fraction c of each axis, its centred window c' = 0.8 / c lines up with the reference's 80%,
+and a crop of up to ~10% from one side lines up with an edge window. Larger one-sided crops do not.
+
+Bits are interleaved so that each 16-bit chunk mixes low and high frequencies: the multi-index tables then see
+chunks of equal stability and spread.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.video.decode import THUMB
+
+GRID = 32  # content is area-resampled to GRID x GRID before the DCT
+# Windows per axis, as (start, end) fractions of the content: centred 100/90/80%, and 90% against either edge.
+_AXIS = ((0.0, 1.0), (0.05, 0.95), (0.1, 0.9), (0.0, 0.9), (0.1, 1.0))
+WINDOWS: tuple[tuple[tuple[float, float], tuple[float, float]], ...] = tuple((wx, wy) for wy in _AXIS for wx in _AXIS)
+CANONICAL = WINDOWS.index(((0.1, 0.9), (0.1, 0.9)))  # the window stored for reference items
+
+MIN_STD = 4.0  # gray levels: frames flatter than this (black, fades, flat colour) carry no signature
+_BAR_LEVEL = 56.0  # a bar row/column is darker than this (black, or black brightened a little)...
+_BAR_FLAT = 8.0  # ...and has _BAR_COVER of its pixels this close to its median
+_BAR_COVER = 0.8
+_MAX_BAR = 0.3  # no bar is taller than 30% of the frame
+_BAR_WINDOW = 5  # bars must be present in the 4 preceding samples too (a dark shot is not a letterbox)
+
+
+def _frequencies() -> list[tuple[int, int]]:
+    """64 (u, v) = (horizontal, vertical) frequencies, lowest first, without DC; symmetric in u and v."""
+    low = sorted(((u, v) for u in range(10) for v in range(10) if 0 < u + v <= 9), key=lambda f: (sum(f), f[1]))
+    ring = [(u, 10 - u) for u in range(11) if u != 5]
+    return low + ring
+
+
+FREQS = _frequencies()
+N_BITS = len(FREQS)
+# Bit b (in frequency order) goes to chunk b % 4, position b // 4 of that chunk.
+BIT_POS = np.array([(b % 4) * 16 + b // 4 for b in range(N_BITS)], dtype=np.uint64)
+FLIP_MASK = np.uint64(sum(1 << int(BIT_POS[b]) for b, (u, _) in enumerate(FREQS) if u % 2 == 1))
+_MAX_FREQ = 11
+
+# DCT-II basis rows for frequencies 0..10 on a GRID-point axis.
+_n = np.arange(GRID)
+_DCT = np.cos(np.pi * (2 * _n[None, :] + 1) * np.arange(_MAX_FREQ)[:, None] / (2 * GRID))
+_U = np.array([u for u, _ in FREQS])
+_V = np.array([v for _, v in FREQS])
+
+
+def _area_matrix(lo: float, hi: float, n_in: int = THUMB, n_out: int = GRID) -> np.ndarray:
+    """(n_out, n_in) weights averaging input pixels [j, j+1) over n_out equal cells of [lo, hi)."""
+    edges = lo + (hi - lo) * np.arange(n_out + 1) / n_out
+    j = np.arange(n_in)
+    overlap = np.minimum(edges[1:, None], j[None, :] + 1) - np.maximum(edges[:-1, None], j[None, :])
+    weights = np.clip(overlap, 0.0, None)
+    return weights / np.maximum(weights.sum(axis=1, keepdims=True), 1e-9)
+
+
+def _bar_run(dark: np.ndarray) -> np.ndarray:
+    """Per frame, how many leading entries of `dark` (n, L) are True, capped at _MAX_BAR of L."""
+    limit = int(_MAX_BAR * dark.shape[1])
+    run = np.argmin(np.concatenate([dark[:, :limit], np.zeros((len(dark), 1), bool)], axis=1), axis=1)
+    return run
+
+
+def _symmetric(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Keep opposite bars only where both exist and have similar sizes: real letterboxes are centred."""
+    ok = (np.minimum(a, b) >= 2) & (np.abs(a - b) <= np.maximum(3, 0.3 * np.maximum(a, b)))
+    return np.where(ok, a, 0), np.where(ok, b, 0)
+
+
+def _bar_like(lines: np.ndarray) -> np.ndarray:
+    """(n, L, M) frames as lines of M pixels -> (n, L): lines that are mostly one dark value. "Mostly": a logo
+    or a caption drawn over a bar must not break it."""
+    median = np.median(lines, axis=2, keepdims=True)
+    uniform = (np.abs(lines - median) <= _BAR_FLAT).mean(axis=2) >= _BAR_COVER
+    return uniform & (median[..., 0] < _BAR_LEVEL)
+
+
+def bar_runs(pixels: np.ndarray) -> np.ndarray:
+    """(n, 4) int (top, bottom, left, right): bar sizes of each frame alone, in thumbnail pixels."""
+    frames = pixels.astype(np.float32, copy=False)
+    rows = _bar_like(frames)
+    cols = _bar_like(frames.transpose(0, 2, 1))
+    top, bottom = _symmetric(_bar_run(rows), _bar_run(rows[:, ::-1]))
+    left, right = _symmetric(_bar_run(cols), _bar_run(cols[:, ::-1]))
+    return np.stack([top, bottom, left, right], axis=1)
+
+
+class BarTracker:
+    """Bars of a stream of frames: a frame's bars are the smallest seen over it and the preceding frames
+    (`_BAR_WINDOW` in all), so a dark shot is not taken for a letterbox. State carries across batches."""
+
+    def __init__(self, window: int = _BAR_WINDOW) -> None:
+        self._recent = np.zeros((0, 4), dtype=np.int64)
+        self._window = window
+
+    def boxes(self, pixels: np.ndarray) -> np.ndarray:
+        """(n, 4) float boxes (x0, y0, x1, y1) in thumbnail pixels: each frame without its black bars."""
+        if len(pixels) == 0:
+            return np.zeros((0, 4))
+        runs = np.concatenate([self._recent, bar_runs(pixels)])
+        history = np.concatenate([np.repeat(runs[:1], self._window - 1, axis=0), runs])
+        windows = np.lib.stride_tricks.sliding_window_view(history, self._window, axis=0)[-len(pixels) :]
+        top, bottom, left, right = windows.min(axis=2).T
+        self._recent = runs[len(runs) - (self._window - 1) :]
+        size = pixels.shape[1]
+        return np.stack([left, top, size - right, size - bottom], axis=1).astype(np.float64)
+
+
+def content_boxes(pixels: np.ndarray) -> np.ndarray:
+    """Boxes of a whole sequence of frames at once (see `BarTracker`)."""
+    return BarTracker().boxes(pixels)
+
+
+def hash_frames(pixels: np.ndarray, boxes: np.ndarray, windows: tuple = WINDOWS) -> tuple[np.ndarray, np.ndarray]:
+    """(n, len(windows)) uint64 hashes, and the (n,) std of each frame's content (for flat-frame rejection)."""
+    n = len(pixels)
+    hashes = np.zeros((n, len(windows)), dtype=np.uint64)
+    stds = np.zeros(n, dtype=np.float32)
+    frames = pixels.astype(np.float32, copy=False)
+    weights = np.uint64(1) << BIT_POS
+    # Frames share their box almost always: one batched matrix product per distinct box and scale.
+    unique, inverse = np.unique(boxes, axis=0, return_inverse=True)
+    for k, (x0, y0, x1, y1) in enumerate(unique):
+        members = np.flatnonzero(inverse.ravel() == k)
+        batch = frames[members]
+        region = batch[:, int(y0) : int(np.ceil(y1)), int(x0) : int(np.ceil(x1))]
+        stds[members] = region.reshape(len(members), -1).std(axis=1)
+        w, h = x1 - x0, y1 - y0
+        for s, ((ax, bx), (ay, by)) in enumerate(windows):
+            left = _DCT @ _area_matrix(y0 + h * ay, y0 + h * by)  # (11, THUMB) over rows
+            right = _DCT @ _area_matrix(x0 + w * ax, x0 + w * bx)  # (11, THUMB) over columns
+            coeffs = left @ batch @ right.T  # (m, 11 v, 11 u)
+            bits = coeffs[:, _V, _U] > 0
+            hashes[members, s] = (bits.astype(np.uint64) * weights).sum(axis=1, dtype=np.uint64)
+    return hashes, stds

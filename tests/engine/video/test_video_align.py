@@ -1,0 +1,115 @@
+"""`engine.align` on hand-made match lists: it is generic, so no video is needed to pin its behaviour."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.align import AlignParams, align
+
+STEP = 0.5
+
+
+def run(q: np.ndarray, r: np.ndarray, s: np.ndarray | float = 0.9, *, units: np.ndarray | None = None,
+        q_duration: float = 60.0, r_duration: float = 600.0, params: AlignParams | None = None) -> list:  # fmt: skip
+    scores = np.full(len(q), s) if np.isscalar(s) else np.asarray(s)
+    units = np.arange(0, q_duration, STEP) if units is None else units
+    return align(np.asarray(q, float), np.asarray(r, float), scores, query_units=units, q_step=STEP, r_step=STEP,
+                 q_duration=q_duration, r_duration=r_duration, params=params)  # fmt: skip
+
+
+def diagonal(q0: float, q1: float, offset: float, rate: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    q = np.arange(q0, q1, STEP)
+    return q, q0 + offset + (q - q0) * rate
+
+
+def test_one_diagonal_gives_one_segment_with_its_bounds() -> None:
+    q, r = diagonal(10, 30, offset=100)
+    (seg,) = run(q, r)
+    assert (seg.input_start, seg.input_end, seg.ref_start, seg.ref_end) == pytest.approx((10, 30, 110, 130))
+    assert seg.similarity == pytest.approx(0.9)
+
+
+def test_similarity_counts_unmatched_query_frames_inside_the_segment() -> None:
+    q, r = diagonal(0, 20, offset=50)
+    keep = np.arange(len(q)) % 4 != 1  # a quarter of the frames did not match
+    (seg,) = run(q[keep], r[keep], 1.0)
+    assert seg.input_start == 0 and seg.input_end == pytest.approx(20)
+    assert seg.similarity == pytest.approx(keep.sum() / len(q))
+
+
+def test_two_copies_give_two_segments_best_first() -> None:
+    q1, r1 = diagonal(0, 15, offset=200)
+    q2, r2 = diagonal(30, 50, offset=-20)
+    segs = run(np.r_[q1, q2], np.r_[r1, r2], np.r_[np.full(len(q1), 0.7), np.full(len(q2), 0.95)])
+    assert len(segs) == 2
+    assert segs[0].similarity > segs[1].similarity
+    assert (segs[0].input_start, segs[0].ref_start) == pytest.approx((30, 10))
+    assert (segs[1].input_start, segs[1].ref_start) == pytest.approx((0, 200))
+
+
+def test_the_same_query_moment_can_copy_two_places_of_the_reference() -> None:
+    q, r = diagonal(0, 10, offset=20)
+    segs = run(np.r_[q, q], np.r_[r, r + 300], 0.9, q_duration=10.0)
+    assert sorted(round(s.ref_start) for s in segs) == [20, 320]
+
+
+def test_random_scattered_matches_give_nothing() -> None:
+    rng = np.random.default_rng(0)
+    q = rng.uniform(0, 60, 120)
+    r = rng.uniform(0, 600, 120)
+    assert run(q, r, rng.uniform(0.6, 1.0, 120)) == []
+
+
+def test_diagonal_survives_noise_and_missing_frames() -> None:
+    rng = np.random.default_rng(1)
+    q, r = diagonal(5, 25, offset=40)
+    keep = rng.random(len(q)) > 0.3
+    noise_q, noise_r = rng.uniform(0, 60, 200), rng.uniform(0, 600, 200)
+    segs = run(np.r_[q[keep], noise_q], np.r_[r[keep], noise_r], np.r_[np.full(keep.sum(), 0.9), np.full(200, 0.6)])
+    assert len(segs) >= 1
+    best = segs[0]
+    assert abs(best.input_start - 5) <= 1 and abs(best.input_end - 25) <= 1
+    assert abs(best.ref_start - 45) <= 1 and abs(best.ref_end - 65) <= 1
+
+
+@pytest.mark.parametrize("rate", [0.85, 1.15])
+def test_speed_change_is_one_segment(rate: float) -> None:
+    q, r = diagonal(0, 30, offset=10, rate=rate)
+    (seg,) = run(q, np.round(r / STEP) * STEP)  # reference samples sit on their own grid
+    assert seg.input_start == 0 and seg.input_end == pytest.approx(30)
+    assert seg.ref_start == pytest.approx(10) and seg.ref_end == pytest.approx(10 + 30 * rate, abs=1.0)
+
+
+def test_short_gap_is_bridged_long_gap_splits() -> None:
+    q, r = diagonal(0, 40, offset=5)
+    short = (q < 10) | (q >= 12)  # 2 s without matches
+    assert len(run(q[short], r[short])) == 1
+    long_gap = (q < 10) | (q >= 25)  # 15 s without matches: two copies
+    assert len(run(q[long_gap], r[long_gap])) == 2
+
+
+def test_tiny_and_weak_segments_are_dropped() -> None:
+    q, r = diagonal(0, 1.0, offset=5)  # two frames: below min_units and min_duration
+    assert run(q, r, 1.0) == []
+    q, r = diagonal(0, 20, offset=5)
+    assert run(q, r, 0.2) == []  # below min_similarity
+    assert run(q, r, 0.2, params=AlignParams(min_similarity=0.1)) != []
+
+
+def test_single_unit_query_matches_alone() -> None:
+    """An image: one query unit of no duration can still match one reference instant."""
+    segs = align(np.array([0.0]), np.array([12.5]), np.array([0.9]), query_units=np.array([0.0]), q_step=0.0,
+                 r_step=STEP, q_duration=0.0, r_duration=30.0)  # fmt: skip
+    (seg,) = segs
+    assert (seg.input_start, seg.input_end, seg.ref_start, seg.ref_end) == (0.0, 0.0, 12.5, 13.0)
+
+
+def test_bounds_are_clipped_to_durations() -> None:
+    q, r = diagonal(0, 10, offset=20)
+    (seg,) = run(q, r, q_duration=9.8, r_duration=29.7)
+    assert seg.input_end == pytest.approx(9.8) and seg.ref_end == pytest.approx(29.7)
+
+
+def test_empty_input() -> None:
+    assert run(np.array([]), np.array([]), np.array([])) == []

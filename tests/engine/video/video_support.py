@@ -1,0 +1,27 @@
+"""Shared names of the video tests (a plain module: `conftest` is not importable reliably across folders)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.video import ReferenceVideoIndex, VideoFingerprint, VideoIndex
+
+LIBRARY_SEEDS = (101, 102, 103, 104)  # item id = seed
+LIBRARY_SECONDS = 30.0
+LIBRARY_SIZE = (256, 192)
+LIBRARY_FPS = 12.0
+UNRELATED_SEEDS = (201, 202)
+UNRELATED_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class Library:
+    paths: dict[int, Path]
+    fingerprints: dict[int, VideoFingerprint]
+    fast: VideoIndex
+    reference: ReferenceVideoIndex
+
+
+MakeQuery = Callable[..., VideoFingerprint]
