@@ -1,5 +1,5 @@
 """What a user does once in the MPS console, done through the official SDK against the local engine:
-a pipeline whose NotifyConfig points at the notification topic, and the fingerprint library.
+a pipeline whose NotifyConfig points at the notification topic, and the fingerprint libraries (video and text).
 
 Idempotent: the ids are remembered in the stack state and reused on every later start.
 """
@@ -16,11 +16,12 @@ from aliyunsdkmts.request.v20140618.QueryPipelineListRequest import QueryPipelin
 from aliyunsdkmts.request.v20140618.UpdatePipelineRequest import UpdatePipelineRequest
 
 from engine.localstack.state import StackState
-from shared.contracts.mps import MODEL_VIDEO
+from shared.contracts.mps import MODEL_TEXT, MODEL_VIDEO
 from shared.credentials import Credentials
 
 PIPELINE_SETTING = "mps_pipeline_id"
 LIBRARY_SETTING = "library_fp_db_id"
+TEXT_LIBRARY_SETTING = "text_library_fp_db_id"
 
 
 def _client(endpoint: str, credentials: Credentials, region: str) -> tuple[AcsClient, str]:
@@ -61,10 +62,20 @@ def ensure_pipeline(state: StackState, endpoint: str, credentials: Credentials, 
     return pipeline_id
 
 
-def ensure_library(state: StackState, endpoint: str, credentials: Credentials, region: str) -> str:
-    """The video fingerprint library (ModelId 12: pictures and soundtrack) that library/ uploads fill."""
+def _ensure_fp_db(
+    state: StackState,
+    endpoint: str,
+    credentials: Credentials,
+    region: str,
+    *,
+    setting: str,
+    model_id: int,
+    name: str,
+    description: str,
+) -> str:
+    """The library remembered under `setting` if the engine still has it, else a new one (CreateFpShotDB)."""
     client, endpoint = _client(endpoint, credentials, region)
-    fp_db_id = state.get_setting(LIBRARY_SETTING)
+    fp_db_id = state.get_setting(setting)
     if fp_db_id:
         listed = ListFpShotDBRequest()
         listed.set_FpDBIds(fp_db_id)
@@ -72,9 +83,38 @@ def ensure_library(state: StackState, endpoint: str, credentials: Credentials, r
         if isinstance(found, dict) and found.get("FpShotDB"):
             return fp_db_id
     create = CreateFpShotDBRequest()
-    create.set_Name("fpscreen-library")
-    create.set_ModelId(MODEL_VIDEO)
-    create.set_Description("Protected works: everything uploaded under library/")
+    create.set_Name(name)
+    create.set_ModelId(model_id)
+    create.set_Description(description)
     fp_db_id = str(_call(client, endpoint, create)["FpShotDB"]["FpDBId"])  # type: ignore[index]
-    state.set_setting(LIBRARY_SETTING, fp_db_id)
+    state.set_setting(setting, fp_db_id)
     return fp_db_id
+
+
+def ensure_library(state: StackState, endpoint: str, credentials: Credentials, region: str) -> str:
+    """The video fingerprint library (ModelId 12: pictures and soundtrack) that media under library/ fills; audio
+    uploads are screened against its soundtracks."""
+    return _ensure_fp_db(
+        state,
+        endpoint,
+        credentials,
+        region,
+        setting=LIBRARY_SETTING,
+        model_id=MODEL_VIDEO,
+        name="fpscreen-library",
+        description="Protected works: media uploaded under library/",
+    )
+
+
+def ensure_text_library(state: StackState, endpoint: str, credentials: Credentials, region: str) -> str:
+    """The text fingerprint library (ModelId 11) that texts under library/ (.txt, .srt, .vtt, .json) fill."""
+    return _ensure_fp_db(
+        state,
+        endpoint,
+        credentials,
+        region,
+        setting=TEXT_LIBRARY_SETTING,
+        model_id=MODEL_TEXT,
+        name="fpscreen-text-library",
+        description="Protected works: texts uploaded under library/",
+    )

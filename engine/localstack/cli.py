@@ -79,12 +79,7 @@ def _slices_text(result: ScreeningResult) -> tuple[str, str, str]:
         items.append(match.library_object or match.primary_key)
         sims.append(f"{match.similarity:.2f}")
         spans = sorted(match.slices, key=lambda s: (s.kind, s.input_start))[:4]
-        ranges.append(
-            "  ".join(
-                f"{s.kind} {s.input_start:.1f}–{s.input_end:.1f}s ↔ {s.library_start:.1f}–{s.library_end:.1f}s"
-                for s in spans
-            )
-        )
+        ranges.append("  ".join(s.describe() for s in spans))
     return "\n".join(items), "\n".join(sims), "\n".join(ranges)
 
 

@@ -1,13 +1,17 @@
 """The review view of stored screening results (`fpscreen results`): one row per upload, with its verdict,
-the library items it copies and the aligned time ranges."""
+the library items it copies and the aligned ranges (seconds; characters for a plain-text upload's text slices)."""
 
 from __future__ import annotations
 
+import json
+import posixpath
 from dataclasses import asdict, dataclass, field
 
 from shared.ports import JobRecord, MatchRow, ResultStore
 
 LIBRARY_SAVE_TYPES = {"forcesave", "save", "onlysave"}
+# Suffixes the routes submit as plain text (`text_type: auto`): their text ranges count characters, not seconds.
+_PLAIN_TEXT_SUFFIXES = {".txt", ".text", ".md"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +22,23 @@ class AlignedSlice:
     library_start: float
     library_end: float
     similarity: float
+    unit: str = "s"  # "s", or "chars" for text slices of a plain text
+    # Text slices: MPS reports the input range and both texts, not the library range (library_* are then 0).
+    input_text: str = ""
+    library_text: str = ""
+
+    def describe(self, snippet: int = 32) -> str:
+        """One line for a table: `video 0.0–12.0s ↔ 5.0–17.0s`, `text chars 812–1706 ↔ “the copied text…”`."""
+        if self.unit == "chars":
+            upload = f"chars {self.input_start:.0f}–{self.input_end:.0f}"
+        else:
+            upload = f"{self.input_start:.1f}–{self.input_end:.1f}s"
+        if self.kind == "text" and self.library_end <= self.library_start:
+            text = " ".join(self.library_text.split())
+            library = f"“{text[:snippet]}…”" if len(text) > snippet else f"“{text}”"
+        else:
+            library = f"{self.library_start:.1f}–{self.library_end:.1f}s"
+        return f"{self.kind} {upload} ↔ {library}"
 
 
 @dataclass(slots=True)
@@ -53,7 +74,20 @@ def _verdict(job: JobRecord) -> str:
     return "stored" if job.save_type in LIBRARY_SAVE_TYPES else "clean"
 
 
-def _matched(rows: list[MatchRow], library_objects: dict[str, str]) -> list[MatchedItem]:
+def _text_unit(job: JobRecord) -> str:
+    """Characters when the job read its input as plain text (TextType Text, or a plain-text suffix), else seconds
+    (ASR: JSON, .srt, .vtt carry timings)."""
+    try:
+        config = json.loads(job.result_json or "{}").get("FpShotConfig") or {}
+    except (ValueError, AttributeError):
+        config = {}
+    text_type = config.get("TextType") if isinstance(config, dict) else None
+    if text_type in ("Text", "ASR"):
+        return "chars" if text_type == "Text" else "s"
+    return "chars" if posixpath.splitext(job.object_key.lower())[1] in _PLAIN_TEXT_SUFFIXES else "s"
+
+
+def _matched(rows: list[MatchRow], library_objects: dict[str, str], text_unit: str = "s") -> list[MatchedItem]:
     items: dict[str, MatchedItem] = {}
     for row in rows:
         item = items.get(row.matched_key)
@@ -69,6 +103,9 @@ def _matched(rows: list[MatchRow], library_objects: dict[str, str]) -> list[Matc
                 row.duplication_start,
                 row.duplication_start + row.duplication_duration,
                 row.similarity,
+                unit=text_unit if row.kind == "text" else "s",
+                input_text=row.input_text,
+                library_text=row.duplication_text,
             )
         )
     return sorted(items.values(), key=lambda m: -m.similarity)
@@ -92,7 +129,11 @@ def screening_results(store: ResultStore, *, limit: int = 500, include_library: 
                 save_type=job.save_type,
                 code=job.code,
                 message=job.message,
-                matches=_matched(store.matches_for_job(job.job_id), library_objects) if job.match_count else [],
+                matches=(
+                    _matched(store.matches_for_job(job.job_id), library_objects, _text_unit(job))
+                    if job.match_count
+                    else []
+                ),
             )
         )
     return results

@@ -1,7 +1,7 @@
 """`fpscreen up`: the whole product on one machine, wired exactly as `template.yml` wires it in the cloud.
 
     local MNS (topics, queues) ─┐
-    engine service (MPS API) ───┼─ bootstrap: pipeline NotifyConfig → topic, the fingerprint library
+    engine service (MPS API) ───┼─ bootstrap: pipeline NotifyConfig → topic, the video and text libraries
     directory bucket + watcher ─┘
     OSS trigger  → submit_on_upload (async, durable, retried)
     MNS topic    → store_results    (pushed by the local MNS subscription, retried by it)
@@ -21,7 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.localstack.bootstrap import LIBRARY_SETTING, PIPELINE_SETTING, ensure_library, ensure_pipeline
+from engine.localstack.bootstrap import (
+    LIBRARY_SETTING,
+    PIPELINE_SETTING,
+    TEXT_LIBRARY_SETTING,
+    ensure_library,
+    ensure_pipeline,
+    ensure_text_library,
+)
 from engine.localstack.bucket import LocalBucket, StoredObject, oss_event
 from engine.localstack.fc_context import FcCredentials
 from engine.localstack.fc_runtime import LocalFc, RetrySchedule, async_invocation
@@ -75,6 +82,7 @@ def template_parameters(state: StackState, bucket: str, region: str) -> dict[str
         # Until the stack has bootstrapped, only the triggers are read, for which these do not matter.
         "MpsPipelineId": state.get_setting(PIPELINE_SETTING) or "not-bootstrapped",
         "LibraryFpDBId": state.get_setting(LIBRARY_SETTING) or "not-bootstrapped",
+        "TextLibraryFpDBId": state.get_setting(TEXT_LIBRARY_SETTING) or "not-bootstrapped",
         "SharedLayerArn": LOCAL_LAYER,
     }
 
@@ -182,6 +190,7 @@ class LocalStack:
         self._ensure_topic(topic)
         ensure_pipeline(self.state, self.engine.endpoint, creds, self.region, topic)
         ensure_library(self.state, self.engine.endpoint, creds, self.region)
+        ensure_text_library(self.state, self.engine.endpoint, creds, self.region)
         # Re-read with the bootstrapped ids filled in: env vars like FPSCREEN_ROUTES reference them.
         self.template = load_template(self.template_path, template_parameters(self.state, self.bucket, self.region))
 

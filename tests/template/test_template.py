@@ -34,6 +34,7 @@ DEPLOY_PARAMS = {
     "MediaBucketName": "media-bucket",
     "MpsPipelineId": "pipe-0123",
     "LibraryFpDBId": "fpdb-0123",
+    "TextLibraryFpDBId": "fpdb-text-0456",
     "SharedLayerArn": "acs:fc:cn-shanghai:123456789:layers/fpscreen-shared/versions/7",
 }
 
@@ -280,7 +281,7 @@ def test_env_builds_valid_settings(deployed: Template, name: str) -> None:
     assert settings.mps_region == deployed.parameter_values["Region"]
     assert settings.mps_endpoint == f"mts.{settings.mps_region}.aliyuncs.com"
     assert settings.mps_pipeline_id == DEPLOY_PARAMS["MpsPipelineId"]
-    assert {r.fp_db_id for r in settings.routes} == {DEPLOY_PARAMS["LibraryFpDBId"]}
+    assert {r.fp_db_id for r in settings.routes} == {DEPLOY_PARAMS["LibraryFpDBId"], DEPLOY_PARAMS["TextLibraryFpDBId"]}
     # Routing and triggers describe the same prefixes: an upload is never triggered without a route, or routed
     # without a trigger.
     assert {r.prefix for r in settings.routes} == {t.prefix for t in deployed.oss_triggers()}
@@ -289,6 +290,51 @@ def test_env_builds_valid_settings(deployed: Template, name: str) -> None:
     mps_client = pytest.importorskip("shared.mps.client")
     endpoint = mps_client.Endpoint.parse(settings.mps_endpoint, settings.mps_region)
     assert endpoint.netloc == settings.mps_endpoint and endpoint.scheme == "https"
+
+
+VIDEO_DB, TEXT_DB = DEPLOY_PARAMS["LibraryFpDBId"], DEPLOY_PARAMS["TextLibraryFpDBId"]
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        # media (video, image, and audio matched against the videos' soundtracks) → the video library
+        ("library/film.mp4", [(VIDEO_DB, "forcesave", None)]),
+        ("library/Trailer.MOV", [(VIDEO_DB, "forcesave", None)]),
+        ("uploads/clip.mkv", [(VIDEO_DB, "nosave", None)]),
+        ("uploads/frame.JPG", [(VIDEO_DB, "nosave", None)]),
+        *[(f"uploads/song{ext}", [(VIDEO_DB, "nosave", None)]) for ext in (".mp3", ".m4a", ".aac", ".wav", ".flac")],
+        ("library/score.ogg", [(VIDEO_DB, "forcesave", None)]),
+        # texts → the text library, plain text or timed (ASR/subtitles) by suffix
+        ("library/novel.txt", [(TEXT_DB, "forcesave", "Text")]),
+        ("library/film.srt", [(TEXT_DB, "forcesave", "ASR")]),
+        ("uploads/notes.TXT", [(TEXT_DB, "nosave", "Text")]),
+        ("uploads/captions.vtt", [(TEXT_DB, "nosave", "ASR")]),
+        ("uploads/asr.json", [(TEXT_DB, "nosave", "ASR")]),
+        # nothing else is submitted: no .txt to the video library, no unknown types, no folders, no other prefix
+        ("uploads/report.docx", []),
+        ("uploads/archive.zip", []),
+        ("library/dir/", []),
+        ("other/film.mp4", []),
+    ],
+)
+def test_routes_send_each_kind_to_its_library(
+    deployed: Template, key: str, expected: list[tuple[str, str, str | None]]
+) -> None:
+    config = pytest.importorskip("shared.config")
+    settings = config.Settings.from_env(deployed.function("submit_on_upload").environment)
+    assert [(r.fp_db_id, r.save_type, r.text_type_for(key)) for r in settings.routes_for(key)] == expected
+
+
+def test_media_and_text_routes_do_not_overlap(deployed: Template) -> None:
+    config = pytest.importorskip("shared.config")
+    routes = config.Settings.from_env(deployed.function("submit_on_upload").environment).routes
+    for prefix in ("library/", "uploads/"):
+        by_db = {r.fp_db_id: set(r.suffixes) for r in routes if r.prefix == prefix}
+        assert set(by_db) == {VIDEO_DB, TEXT_DB}, prefix
+        assert by_db[VIDEO_DB] and by_db[TEXT_DB] and not by_db[VIDEO_DB] & by_db[TEXT_DB]
+        assert by_db[TEXT_DB] == {".txt", ".srt", ".vtt", ".json"}
+        assert {".mp3", ".m4a", ".aac", ".wav", ".flac", ".ogg", ".mp4"} <= by_db[VIDEO_DB]
 
 
 def test_regions_agree(deployed: Template) -> None:

@@ -210,7 +210,9 @@ def test_apply_function_env_reports_unfilled_parameters(backfill: ModuleType, te
     assert env["MPS_REGION"] == "cn-beijing"  # the caller's environment wins
     assert env["MPS_ENDPOINT"] == "mts.cn-shanghai.aliyuncs.com"
     assert set(unfilled) == {"FPSCREEN_ROUTES", "MPS_PIPELINE_ID"}
-    filled = load_template(ROOT / "template.yml", {"LibraryFpDBId": "db", "MpsPipelineId": "p"})
+    filled = load_template(
+        ROOT / "template.yml", {"LibraryFpDBId": "db", "TextLibraryFpDBId": "text-db", "MpsPipelineId": "p"}
+    )
     assert backfill.apply_function_env(filled, environ={}) == []
 
 

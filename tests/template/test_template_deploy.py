@@ -24,7 +24,12 @@ from typer.testing import CliRunner
 from shared.template import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
-PARAMS = {"MediaBucketName": "media-bucket", "MpsPipelineId": "pipe-1", "LibraryFpDBId": "fpdb-1"}
+PARAMS = {
+    "MediaBucketName": "media-bucket",
+    "MpsPipelineId": "pipe-1",
+    "LibraryFpDBId": "fpdb-1",
+    "TextLibraryFpDBId": "fpdb-text-1",
+}
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +110,7 @@ def test_dry_run_prints_the_plan(deploy: ModuleType) -> None:
     out = result.output
     assert "nothing is called" in out
     assert "! parameter LibraryFpDBId has no value" in out and "! parameter MpsPipelineId has no value" in out
+    assert "! parameter TextLibraryFpDBId has no value" in out
     assert "SharedLayerArn has no value" not in out  # the deploy publishes it
     assert re.search(r"^publish-layer +fpscreen-shared .*python3\.10", out, re.M)
     assert re.search(r"^service +fpscreen ", out, re.M)
