@@ -24,39 +24,41 @@ LIBRARY_SETTING = "library_fp_db_id"
 TEXT_LIBRARY_SETTING = "text_library_fp_db_id"
 
 
-def _client(endpoint: str, credentials: Credentials, region: str) -> tuple[AcsClient, str]:
-    client = AcsClient(credentials.access_key_id, credentials.access_key_secret, region, auto_retry=False)
-    return client, endpoint
+class _Mps:
+    """The official CoreSDK client aimed at one endpoint, as a user's console script would use it."""
 
+    def __init__(self, endpoint: str, credentials: Credentials, region: str) -> None:
+        self._client = AcsClient(credentials.access_key_id, credentials.access_key_secret, region, auto_retry=False)
+        self._endpoint = endpoint
 
-def _call(client: AcsClient, endpoint: str, request: object) -> dict[str, object]:
-    request.set_endpoint(endpoint)  # type: ignore[attr-defined]
-    request.set_accept_format("json")  # type: ignore[attr-defined]
-    return json.loads(client.do_action_with_exception(request))
+    def call(self, request: object) -> dict[str, object]:
+        request.set_endpoint(self._endpoint)  # type: ignore[attr-defined]
+        request.set_accept_format("json")  # type: ignore[attr-defined]
+        return json.loads(self._client.do_action_with_exception(request))
 
 
 def ensure_pipeline(state: StackState, endpoint: str, credentials: Credentials, region: str, topic: str) -> str:
     """The MPS pipeline (Speed AIVideoFPShot) that notifies `topic`; its NotifyConfig is re-asserted each start."""
-    client, endpoint = _client(endpoint, credentials, region)
+    mps = _Mps(endpoint, credentials, region)
     notify = json.dumps({"Topic": topic})
     pipeline_id = state.get_setting(PIPELINE_SETTING)
     if pipeline_id:
         listed = QueryPipelineListRequest()
         listed.set_PipelineIds(pipeline_id)
-        found = _call(client, endpoint, listed).get("PipelineList", {})
+        found = mps.call(listed).get("PipelineList", {})
         if isinstance(found, dict) and found.get("Pipeline"):
             update = UpdatePipelineRequest()
             update.set_PipelineId(pipeline_id)
             update.set_Name("fpscreen")
             update.set_State("Active")
             update.set_NotifyConfig(notify)
-            _call(client, endpoint, update)
+            mps.call(update)
             return pipeline_id
     add = AddPipelineRequest()
     add.set_Name("fpscreen")
     add.set_Speed("AIVideoFPShot")
     add.set_NotifyConfig(notify)
-    pipeline = _call(client, endpoint, add)["Pipeline"]
+    pipeline = mps.call(add)["Pipeline"]
     pipeline_id = str(pipeline["Id"])  # type: ignore[index]
     state.set_setting(PIPELINE_SETTING, pipeline_id)
     return pipeline_id
@@ -74,19 +76,19 @@ def _ensure_fp_db(
     description: str,
 ) -> str:
     """The library remembered under `setting` if the engine still has it, else a new one (CreateFpShotDB)."""
-    client, endpoint = _client(endpoint, credentials, region)
+    mps = _Mps(endpoint, credentials, region)
     fp_db_id = state.get_setting(setting)
     if fp_db_id:
         listed = ListFpShotDBRequest()
         listed.set_FpDBIds(fp_db_id)
-        found = _call(client, endpoint, listed).get("FpShotDBList", {})
+        found = mps.call(listed).get("FpShotDBList", {})
         if isinstance(found, dict) and found.get("FpShotDB"):
             return fp_db_id
     create = CreateFpShotDBRequest()
     create.set_Name(name)
     create.set_ModelId(model_id)
     create.set_Description(description)
-    fp_db_id = str(_call(client, endpoint, create)["FpShotDB"]["FpDBId"])  # type: ignore[index]
+    fp_db_id = str(mps.call(create)["FpShotDB"]["FpDBId"])  # type: ignore[index]
     state.set_setting(setting, fp_db_id)
     return fp_db_id
 

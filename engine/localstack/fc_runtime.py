@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.util
+import json
 import os
 import re
 import sys
 import threading
 import time
 import traceback
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -221,8 +223,6 @@ class LocalFc:
     # ---------------------------------------------------------------------------------- sync
 
     def invoke(self, function: str, payload: bytes, *, request_id: str | None = None) -> Any:
-        import uuid
-
         return self.functions[function].invoke(payload, request_id or uuid.uuid4().hex)
 
     # --------------------------------------------------------------------------------- timers
@@ -248,7 +248,5 @@ def next_fire_after(cron: str, now: float) -> float:
 
 
 def timer_event(trigger: TimerTrigger, fire_time: float) -> bytes:
-    import json
-
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(fire_time))
     return json.dumps({"triggerTime": stamp, "triggerName": trigger.name, "payload": trigger.payload or ""}).encode()
