@@ -9,6 +9,7 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
@@ -48,18 +49,28 @@ def get_logger(name: str) -> logging.Logger:
     return logger
 
 
-def log_to_file(path: str) -> None:
+def log_to_file(path: str) -> Callable[[], None]:
     """Send the JSON lines to `path` instead of stdout (the local stack keeps the terminal for its own
-    output; in FC, stdout is what reaches the Logstore)."""
+    output; in FC, stdout is what reaches the Logstore). Returns a function that puts things back."""
     root = logging.getLogger("fpscreen")
-    for handler in list(root.handlers):
-        if isinstance(handler.formatter, JsonFormatter):
-            root.removeHandler(handler)
+    saved = (list(root.handlers), root.level, root.propagate)
+    for old in list(root.handlers):
+        if isinstance(old.formatter, JsonFormatter):
+            root.removeHandler(old)
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(JsonFormatter())
     root.addHandler(handler)
     root.setLevel(logging.INFO)
     root.propagate = False
+
+    def restore() -> None:
+        root.removeHandler(handler)
+        handler.close()
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+        root.propagate = saved[2]
+
+    return restore
 
 
 def bind_invocation(request_id: str, function: str) -> None:

@@ -127,9 +127,12 @@ class LocalFc:
     _wake: threading.Condition = field(default_factory=threading.Condition)
     _threads: list[threading.Thread] = field(default_factory=list)
     on_invocation: Callable[[str, str, str], None] | None = None  # (function, invocation id, outcome)
+    _saved_env: dict[str, str | None] = field(default_factory=dict)
 
     def load(self, env_overrides: Mapping[str, str]) -> None:
-        os.environ.update(merged_environment(self.template.functions, env_overrides))
+        env = merged_environment(self.template.functions, env_overrides)
+        self._saved_env = {name: os.environ.get(name) for name in env}
+        os.environ.update(env)
         for spec in self.template.functions:
             handler = load_handler(spec, self.template.root)
             self.functions[spec.name] = LocalFunction(spec, handler, self.credentials)
@@ -168,6 +171,13 @@ class LocalFc:
         for thread in self._threads:
             thread.join(timeout=10)
         self._threads.clear()
+        # The functions' environment was this process's: give the host process its own back.
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_env = {}
 
     def _worker(self, function: str) -> None:
         fn = self.functions[function]

@@ -147,6 +147,7 @@ class LocalStack:
     _stop: threading.Event = field(default_factory=threading.Event, init=False)
     _watcher: threading.Thread | None = field(default=None, init=False)
     _progress: threading.Condition = field(default_factory=threading.Condition, init=False)
+    _restore_logging: Callable[[], None] | None = field(default=None, init=False)
 
     def start(self) -> LocalStack:
         # Imported here: these pull in the engine (numpy, PyAV) and servers; `upload_file` needs none of it.
@@ -155,7 +156,7 @@ class LocalStack:
 
         self.paths.data_dir.mkdir(parents=True, exist_ok=True)
         if self.log_file:
-            log_to_file(str(self.paths.data_dir / "stack.log"))
+            self._restore_logging = log_to_file(str(self.paths.data_dir / "stack.log"))
             # The SDKs log every retried error at ERROR; our JSON log already records what matters.
             logging.getLogger("aliyunsdkcore").setLevel(logging.CRITICAL)
         creds = self.credentials or Credentials(LOCAL_ACCESS_KEY_ID, LOCAL_ACCESS_KEY_SECRET)
@@ -305,6 +306,9 @@ class LocalStack:
                     log.warning("stop failed", extra={"component": part, "error": str(exc)})
         if hasattr(self, "state"):
             self.state.close()
+        if self._restore_logging is not None:
+            self._restore_logging()
+            self._restore_logging = None
 
     def __enter__(self) -> LocalStack:
         return self.start()
