@@ -8,6 +8,11 @@ dynamic programming, best first, removing each path's neighbourhood before looki
 yield several segments, against several places of the same reference. Nearby segments at the same offset are then
 merged, and short, thin or weak ones dropped.
 
+The rate (reference seconds per query second) is bounded three times: between consecutive matches of a path,
+from the path's first match to each later one (per-link slack would otherwise add up, letting a path crawl along
+the query while the reference stands still: a still or plain shot of the query matching one frame of an unrelated
+reference), and on each final segment's bounds.
+
 Segment similarity = sum of the path's match scores / number of query units inside the segment: a segment whose
 frames mostly failed to match scores low even if the few that matched are perfect.
 """
@@ -47,12 +52,17 @@ class _Path:
         return float(np.median(self.r - self.q))
 
 
-def _best_path(q: np.ndarray, r: np.ndarray, s: np.ndarray, alive: np.ndarray, step: float, p: AlignParams
-               ) -> tuple[float, np.ndarray]:  # fmt: skip
-    """The heaviest chain among alive matches (sorted by q): its weight and node indices."""
+def _best_path(q: np.ndarray, r: np.ndarray, s: np.ndarray, alive: np.ndarray, step: float, p: AlignParams,
+               rated: bool = True) -> tuple[float, np.ndarray]:  # fmt: skip
+    """The heaviest chain among alive matches (sorted by q): its weight and node indices. `rated`: both sides
+    are timed, so a chain's overall rate must lie within the tolerance too (not for a still reference)."""
     n = len(q)
     best = np.where(alive, s, -np.inf)
     prev = np.full(n, -1)
+    # The first node of the best chain ending at each node. Rates are checked against it as well as between
+    # neighbours: the jitter slack of each link would otherwise add up along a chain, and query frames could
+    # creep along at any rate, down to many query seconds parked on one reference frame (a collapsed reference).
+    origin = np.arange(n)
     starts = np.flatnonzero(np.r_[True, q[1:] != q[:-1]])
     bounds = np.r_[starts, n]
     reach = p.max_gap + step
@@ -68,6 +78,10 @@ def _best_path(q: np.ndarray, r: np.ndarray, s: np.ndarray, alive: np.ndarray, s
         dq = q[lo_g] - q[pred]  # same for the whole group
         dr = r[lo_g:hi_g, None] - r[None, pred]  # (group, pred)
         ok = (dr >= p.min_rate * dq - p.jitter) & (dr <= p.max_rate * dq + p.jitter)
+        if rated:
+            dq0 = q[lo_g] - q[origin[pred]]  # (pred,): from the chain's start
+            dr0 = r[lo_g:hi_g, None] - r[None, origin[pred]]
+            ok &= (dr0 >= p.min_rate * dq0 - p.jitter) & (dr0 <= p.max_rate * dq0 + p.jitter)
         cost = p.gap_penalty * np.maximum(dq - step, 0.0) + p.drift_penalty * np.abs(dr - dq)
         value = np.where(ok, best[pred][None, :] - cost, -np.inf)
         arg = value.argmax(axis=1)
@@ -76,6 +90,7 @@ def _best_path(q: np.ndarray, r: np.ndarray, s: np.ndarray, alive: np.ndarray, s
         idx = np.arange(lo_g, hi_g)[extend]
         best[idx] = s[idx] + top[extend]
         prev[idx] = pred[arg[extend]]
+        origin[idx] = origin[prev[idx]]
     end = int(np.argmax(best))
     if not np.isfinite(best[end]):
         return 0.0, np.empty(0, dtype=int)
@@ -108,6 +123,15 @@ def _merge(paths: list[_Path], p: AlignParams) -> list[_Path]:
     return merged
 
 
+def rate_consistent(segment: Segment, params: AlignParams) -> bool:
+    """Whether a segment's final bounds keep the reference/query rate within [min_rate, max_rate], give or take
+    `jitter` once (sampling: a short copy's bounds may each be off by a sample). Merging and clipping act after
+    the chain rules, so the bounds themselves are checked: a copy cannot play seconds of input from an instant."""
+    low = params.min_rate * segment.input_duration - params.jitter
+    high = params.max_rate * segment.input_duration + params.jitter
+    return low <= segment.ref_duration <= high
+
+
 def align(
     q_times: np.ndarray,
     r_times: np.ndarray,
@@ -137,11 +161,12 @@ def align(
     min_units = min(p.min_units, len(units))
     min_duration = min(p.min_duration, 0.5 * q_duration)
     unit_step = q_step if q_step > 0 else 1.0
+    rated = q_step > 0 and r_step > 0  # an image has no time axis, so no rate
 
     alive = np.ones(len(q), dtype=bool)
     paths: list[_Path] = []
     while alive.any() and len(paths) < 4 * p.max_segments:
-        weight, nodes = _best_path(q, r, s, alive, unit_step, p)
+        weight, nodes = _best_path(q, r, s, alive, unit_step, p, rated)
         if len(nodes) == 0 or weight < p.min_similarity * min_units:
             break
         paths.append(_Path(q[nodes], r[nodes], s[nodes]))
@@ -166,7 +191,12 @@ def align(
             ref_end=float(min(path.r.max() + r_step, r_duration) if r_duration > 0 else path.r.max() + r_step),
             similarity=min(similarity, 1.0),
         )
-        if len(path.q) >= min_units and seg.input_duration >= min_duration and seg.similarity >= p.min_similarity:
+        if (
+            len(path.q) >= min_units
+            and seg.input_duration >= min_duration
+            and seg.similarity >= p.min_similarity
+            and (not rated or rate_consistent(seg, p))
+        ):
             segments.append(seg)
     segments.sort(key=lambda x: (-x.similarity, x.input_start))
     return segments[: p.max_segments]

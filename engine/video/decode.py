@@ -7,7 +7,8 @@ tiny gray square (one scaler reused for the whole stream) before Python sees a p
 
 The thumbnail at grid time g is a triangle-weighted average of the decoded frames within +-1 grid step of g,
 not the frame nearest g: a copy is sampled at another phase (it starts anywhere, at any frame rate), and the
-average changes smoothly with the phase where a single frame jumps.
+average changes smoothly with the phase where a single frame jumps. The average stops at scene cuts, though:
+across a cut it would mix two pictures in a proportion set by the phase, which is what it is there to avoid.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ from engine.errors import EmptyMedia, MediaError, MediaNotFound, UnsupportedMedi
 THUMB = 128  # side of the (aspect-ignoring) gray thumbnail every decoded frame is reduced to
 SAMPLE_FPS = 2.0  # grid points per second of video
 _SPREAD = 2.0
+# Mean absolute difference (gray levels) of the 16 x 16 reductions of consecutive decoded frames that marks a
+# scene cut: motion within a shot stays under ~10, a cut between different shots is well above 20.
+CUT_LEVEL = 16.0
 
 _IMAGE_FORMATS = {"image2", "png_pipe", "jpeg_pipe", "bmp_pipe", "webp_pipe", "tiff_pipe", "gif", "gif_pipe"}
 _IMAGE_CODECS = {"png", "mjpeg", "bmp", "webp", "tiff", "gif"}
@@ -133,9 +137,24 @@ class VideoDecoder:
         step = self.step
         sums: dict[int, tuple[np.ndarray, float]] = {}
         last = 0.0
+        first_open = 0  # grid points before this one were closed by a scene cut
+        previous: np.ndarray | None = None
         for t, pixels in self._frames():
+            coarse = _coarse(pixels)
+            if previous is not None and float(np.abs(coarse - previous).mean()) > CUT_LEVEL:
+                # A scene cut: averaging across it would blend two pictures in proportions that depend on where
+                # the sampling grid falls, which differs between a copy and its source. Grid points before the
+                # cut are complete; those after it start afresh with this frame.
+                cut = 0.5 * (last + t)
+                for k in sorted(sums):
+                    acc, total = sums.pop(k)
+                    if k * step < cut:
+                        yield k * step, acc / total
+                first_open = max(first_open, math.ceil(cut / step - 1e-9))
+            previous = coarse
             last = t
-            for k in range(max(math.ceil(t / step - _SPREAD + 1e-9), 0), math.floor(t / step + _SPREAD - 1e-9) + 1):
+            lo = max(math.ceil(t / step - _SPREAD + 1e-9), first_open)
+            for k in range(lo, math.floor(t / step + _SPREAD - 1e-9) + 1):
                 weight = 1.0 - abs(t - k * step) / (step * _SPREAD)
                 acc, total = sums.get(k, (np.zeros(pixels.shape, np.float32), 0.0))
                 acc += weight * pixels
@@ -147,6 +166,14 @@ class VideoDecoder:
         for k in sorted(k for k in sums if k * step <= last + 1e-6):
             acc, total = sums.pop(k)
             yield k * step, acc / total
+
+
+def _coarse(pixels: np.ndarray) -> np.ndarray:
+    """A 16 x 16 block average: compares pictures, not the positions of things moving in them."""
+    n = min(pixels.shape) // 16
+    if n == 0:  # thumbnails under 16 pixels: compare them as they are
+        return pixels.astype(np.float32)
+    return pixels[: 16 * n, : 16 * n].reshape(16, n, 16, n).mean(axis=(1, 3), dtype=np.float32)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,9 @@ from engine.core import Fingerprint
 from engine.video.decode import SAMPLE_FPS, VideoDecoder
 from engine.video.frame_features import CANONICAL, FLIP_MASK, MIN_STD, WINDOWS, BarTracker, hash_frames
 
-_MAGIC = b"FPV1"
+# FPV2: hashes of the central 60% (FPV1 hashed the central 80%, so its hashes cannot be compared with these).
+_MAGIC = b"FPV2"
+_OLD_MAGICS = (b"FPV1",)
 _HEADER = struct.Struct("<4sIIdd")  # magic, frames, windows per frame, duration, sampling step
 _BATCH = 64
 
@@ -69,6 +71,8 @@ class VideoFingerprint(Fingerprint):
 
     @classmethod
     def from_bytes(cls, data: bytes) -> VideoFingerprint:
+        if data[:4] in _OLD_MAGICS:
+            raise ValueError(f"a video fingerprint of an older format ({data[:4].decode()}): extract it again")
         if len(data) < _HEADER.size or data[:4] != _MAGIC:
             raise ValueError("not a video fingerprint (bad magic)")
         _, n, width, duration, step = _HEADER.unpack_from(data)

@@ -5,10 +5,12 @@ to 32x32. Signs of low frequencies survive re-encoding, rescaling, brightness/co
 grayscale and small overlays; DC is left out so brightness does not matter at all. A horizontal flip negates the
 coefficients of odd horizontal frequency, so the flipped hash is `hash ^ FLIP_MASK`: no second pass.
 
-Crops: a stored (reference) frame is hashed on the central 80% of its content (`CANONICAL`). A query frame is
-hashed on 25 windows (`WINDOWS`: per axis, centred 100/90/80% and 90% against either edge): if the query was
-cropped to keep a fraction c of each axis, its centred window c' = 0.8 / c lines up with the reference's 80%,
-and a crop of up to ~10% from one side lines up with an edge window. Larger one-sided crops do not.
+Crops: a stored (reference) frame is hashed on the central 60% of its content per axis (`CANONICAL`), a region
+that stays inside the picture whatever side(s) a copy cuts, up to `MAX_CROP` (20%) from each. A query frame is
+hashed on windows (`WINDOWS`) that line that region up again under the crops copies commonly make: per axis,
+none, centred 10% and 20% in all (aspect changes), and 5%, 10%, 15% or 20% off either edge (a ticker, a
+watermark, a corner cut); the two axes combine freely. The hash tolerates a misplacement of about 2% of the frame
+per edge, so crops between these are found less reliably; beyond 20% a side, the stored region is cut and lost.
 
 Bits are interleaved so that each 16-bit chunk mixes low and high frequencies: the multi-index tables then see
 chunks of equal stability and spread.
@@ -21,10 +23,34 @@ import numpy as np
 from engine.video.decode import THUMB
 
 GRID = 32  # content is area-resampled to GRID x GRID before the DCT
-# Windows per axis, as (start, end) fractions of the content: centred 100/90/80%, and 90% against either edge.
-_AXIS = ((0.0, 1.0), (0.05, 0.95), (0.1, 0.9), (0.0, 0.9), (0.1, 1.0))
+MAX_CROP = 0.2  # the stored region keeps this margin on every side: it survives a crop this large from any side
+# Per axis: crops a query window undoes, as (fraction cut from the start, fraction cut from the end) of the axis.
+# Mirror-closed (every (a, b) has its (b, a)), so a mirrored copy's windows are among the mirrored columns.
+CROPS = (
+    (0.0, 0.0),
+    (0.05, 0.05),
+    (0.1, 0.1),
+    (0.05, 0.0),
+    (0.0, 0.05),
+    (0.1, 0.0),
+    (0.0, 0.1),
+    (0.15, 0.0),
+    (0.0, 0.15),
+    (0.2, 0.0),
+    (0.0, 0.2),
+)
+
+
+def _undo(cut_start: float, cut_end: float) -> tuple[float, float]:
+    """Where the stored region [MAX_CROP, 1 - MAX_CROP] of the original lies in an axis cropped like that."""
+    kept = 1.0 - cut_start - cut_end
+    return (MAX_CROP - cut_start) / kept, (1.0 - MAX_CROP - cut_start) / kept
+
+
+# Windows as ((x0, x1), (y0, y1)) fractions of the content; the first is the stored region itself.
+_AXIS = tuple(_undo(*crop) for crop in CROPS)
 WINDOWS: tuple[tuple[tuple[float, float], tuple[float, float]], ...] = tuple((wx, wy) for wy in _AXIS for wx in _AXIS)
-CANONICAL = WINDOWS.index(((0.1, 0.9), (0.1, 0.9)))  # the window stored for reference items
+CANONICAL = WINDOWS.index((_AXIS[0], _AXIS[0]))  # the window stored for reference items
 
 MIN_STD = 4.0  # gray levels: frames flatter than this (black, fades, flat colour) carry no signature
 _BAR_LEVEL = 56.0  # a bar row/column is darker than this (black, or black brightened a little)...
@@ -128,18 +154,28 @@ def hash_frames(pixels: np.ndarray, boxes: np.ndarray, windows: tuple = WINDOWS)
     stds = np.zeros(n, dtype=np.float32)
     frames = pixels.astype(np.float32, copy=False)
     weights = np.uint64(1) << BIT_POS
+    # The DCT of a window is separable: rows then columns. Windows share their row and column ranges (a grid of
+    # crops per axis), so every range is transformed once, each side in one large matrix product, and a window's
+    # coefficients are picked from the (row range x column range) products.
+    ys = sorted({wy for _, wy in windows})
+    xs = sorted({wx for wx, _ in windows})
+    wy_of = np.array([ys.index(wy) for _, wy in windows])[:, None]
+    wx_of = np.array([xs.index(wx) for wx, _ in windows])[:, None]
     # Frames share their box almost always: one batched matrix product per distinct box and scale.
     unique, inverse = np.unique(boxes, axis=0, return_inverse=True)
     for k, (x0, y0, x1, y1) in enumerate(unique):
         members = np.flatnonzero(inverse.ravel() == k)
+        m = len(members)
         batch = frames[members]
         region = batch[:, int(y0) : int(np.ceil(y1)), int(x0) : int(np.ceil(x1))]
-        stds[members] = region.reshape(len(members), -1).std(axis=1)
+        stds[members] = region.reshape(m, -1).std(axis=1)
         w, h = x1 - x0, y1 - y0
-        for s, ((ax, bx), (ay, by)) in enumerate(windows):
-            left = _DCT @ _area_matrix(y0 + h * ay, y0 + h * by)  # (11, THUMB) over rows
-            right = _DCT @ _area_matrix(x0 + w * ax, x0 + w * bx)  # (11, THUMB) over columns
-            coeffs = left @ batch @ right.T  # (m, 11 v, 11 u)
-            bits = coeffs[:, _V, _U] > 0
-            hashes[members, s] = (bits.astype(np.uint64) * weights).sum(axis=1, dtype=np.uint64)
+        left = np.concatenate([_DCT @ _area_matrix(y0 + h * a, y0 + h * b) for a, b in ys])  # (ny * 11, THUMB)
+        right = np.concatenate([_DCT @ _area_matrix(x0 + w * a, x0 + w * b) for a, b in xs])  # (nx * 11, THUMB)
+        rows = (left @ batch.transpose(1, 0, 2).reshape(THUMB, m * THUMB)).reshape(len(left), m, THUMB)
+        coeffs = (rows.transpose(1, 0, 2).reshape(m * len(left), THUMB) @ right.T).reshape(
+            m, len(ys), _MAX_FREQ, len(xs), _MAX_FREQ
+        )  # (m, y range, v, x range, u)
+        bits = coeffs[:, wy_of, _V[None, :], wx_of, _U[None, :]] > 0  # (m, window, 64)
+        hashes[members] = (bits.astype(np.uint64) * weights).sum(axis=2, dtype=np.uint64)
     return hashes, stds

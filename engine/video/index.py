@@ -7,7 +7,8 @@ Search runs in two stages:
    Hamming distance is within the match threshold. Kept pairs vote for (item, time offset) bins; an item whose
    best bin gathers enough distinct query frames is a candidate. Cost grows with bucket sizes (library / 65536)
    rather than the library, and huge buckets (frequent, uninformative hashes) are skipped like stop words.
-   Short queries (an image) have few frames to vote with, so they also probe chunk values one bit away.
+   Short queries (an image) have few frames to vote with, so they also probe chunk values one bit away. Long
+   queries look each crop window up on every few frames only (a copy's crop is the same throughout).
 2. Verification: `matching.match_item` on each candidate, restricted to the reference stretches its strong bins
    point at (plus margins), exactly as the brute-force index does on whole items.
 
@@ -32,10 +33,15 @@ CHUNK_BITS = 16
 _BUCKETS = 1 << CHUNK_BITS
 _MASK = np.uint64(_BUCKETS - 1)
 VOTE_BIN = 2.0  # s: offset bins of the vote
-MIN_VOTES = 2  # distinct query frames agreeing on an (item, offset) to make it a candidate
+MIN_VOTES = 2  # distinct query frames agreeing on an (item, offset) to make it a candidate...
+# ...for a query of STRIDE_FRAMES or more: its thousands of lookups (frames x crop windows) make two chance hits
+# on one (item, offset) likely in a large library, while a copy in it has frames to spare.
+LONG_MIN_VOTES = 3
 MARGIN = 10.0  # s of reference verified around a voted stretch (room for speed change and segment growth)
 _MAX_BLOCKS = 6
 SHORT_QUERY = 8  # frames: queries this short are looked up with multi-probing
+STRIDE_FRAMES = 24  # frames of query each crop window is looked up on, at least...
+MAX_STRIDE = 2  # ...and on every other frame at least: a 3 s copy inside a long query still gets 3 looks per window
 _PROBES = np.r_[0, 1 << np.arange(CHUNK_BITS)].astype(np.int64)  # XOR masks: the key itself, then 1-bit flips
 
 
@@ -195,7 +201,13 @@ class VideoIndex(ModalityIndex[VideoFingerprint]):
     def _votes(self, block: _Block, query: VideoFingerprint) -> list[tuple[int, list[float]]]:
         """Candidate rows of `block` with the offsets (s) their strong vote bins point at, best first."""
         hashes = query.query_hashes()  # (n, columns)
-        flat = hashes.ravel()
+        n, columns = hashes.shape
+        # A copy is cropped the same way throughout, so a long query need not look every window up on every frame:
+        # frame i tries the windows j with (i + j) % stride == 0, each window still meets every stride-th frame.
+        # Lookups then cost what a few dozen windows would, however many the query carries.
+        stride = min(MAX_STRIDE, max(1, n // STRIDE_FRAMES))
+        pick = np.flatnonzero(((np.arange(n)[:, None] + np.arange(columns)[None, :]) % stride == 0).ravel())
+        flat = hashes.ravel()[pick]
         # A short query (an image, a few seconds) has few frames to vote: probe every chunk value one bit away
         # too, which finds every stored frame within 7 bits (pigeonhole over 4 chunks) instead of 3.
         probes = _PROBES if len(query) <= SHORT_QUERY else _PROBES[:1]
@@ -216,7 +228,7 @@ class VideoIndex(ModalityIndex[VideoFingerprint]):
             found_d.append(dist[near])
         f_idx = np.concatenate(found_f).astype(np.int64)
         alive = block.alive[block.owner[f_idx]]
-        q_idx = np.concatenate(found_l)[alive] // hashes.shape[1]
+        q_idx = pick[np.concatenate(found_l)[alive]] // columns
         f_idx, dist = f_idx[alive], np.concatenate(found_d)[alive]
         if len(q_idx) == 0:
             return []
@@ -235,7 +247,7 @@ class VideoIndex(ModalityIndex[VideoFingerprint]):
         counts = np.minimum(by_query, by_ref)
         after = np.minimum(np.searchsorted(cells, cells + 1), len(cells) - 1)
         strength = counts + np.where(cells[after] == cells + 1, counts[after], 0)
-        strong = strength >= min(MIN_VOTES, len(query))
+        strong = strength >= min(MIN_VOTES if n < STRIDE_FRAMES else LONG_MIN_VOTES, n)
         if not strong.any():
             return []
         # Rank items by their best bin, then by their closest frame (what tells single-frame queries apart).

@@ -17,7 +17,8 @@ from engine.video.frame_features import N_BITS
 
 MATCH_BITS = 12  # a frame pair within this Hamming distance (of 64) is a match
 TOP_K = 6  # matches kept per query frame (static shots match many reference frames equally)
-_CHUNK = 4096  # reference frames compared at once (bounds the (frames, windows, chunk) distance block)
+_CHUNK = 4096  # reference frames compared at once...
+_BLOCK = 1 << 19  # ...and (query frames x columns x reference frames) distances computed at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,12 +38,18 @@ def frame_scores(distances: np.ndarray) -> np.ndarray:
 
 def best_window(query: np.ndarray, codes: np.ndarray) -> int:
     """The query column (crop window x mirror) that matches `codes` best, summed over query frames."""
+    n, columns = query.shape
     nearest = np.full(query.shape, N_BITS, dtype=np.uint8)
-    for i in range(0, len(codes), _CHUNK):
-        block = np.bitwise_count(query[:, :, None] ^ codes[None, None, i : i + _CHUNK])
-        np.minimum(nearest, block.min(axis=2), out=nearest)
+    # Blocks of query frames x reference frames small enough to stay in cache: one (frames, columns, codes)
+    # block for everything is memory-bound (hundreds of columns make it tens of MB) and many times slower.
+    rows = max(1, _BLOCK // (columns * max(min(len(codes), _CHUNK), 1)))
+    for i in range(0, n, rows):
+        part = query[i : i + rows, :, None]
+        for j in range(0, len(codes), _CHUNK):
+            block = np.bitwise_count(part ^ codes[None, None, j : j + _CHUNK])
+            np.minimum(nearest[i : i + rows], block.min(axis=2), out=nearest[i : i + rows])
     gain = np.maximum(MATCH_BITS + 1 - nearest.astype(np.int32), 0).sum(axis=0)
-    return int(np.argmax(gain))  # ties -> the earliest column: unmirrored, widest window
+    return int(np.argmax(gain))  # ties -> the earliest column: unmirrored, least cropped
 
 
 def match_item(query: VideoFingerprint, item_id: int, ref: RefFrames, params: AlignParams | None = None

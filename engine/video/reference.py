@@ -28,5 +28,3 @@ class ReferenceVideoIndex(ModalityIndex[VideoFingerprint]):
 
     def memory_bytes(self) -> int:
         return sum(r.times.nbytes + r.codes.nbytes + 64 for r in self._items.values()) + 64 * len(self._items)
-
-

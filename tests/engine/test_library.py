@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -156,3 +157,32 @@ def test_concurrent_writers_and_readers(tmp_path: Path) -> None:
         assert errors == []
         assert store.get_library(lib).item_count == 13
         assert sorted(_hits(store, lib, DOCS[1][:800])) == ["w1-0", "w1-1", "w1-2", "w1-3"]
+
+
+def test_video_items_are_stored_in_their_reference_form(tmp_path: Path) -> None:
+    """A stored video keeps one hash a frame (not every query crop window) and is still found, before and after
+    the index is rebuilt from the blobs."""
+    video_synth = pytest.importorskip("engine.synth.video")
+    from engine.video import VideoModality
+
+    modality = VideoModality()
+    source = video_synth.make_video(tmp_path / "film.mp4", seed=5, seconds=12.0, size=(160, 120))
+    clip = video_synth.transform_video(source, tmp_path / "clip.mp4", [video_synth.Crop(0.1, 0.1)], start=3.0,
+                                       seconds=6.0)  # fmt: skip
+    fp, query = modality.extract(source), modality.extract(clip)
+    assert fp is not None and query is not None and fp.hashes.shape[1] > 1  # extracted: every crop window
+    with LibraryStore(tmp_path / "data") as store:
+        lib = store.create_library("films", MODEL_VIDEO).fp_db_id
+        item = store.add_item(lib, "film", {"video": fp})
+        [(found, live_match)] = store.search(lib, "video", query)
+        assert found.primary_key == "film"
+        with sqlite3.connect(store.path) as db:
+            [(size,)] = db.execute("SELECT length(data) FROM fingerprints WHERE item_id = ?", (item.item_id,))
+        assert size <= 10 * len(fp) + 64 < len(fp.to_bytes()) // 10
+        kept = store.load_fingerprint(item.item_id, "video")
+        assert kept is not None and kept.hashes.shape == (len(fp), 1)  # type: ignore[attr-defined]
+    with LibraryStore(tmp_path / "data") as store:  # a new process: the index is rebuilt from the small blob
+        [(found, rebuilt_match)] = store.search(lib, "video", query)
+        assert found.primary_key == "film" and rebuilt_match.segments == live_match.segments
+        seg = rebuilt_match.segments[0]
+        assert seg.ref_start == pytest.approx(3.0, abs=1.0) and seg.ref_end == pytest.approx(9.0, abs=1.0)

@@ -192,3 +192,49 @@ def test_video_library_end_to_end(store: LibraryStore, tmp_path: Path) -> None:
     assert first.duplication.start == pytest.approx(2.0, abs=1.0)
     assert last.duplication.end == pytest.approx(6.0, abs=1.0)
     assert shot.similarity > 0.5
+
+
+def test_image_query_against_a_video_library_reports_a_zero_length_input_slice(store: LibraryStore, tmp_path: Path
+                                                                               ) -> None:  # fmt: skip
+    """An image has no duration: its slice's input is (0, 0), which must be reported, not dropped as empty."""
+    pytest.importorskip("engine.video")
+    video_synth = pytest.importorskip("engine.synth.video")
+    source = video_synth.make_video(tmp_path / "source.mp4", seed=5, seconds=8.0, size=(160, 120))
+    still = video_synth.write_image(video_synth.read_clip(source, 5.3, 0.1).frames[0], tmp_path / "still.png")
+    lib = store.create_library("films", MODEL_VIDEO).fp_db_id
+    matcher = Matcher(store)
+    stored = matcher.run_job(source, _config("film", "onlysave", lib))
+    assert stored.stored is not None
+
+    outcome = matcher.run_job(still, _config("still", "nosave", lib))
+
+    assert outcome.duration == 0.0
+    [shot] = outcome.result.video_matches()
+    assert shot.primary_key == "film" and shot.similarity > 0.5
+    [piece] = shot.slices
+    assert (piece.input.start, piece.input.duration) == (0.0, 0.0)
+    assert piece.duplication.start == pytest.approx(5.3, abs=1.0) and piece.duplication.duration > 0
+    [wire] = outcome.result.to_wire()["FpShots"]["FpShot"]
+    assert wire["FpShotSlices"]["FpShotSlice"][0]["Input"] == {"Start": "0", "Duration": "0"}
+
+
+def test_stored_video_keeps_only_its_reference_hashes(store: LibraryStore, tmp_path: Path) -> None:
+    """`save`/`forcesave`/`onlysave` store the job input's fingerprint: without its query crop windows."""
+    pytest.importorskip("engine.video")
+    video_synth = pytest.importorskip("engine.synth.video")
+    source = video_synth.make_video(tmp_path / "source.mp4", seed=7, seconds=8.0, size=(160, 120))
+    excerpt = video_synth.transform_video(source, tmp_path / "excerpt.mp4", ops=[video_synth.Trim(2.0, 4.0)])
+    lib = store.create_library("films", MODEL_VIDEO).fp_db_id
+    matcher = Matcher(store)
+    for key, save_type in [("a", "save"), ("b", "onlysave"), ("c", "forcesave")]:  # `save` first: no duplicate yet
+        outcome = matcher.run_job(source, _config(key, save_type, lib))
+        assert outcome.stored is not None
+        kept = store.load_fingerprint(outcome.stored.item_id, "video")
+        assert kept is not None
+        assert kept.hashes.shape[1] == 1  # type: ignore[attr-defined]
+        assert len(kept.to_bytes()) <= 10 * len(kept) + 64  # 8-byte hash + a compressed time step, a frame
+
+    found = matcher.run_job(excerpt, _config("q", "nosave", lib))
+
+    assert sorted(shot.primary_key for shot in found.result.video_matches()) == ["a", "b", "c"]
+    assert all(shot.similarity > 0.5 for shot in found.result.video_matches())

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.align import AlignParams, align
+from engine.align import AlignParams, align, rate_consistent
+from engine.core import Segment
 
 STEP = 0.5
 
@@ -113,3 +114,31 @@ def test_bounds_are_clipped_to_durations() -> None:
 
 def test_empty_input() -> None:
     assert run(np.array([]), np.array([]), np.array([])) == []
+
+
+def test_query_frames_parked_on_one_reference_frame_are_no_copy() -> None:
+    """The product-demo false positive: 3 s of a still query shot all matched one frame of an unrelated video.
+    Each link (0.5 s of query, no reference time) fits the per-link rate slack; the chain as a whole does not."""
+    q = np.arange(0.5, 3.5, STEP)
+    r = np.full(len(q), 5.5)
+    assert run(q, r, 0.55, q_duration=30.0, r_duration=30.0) == []
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.3, 0.5, 2.0, 3.0])
+def test_chains_outside_the_rate_bounds_give_no_long_segment(rate: float) -> None:
+    q, r = diagonal(0, 20, offset=40, rate=rate)
+    p = AlignParams()
+    segs = run(q, np.round(r / STEP) * STEP, params=p)
+    for seg in segs:
+        assert seg.input_duration < 10
+        assert (
+            p.min_rate * seg.input_duration - p.jitter <= seg.ref_duration <= p.max_rate * seg.input_duration + p.jitter
+        )
+
+
+def test_rate_bounds_hold_on_the_final_bounds() -> None:
+    """A path that is fine link by link but whose reference span collapses is dropped, not reported."""
+    p = AlignParams()
+    assert not rate_consistent(Segment(0.5, 3.5, 5.5, 6.0, 0.55), p)  # the demo's 3 s -> 0.5 s
+    assert rate_consistent(Segment(0.0, 10.0, 20.0, 30.0, 0.9), p)
+    assert rate_consistent(Segment(0.0, 3.0, 17.5, 19.5, 0.8), p)  # a short copy, each bound a sample off

@@ -188,3 +188,15 @@ def test_flipped_video_has_mirrored_hashes(library: Library, make_query: MakeQue
 def _thumb(rgb: np.ndarray) -> np.ndarray:
     frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), "rgb24")
     return frame.reformat(width=128, height=128, format="gray", interpolation="AREA").to_ndarray().astype(np.float32)
+
+
+def test_fingerprints_of_the_older_format_are_refused_clearly(library: Library) -> None:
+    """FPV1 hashed another region of the frame: its hashes cannot be compared, so it must not load silently."""
+    data = library.fingerprints[LIBRARY_SEEDS[0]].reference_only().to_bytes()
+    with pytest.raises(ValueError, match="older format"):
+        VideoFingerprint.from_bytes(b"FPV1" + data[4:])
+
+
+def test_reference_form_is_a_few_bytes_a_frame(library: Library) -> None:
+    fp = library.fingerprints[LIBRARY_SEEDS[0]]
+    assert len(fp.reference_only().to_bytes()) <= 10 * len(fp) + 64  # 8-byte hash + a compressed time step

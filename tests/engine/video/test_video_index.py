@@ -91,7 +91,7 @@ def test_bulk_load_agrees_with_the_oracle(modality: VideoModality, library: Libr
     queries = [make_query(f"bulk_{i}", item, 2.5 + 5 * i, 8.0, ops)
                for i, (item, ops) in enumerate(zip(LIBRARY_SEEDS, [[], [HFlip()], [Crop(0.15, 0.15)], [Reencode()]],
                                                    strict=True))]  # fmt: skip
-    for (item, query) in zip(LIBRARY_SEEDS, queries, strict=True):
+    for item, query in zip(LIBRARY_SEEDS, queries, strict=True):
         got, want = fast.search(query), reference.search(query)
         assert [m.item_id for m in got] == [m.item_id for m in want] == [item]
         assert got[0].segments == want[0].segments

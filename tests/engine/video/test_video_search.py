@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from video_support import LIBRARY_SEEDS, Library, MakeQuery
 
+from engine.align import AlignParams
 from engine.core import ItemMatch
 from engine.synth.video import (
     Brightness,
@@ -73,6 +74,11 @@ CASES = [
     Case("slow_down", [Speed(0.9)], speed=0.9),
     Case("crop_flip_reencode", [Crop(0.1, 0.1), HFlip(), Reencode(80_000)]),
     Case("letterbox_gray_logo", [Letterbox(0.2), Grayscale(), LogoOverlay(corner="bottom-left")]),
+    # One-sided crops: 20% off one edge, 15% off two adjacent edges (anchor 1.0 keeps the right/bottom part).
+    Case("crop_left_20", [Crop(0.2, 0.0, anchor_x=1.0)]),
+    Case("crop_top_20", [Crop(0.0, 0.2, anchor_y=1.0)]),
+    Case("crop_top_right_15", [Crop(0.15, 0.15, anchor_x=0.0, anchor_y=1.0)]),
+    Case("crop_bottom_left_15_flip", [Crop(0.15, 0.15, anchor_x=1.0, anchor_y=0.0), HFlip()]),
 ]
 
 
@@ -119,6 +125,17 @@ def test_fast_index_agrees_with_reference(i: int, library: Library, make_query: 
                 [sb.input_start, sb.input_end, sb.ref_start, sb.ref_end, sb.similarity],
                 atol=1e-6,
             )
+
+
+@pytest.mark.parametrize("i", range(len(CASES)), ids=[c.name for c in CASES])
+def test_segment_bounds_keep_the_rate_tolerance(i: int, library: Library, make_query: MakeQuery) -> None:
+    """Reference seconds per input second stay within the aligner's rate bounds, give or take its jitter once."""
+    _, _, _, query = query_for(make_query, i)
+    p = AlignParams()
+    for match in library.fast.search(query):
+        for s in match.segments:
+            assert p.min_rate * s.input_duration - p.jitter <= s.ref_duration, s
+            assert s.ref_duration <= p.max_rate * s.input_duration + p.jitter, s
 
 
 def test_unrelated_videos_match_nothing(library: Library, unrelated: list[VideoFingerprint]) -> None:
