@@ -155,10 +155,11 @@ def _engine_facts(modality: str, transform: str) -> list[str]:
         from engine.video.frame_features import WINDOWS  # the crops a query frame is hashed on
 
         smallest = min(min(hx - lx, hy - ly) for (lx, hx), (ly, hy) in WINDOWS)
+        largest = max(max(hx - lx, hy - ly) for (lx, hx), (ly, hy) in WINDOWS)
         scale = float(transform.removeprefix("pip_").removesuffix("x"))
         return [
             f"the copy fills {scale:.0%} of each axis of the frame, while the engine's query crop windows span "
-            f"{smallest:.0%}-100% of each axis: the rest of the frame (unrelated video) dominates every hash"
+            f"{smallest:.0%}-{largest:.0%} of each axis: the rest of the frame (unrelated video) dominates every hash"
         ]
     return []
 
