@@ -7,7 +7,10 @@
 2. Scale: an `AudioIndex` of `--hours` hours: a few real items (synthetic music, fingerprinted from files)
    among bulk items whose landmarks are synthetic, drawn from the real items' hash statistics (so posting
    lists are as skewed as with real audio) at the real landmark density. Then 60 s queries: a degraded
-   excerpt of a real item (MP3 64k + 10 dB noise), a 2 % sped-up one, and unrelated music.
+   excerpt of a real item (MP3 64k + 10 dB noise), resampled ones (speed and pitch together, MP3 64k: +2 %,
+   +-5 %, +-8 %, and +3.65 %, between the speed scan's steps), and unrelated music (as is and 5 % faster), under
+   three configurations: the default (full search at 1.0 + speed scan), the previous default (1.0 only) and
+   13 full searches over +-3 % (`SPEED_GRID`).
 """
 
 from __future__ import annotations
@@ -23,12 +26,17 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.audio import SPEED_GRID, AudioFingerprint, AudioIndex, AudioModality
+from engine.audio import SCAN_SPEEDS, SPEED_GRID, AudioFingerprint, AudioIndex, AudioModality
 from engine.audio.landmarks import join_hash, split_hash
 from engine.audio.params import FRAME_SECONDS
 from engine.synth import audio as synth
 
-SPEED_HYPOTHESES = SPEED_GRID
+# (name, full-search speeds, speed-scan speeds)
+CONFIGURATIONS: tuple[tuple[str, tuple[float, ...], tuple[float, ...]], ...] = (
+    ("default: 1.0 + speed scan +-8 %", (1.0,), SCAN_SPEEDS),
+    ("previous default: 1.0 only", (1.0,), ()),
+    ("13 full searches over +-3 % (SPEED_GRID)", SPEED_GRID, ()),
+)
 
 
 def timed(fn: Callable[[], object], repeat: int) -> tuple[float, float, object]:
@@ -135,35 +143,39 @@ def bench_scale(tmp: Path, modality: AudioModality, hours: float) -> None:
     target_id = next(s for s, i in real_slots.items() if i == target)
     start_s = 41.3
     clip = synth.excerpt(real_audio[target], sr, start_s, 60.0)
-    queries = {
-        "copy: MP3 64k + 10 dB noise": synth.write_audio(
-            tmp / "q1.mp3", synth.add_noise(clip, 10.0, seed=1), sr, bitrate=64000
-        ),
-        "copy: 2 % faster, MP3 64k": synth.write_audio(tmp / "q2.mp3", synth.speed(clip, 1.02), sr, bitrate=64000),
-        "unrelated music": synth.write_audio(tmp / "q3.mp3", synth.music(4242, 60.0, sr), sr, bitrate=64000),
+    unrelated = synth.music(4242, 60.0, sr)
+    # name -> (samples, playback speed of the copy; None: unrelated)
+    cases: dict[str, tuple[np.ndarray, float | None]] = {
+        "copy: MP3 64k + 10 dB noise": (synth.add_noise(clip, 10.0, seed=1), 1.0),
+        **{f"copy: {100 * (v - 1):+.2f} % speed": (synth.speed(clip, v), v) for v in (1.02, 1.05, 0.95, 1.08, 0.92)},
+        "copy: +3.65 % (between steps)": (synth.speed(clip, 1.0365), 1.0365),
+        "unrelated music": (unrelated, None),
+        "unrelated music, +5 % speed": (synth.speed(unrelated, 1.05), None),
     }
-    for speeds in ((1.0,), SPEED_HYPOTHESES):
-        index.speeds = speeds
-        print(f"  speed hypotheses {speeds}:")
-        for name, path in queries.items():
-            fp = modality.extract(path)
-            assert fp is not None
+    queries: dict[str, tuple[AudioFingerprint, float | None]] = {}
+    for k, (name, (x, rate)) in enumerate(cases.items()):
+        fp = modality.extract(synth.write_audio(tmp / f"q{k}.mp3", x, sr, bitrate=64000))
+        assert fp is not None
+        queries[name] = (fp, rate)
+    for label, speeds, scan in CONFIGURATIONS:
+        index.speeds, index.scan = speeds, scan
+        print(f"  {label}:")
+        for name, (fp, rate) in queries.items():
             wall, cpu, res = timed(lambda fp=fp: index.search(fp), 5)
             assert isinstance(res, list)
             if res:
                 top = res[0]
                 seg = max(top.segments, key=lambda s: s.input_duration)
-                ok = "right item" if top.item_id == target_id else "WRONG item"
-                rate = 1.02 if "faster" in name else 1.0
-                error = abs(seg.ref_start - seg.input_start * rate - start_s)
+                ok = "right item" if top.item_id == target_id and rate is not None else "WRONG item"
+                error = abs(seg.ref_start - seg.input_start * (rate or 1.0) - start_s)
                 what = (
                     f"{ok}, offset error {error:.3f} s,"
-                    f" segment {seg.input_start:.2f}-{seg.input_end:.2f} s, similarity {seg.similarity:.2f},"
-                    f" {len(res)} item(s)"
+                    f" segment {seg.input_start:.2f}-{seg.input_end:.2f} s of {fp.duration:.2f},"
+                    f" similarity {seg.similarity:.2f}, {len(res)} item(s)"
                 )
             else:
-                what = "no match"
-            print(f"    {name:28s} CPU {cpu * 1000:6.1f} ms | wall {wall * 1000:6.1f} ms   {what}")
+                what = "no match" if rate is None else "MISSED"
+            print(f"    {name:30s} CPU {cpu * 1000:6.1f} ms | wall {wall * 1000:6.1f} ms   {what}")
 
 
 def main() -> None:

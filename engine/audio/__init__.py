@@ -6,19 +6,28 @@ which time ranges of them, a query copies.
 
 Modules: `decode` (PyAV -> mono samples), `landmarks` (peaks, peak pairs, 22-bit hashes), `fingerprint`
 (`AudioFingerprint`), `alignment` (hash hits -> Hough votes -> segments; shared by both indexes), `base` (the
-search driver, speed hypotheses), `index` (the fast inverted index), `reference` (brute force, for tests),
-`modality` (`AudioModality`), `params` (every analysis constant).
+search driver: full search, speed scan, verification), `index` (the fast inverted index), `reference` (brute
+force, for tests), `modality` (`AudioModality`), `params` (every analysis constant).
 
 What it withstands (5 s excerpts, measured): MP3/AAC/Opus re-encoding down to 32-64 kbit/s, white or pink
-noise down to about -5 dB SNR, volume changes (clipping included), telephone band-pass, and, with
-`AudioModality(speeds=SPEED_GRID)`, playback speed changes of +-3 % (pitch and tempo together); the default
-single hypothesis tolerates about +-0.3 %. Offsets come out within ~10 ms.
+noise down to about -5 dB SNR, volume changes (clipping included), telephone band-pass, and playback speed
+changes (pitch and tempo together: resampled, "nightcore", "slowed") of up to +-8 %, found by the default
+speed scan (`SCAN_SPEEDS`; `AudioModality(scan=())` turns it off, leaving the +-0.3 % one full search at 1.0
+tolerates). Offsets come out within ~10 ms; a speed-changed copy's two spans each in its own file's seconds.
 """
 
-from .base import DEFAULT_SPEEDS, SPEED_GRID
+from .base import DEFAULT_SPEEDS, SCAN_SPEEDS, SPEED_GRID
 from .fingerprint import AudioFingerprint
 from .index import AudioIndex
 from .modality import AudioModality
 from .reference import ReferenceAudioIndex
 
-__all__ = ["DEFAULT_SPEEDS", "SPEED_GRID", "AudioFingerprint", "AudioIndex", "AudioModality", "ReferenceAudioIndex"]
+__all__ = [
+    "DEFAULT_SPEEDS",
+    "SCAN_SPEEDS",
+    "SPEED_GRID",
+    "AudioFingerprint",
+    "AudioIndex",
+    "AudioModality",
+    "ReferenceAudioIndex",
+]

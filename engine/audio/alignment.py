@@ -24,6 +24,11 @@ MIN_VOTES = 8  # hits on one (item, offset +-1) bin before it is looked at
 MIN_MATCHES = 10  # matched query landmarks a segment needs
 MIN_SPAN = round(1.0 / FRAME_SECONDS)  # frames between its first and last matched anchor
 MIN_RATIO = 0.1  # matched / all query landmarks over the segment
+# The same, for a speed-scan verification, which looks each landmark up with dt - 1, dt, dt + 1 (`base`): three
+# times the chance matches. Resampled copies score 100-260 matches at ratios 0.2-0.55 over 20 s there; chance
+# alignments between unrelated pieces ~11 at 0.13.
+PROBED_MIN_MATCHES = 15
+PROBED_MIN_RATIO = 0.15
 OFFSET_TOL = 1  # frames of jitter accepted around a bin's offset
 SUPPRESS = 4  # frames: weaker bins this close to an accepted one (same item) are the same alignment
 MAX_PEAKS = 64  # alignments examined per query and speed hypothesis
@@ -45,13 +50,16 @@ class QueryLandmarks:
     """The query side of a search under one playback-speed hypothesis.
 
     `times` are anchor frames and `ends` anchor + dt frames, both in the reference's time base (the query's
-    frames multiplied by `speed`); `speed` maps them back to the query's own seconds.
+    frames multiplied by `speed`); `speed` maps them back to the query's own seconds. `min_matches` and
+    `min_ratio` are what a segment needs (stricter for probed lookups).
     """
 
     times: np.ndarray
     ends: np.ndarray
     duration: float
     speed: float = 1.0
+    min_matches: int = MIN_MATCHES
+    min_ratio: float = MIN_RATIO
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,14 +139,14 @@ def _runs(
     out: list[Candidate] = []
     for run in np.split(np.arange(t.size), cuts):
         n = run.size
-        if n < MIN_MATCHES:
+        if n < query.min_matches:
             continue
         t0, t1 = int(t[run[0]]), int(t[run[-1]])
         if t1 - t0 < MIN_SPAN:
             continue
         total = int(np.searchsorted(q_sorted, t1, side="right") - np.searchsorted(q_sorted, t0, side="left"))
         raw = n / max(total, 1)
-        if raw < MIN_RATIO:
+        if raw < query.min_ratio:
             continue
         r = float(np.median(rel[run]))
         end = float(query.ends[idx[run]].max())

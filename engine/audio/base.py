@@ -1,4 +1,29 @@
-"""What the fast and the reference audio indexes share: the search driver over speed hypotheses."""
+"""What the fast and the reference audio indexes share: the search driver over playback-speed hypotheses.
+
+A copy played faster or slower (resampled: pitch and tempo move together, as in "nightcore" or "slowed"
+uploads) hashes differently, and one hypothesis tolerates only about +-0.3 % (a hash bin is 7.8 Hz: 0.3 % of
+2 kHz is 6 Hz). A search therefore runs in three stages:
+
+1. Full search at each of `speeds` (default: 1.0, the query as is): every query landmark, every hit.
+2. Speed scan over `scan` (default 0.92-1.08 in 0.25 % steps, those already searched in full left out). At each
+   scan speed the query's peaks are re-hashed, and only its *rarest* landmarks are looked up, within a budget of
+   SCAN_BUDGET postings per landmark: posting lists are very skewed (music piles its energy on a few notes and
+   intervals), so the rarest ~80 % of the landmarks cost about 1 % of the hits. Hits vote per (scan speed, item,
+   window of 2 * SCAN_RADIUS + 1 offsets): a window absorbs the drift of a speed up to half a step off. The best
+   windows give candidate (item, speed) pairs, the speed refined by a least-squares fit of offset against query
+   time over the window's hits (a residual speed error is a slope).
+3. Verification of up to SCAN_MAX_ITEMS candidates, each on its own: every query landmark, looked up in the
+   candidate item only (cheap: a binary search in each posting list), each also with dt +-1, at the refined
+   speed and its neighbours VERIFY_STEP apart; the speed whose segments hold the most matches wins (a hash bin
+   at 3 kHz is 0.25 %: a speed 0.1 % off already loses many high anchors). A resampled copy's peaks come back
+   slightly off in time (+-0.7 frames), which flips the rounded dt of many landmarks; the neighbouring dt values
+   win back about twice the matches (hence steadier boundaries and similarity). The scan only proposes: every
+   reported segment passes the acceptance rules of `alignment` (stricter for probed hits) on these hits.
+
+Every stage sees the index only through `_hits` and `_counts`, whose answers the fast index and the brute-force
+reference give identically (the fast index's pre-filter keeps every hit of a window that can reach the vote
+threshold), so the two indexes agree on speed-changed queries too.
+"""
 
 from __future__ import annotations
 
@@ -8,28 +33,78 @@ import numpy as np
 
 from engine.core import ItemMatch, ModalityIndex
 
-from .alignment import Candidate, QueryLandmarks, candidates_from_hits, resolve
+from .alignment import (
+    MIN_MATCHES,
+    MIN_RATIO,
+    MIN_VOTES,
+    OFFSET_TOL,
+    PROBED_MIN_MATCHES,
+    PROBED_MIN_RATIO,
+    Candidate,
+    QueryLandmarks,
+    candidates_from_hits,
+    resolve,
+)
 from .fingerprint import AudioFingerprint
-from .params import DT_BITS
+from .params import DT_BITS, DT_MAX
 
-# Playback-speed hypotheses tried for every query (1.0 = as is). Pitch and tempo change together, as when a
-# file is resampled or a tape runs fast; each hypothesis re-hashes the query's peaks at that speed. One
-# hypothesis tolerates about +-0.3 % (a hash bin is 7.8 Hz: 0.3 % of 2 kHz is 6 Hz), so SPEED_GRID covers
-# +-3 % in 0.5 % steps, at 13x the search cost: an option, not the default.
+# Speeds searched in full. 1.0 alone keeps the cost of the common case (an unmodified copy) unchanged.
 DEFAULT_SPEEDS: tuple[float, ...] = (1.0,)
+# The old brute-force alternative: 13 full searches over +-3 % (13x the cost; the scan does better, cheaper).
 SPEED_GRID: tuple[float, ...] = tuple(round(1.0 + 0.005 * k, 3) for k in range(-6, 7))
+# Speed scan: +-8 % in 0.25 % steps. Half a step (0.125 %) off still keeps about half a copy's matching hashes.
+SCAN_STEP = 0.0025
+SCAN_SPEEDS: tuple[float, ...] = tuple(round(1.0 + SCAN_STEP * k, 4) for k in range(-32, 33))
+SCAN_BUDGET = 16  # postings per query landmark looked up at each scan speed, rarest landmarks first
+SCAN_RADIUS = 4  # frames each side of a vote window: 0.125 % of drift over a 60 s query is 4.7 frames
+SCAN_MIN_VOTES = 6  # hits a window needs to propose its speed (unrelated audio at 1,000 h peaks at ~3)
+SCAN_CANDIDATES = 64  # best windows (one per scan speed and item) examined ...
+SCAN_MAX_ITEMS = 8  # ... for the (item, refined speed) candidates verified
+VERIFY_STEP = 0.0005  # speeds verified around a refined one, this far apart ...
+VERIFY_REACH = 3  # ... this many each side: +-0.15 %, what a window left unrefined can be off by
+# A full search tolerates about +-0.3 %: an item it found within that of its speed is not verified again (an
+# unmodified copy is reported as the plain search sees it).
+FULL_REACH = 0.003
+# An item's windows within SAME_COPY of a picked speed, or with under 1/ECHO of its votes, are the same copy seen
+# at another speed (the landmarks at low frequencies and short dt tolerate a few % of speed error).
+SAME_COPY = 0.02
+ECHO = 4
+_FIT_MIN = 12  # hits below which a window's speed is not refined
+_FIT_SE = 0.0004  # standard error of the fitted slope above which the scan speed is kept as is
+_GROUP_SHIFT = 46  # scan speed index << this, added to offsets: one pre-filter pass for every scan speed
 _DT_MASK = (1 << DT_BITS) - 1
+_REL_BIAS = 1 << 39  # offsets fit in 40 bits (+-270 years of frames) in the packed vote keys
 
 
 class AudioIndexBase(ModalityIndex[AudioFingerprint]):
     """Searches by looking up hits for each speed hypothesis and aligning them (`alignment`)."""
 
-    def __init__(self, speeds: tuple[float, ...] = DEFAULT_SPEEDS) -> None:
+    def __init__(self, speeds: tuple[float, ...] = DEFAULT_SPEEDS, scan: tuple[float, ...] = SCAN_SPEEDS) -> None:
         self.speeds = speeds
+        self.scan = scan
 
     @abstractmethod
-    def _hits(self, hashes: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(query landmark index, item id, reference frame - query frame) for every equal-hash pair."""
+    def _hits(
+        self,
+        hashes: np.ndarray,
+        times: np.ndarray,
+        groups: np.ndarray | None = None,
+        *,
+        min_votes: int = MIN_VOTES,
+        radius: int = OFFSET_TOL,
+        items: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(query landmark index, item id, reference frame - query frame) for every equal-hash pair.
+
+        May leave out hits that cannot take part in `min_votes` hits of one `groups` value and item within a
+        window of 2 * `radius` + 1 consecutive offsets (a pre-filter; the reference returns every hit). With
+        `items`: every hit in those (live) items, and only those.
+        """
+
+    @abstractmethod
+    def _counts(self, hashes: np.ndarray) -> np.ndarray:
+        """Postings per hash, counting every landmark ever added (removed items too: both indexes can keep
+        that exact cheaply). A rarity measure: it decides which query landmarks the speed scan looks up."""
 
     @abstractmethod
     def _durations(self, item_ids: np.ndarray) -> dict[int, float]: ...
@@ -40,14 +115,155 @@ class AudioIndexBase(ModalityIndex[AudioFingerprint]):
 
     def search(self, query: AudioFingerprint, *, max_items: int = 20) -> list[ItemMatch]:
         candidates: list[Candidate] = []
+        found: list[tuple[int, float]] = []  # (item, speed) the full searches found
         for speed in self.speeds:
-            hashes, times = query.landmarks_at_speed(speed)
-            if hashes.size == 0:
-                continue
-            q_idx, item, rel = self._hits(hashes, times)
-            if q_idx.size == 0:
-                continue
-            ends = times.astype(np.int64) + (hashes & _DT_MASK)
-            ql = QueryLandmarks(times=times, ends=ends, duration=query.duration, speed=speed)
-            candidates += candidates_from_hits(ql, q_idx, item, rel, self._durations(np.unique(item)))
+            full = self._search_at(query, speed)
+            candidates += full
+            found += [(c.item_id, speed) for c in full]
+        for item_id, speed in self._scan(query):
+            if not any(it == item_id and abs(speed - s) < FULL_REACH for it, s in found):
+                candidates += self._verify(query, item_id, speed)
         return resolve(candidates, max_items)
+
+    def _verify(self, query: AudioFingerprint, item_id: int, speed: float) -> list[Candidate]:
+        """Segments of `item_id` at the speed near `speed` that aligns the most matches."""
+        items = np.array([item_id], np.int64)
+        best: list[Candidate] = []
+        most = 0
+        for k in sorted(range(-VERIFY_REACH, VERIFY_REACH + 1), key=abs):  # ties: the nearest to `speed`
+            segments = self._search_at(query, round(speed * (1.0 + k * VERIFY_STEP), 5), items)
+            matches = sum(c.matches for c in segments)
+            if matches > most:
+                best, most = segments, matches
+        return best
+
+    def _search_at(self, query: AudioFingerprint, speed: float, items: np.ndarray | None = None) -> list[Candidate]:
+        """Search under one playback-speed hypothesis: in full, or (verification) in `items` with dt probes."""
+        hashes, times = query.landmarks_at_speed(speed)
+        if hashes.size == 0:
+            return []
+        if items is None:
+            q_idx, item, rel = self._hits(hashes, times)
+        else:
+            probes, owner = _dt_probes(hashes)
+            q_idx, item, rel = self._hits(probes, times[owner], items=items)
+            q_idx = owner[q_idx]
+        if q_idx.size == 0:
+            return []
+        ends = times.astype(np.int64) + (hashes & _DT_MASK)
+        strict = items is not None  # probes triple the chance matches
+        ql = QueryLandmarks(
+            times=times,
+            ends=ends,
+            duration=query.duration,
+            speed=speed,
+            min_matches=PROBED_MIN_MATCHES if strict else MIN_MATCHES,
+            min_ratio=PROBED_MIN_RATIO if strict else MIN_RATIO,
+        )
+        return candidates_from_hits(ql, q_idx, item, rel, self._durations(np.unique(item)))
+
+    # --- speed scan -------------------------------------------------------------------------------------
+
+    def _scan(self, query: AudioFingerprint) -> list[tuple[int, float]]:
+        """(item, refined speed) the cheap scan sees copied, best first."""
+        grid = [s for s in self.scan if s not in self.speeds]  # the full searches looked there already
+        if not grid:
+            return []
+        per_speed = [query.landmarks_at_speed(s) for s in grid]
+        sizes = np.array([h.size for h, _ in per_speed], np.int64)
+        if not sizes.any():
+            return []
+        hashes = np.concatenate([h for h, _ in per_speed])
+        times = np.concatenate([t for _, t in per_speed]).astype(np.int64)
+        groups = np.repeat(np.arange(len(grid), dtype=np.int64), sizes)
+        keep = _rarest(self._counts(hashes), groups, SCAN_BUDGET * sizes)
+        hashes, times, groups = hashes[keep], times[keep], groups[keep]
+        q_idx, item, rel = self._hits(hashes, times, groups, min_votes=SCAN_MIN_VOTES, radius=SCAN_RADIUS)
+        if q_idx.size < SCAN_MIN_VOTES:
+            return []
+
+        # Canonical order (the indexes return hits in different orders), then each hit's window score: the
+        # hits of its scan speed and item within +-SCAN_RADIUS of its offset.
+        q_idx, item, rel = q_idx.astype(np.int64), item.astype(np.int64), rel.astype(np.int64)
+        group = groups[q_idx]
+        order = np.lexsort((q_idx, rel, item, group))
+        q_idx, item, rel, group = q_idx[order], item[order], rel[order], group[order]
+        new_run = np.ones(item.size, bool)
+        new_run[1:] = (group[1:] != group[:-1]) | (item[1:] != item[:-1])
+        run = np.cumsum(new_run) - 1
+        key = (run << 40) + rel + _REL_BIAS
+        lo = np.searchsorted(key, key - SCAN_RADIUS, "left")
+        hi = np.searchsorted(key, key + SCAN_RADIUS, "right")
+        score = hi - lo
+
+        # The best window of each (scan speed, item), then the best of those first.
+        best = np.lexsort((np.arange(score.size), -score, run))
+        best = best[np.r_[True, run[best][1:] != run[best][:-1]]]
+        best = best[score[best] >= SCAN_MIN_VOTES]
+        best = best[np.lexsort((item[best], group[best], -score[best]))][:SCAN_CANDIDATES]
+
+        picked: list[tuple[int, float, int]] = []  # (item, refined speed, votes)
+        for b in best.tolist():
+            it, s, votes = int(item[b]), grid[int(group[b])], int(score[b])
+            if any(pi == it and (abs(ps - s) < SAME_COPY or votes * ECHO < pv) for pi, ps, pv in picked):
+                continue
+            window = slice(int(lo[b]), int(hi[b]))
+            picked.append((it, _refine(s, times[q_idx[window]], rel[window]), votes))
+            if len(picked) == SCAN_MAX_ITEMS:
+                break
+        return [(it, speed) for it, speed, _ in picked]
+
+
+def _dt_probes(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each landmark's hash, then the same with dt - 1 and dt + 1 (where still in 1..DT_MAX), and the index of
+    the landmark each probe stands for."""
+    h = hashes.astype(np.int64)
+    dt = h & _DT_MASK
+    index = np.arange(h.size)
+    parts, owners = [h], [index]
+    for step in (-1, 1):
+        ok = (dt + step >= 1) & (dt + step <= DT_MAX)
+        parts.append(h[ok] + step)
+        owners.append(index[ok])
+    return np.concatenate(parts).astype(np.uint32), np.concatenate(owners)
+
+
+def _rarest(counts: np.ndarray, groups: np.ndarray, budgets: np.ndarray) -> np.ndarray:
+    """Mask of each group's rarest landmarks whose postings add up to at most the group's budget."""
+    order = np.lexsort((np.arange(counts.size), counts, groups))
+    c, g = counts[order].astype(np.int64), groups[order]
+    cum = np.cumsum(c)
+    first = np.r_[True, g[1:] != g[:-1]]
+    before = np.repeat(cum[first] - c[first], np.diff(np.r_[np.flatnonzero(first), c.size]))
+    keep = np.zeros(counts.size, bool)
+    keep[order] = cum - before <= budgets[g]
+    return keep
+
+
+def _refine(speed: float, t: np.ndarray, rel: np.ndarray) -> float:
+    """`speed` corrected by the slope of offset against query time among one window's hits.
+
+    Under hypothesis s a copy at speed s' puts its hits on rel = a + (s'/s - 1) t (t: query frames at s). Least
+    squares, refitted twice without the hits far off the line (chance hits in the window); kept only when the
+    slope is well determined.
+    """
+    x, y = t.astype(np.float64), rel.astype(np.float64)
+    slope = 0.0
+    for _ in range(3):
+        if x.size < _FIT_MIN:
+            return speed
+        xm, ym = x.mean(), y.mean()
+        sxx = float(((x - xm) ** 2).sum())
+        if sxx <= 0.0:
+            return speed
+        slope = float(((x - xm) * (y - ym)).sum()) / sxx
+        resid = y - ym - slope * (x - xm)
+        spread = 1.4826 * float(np.median(np.abs(resid)))  # robust sigma: strays do not widen it
+        near = np.abs(resid) <= max(1.5, 3.0 * spread)
+        if near.all():
+            break
+        x, y = x[near], y[near]
+    se = float(np.sqrt((resid**2).sum() / max(resid.size - 2, 1) / sxx))
+    if se > _FIT_SE or abs(slope) > 1.5 * SCAN_STEP:  # a window sees a copy up to about a step away
+        return speed
+    return round(speed * (1.0 + slope), 4)

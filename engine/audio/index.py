@@ -12,8 +12,13 @@ search touches O(log n) runs. Removal marks the slot dead; its postings are skip
 merge or `compact()`.
 
 A search gathers every posting of the query's hashes (millions at 1,000 hours), drops those that cannot reach
-the vote threshold with an O(n) hashed histogram (`_hot`), and hands the rest to `alignment`. Searching also
-flushes pending additions, so the index is not thread-safe: callers serialise (the library holds a lock).
+the vote threshold with an O(n) hashed histogram (`_hot`), and hands the rest to `alignment` (or, for the speed
+scan, to `base`). Searching also flushes pending additions, so the index is not thread-safe: callers serialise
+(the library holds a lock).
+
+Posting counts per hash (`_counts`, the speed scan's rarity measure) are two array reads per run, plus the
+postings of removed items already dropped (`_purged_*`, kept from the first such drop on), so that they count
+every landmark ever added, as the reference does, whichever merges have run.
 """
 
 from __future__ import annotations
@@ -23,8 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .alignment import MIN_VOTES
-from .base import DEFAULT_SPEEDS, AudioIndexBase
+from .alignment import MIN_VOTES, OFFSET_TOL
+from .base import _GROUP_SHIFT, DEFAULT_SPEEDS, SCAN_SPEEDS, AudioIndexBase
 from .fingerprint import AudioFingerprint
 from .params import DT_MAX, HASH_BITS
 
@@ -35,7 +40,7 @@ PENDING_MAX = 1 << 22  # postings buffered before they are turned into a run any
 MERGE_MAX = 1 << 25  # runs above this size are not merged further (bounds a merge's transient memory)
 _SLOT_GAP = DT_MAX + 1  # frames between consecutive items on the timeline
 _U32_LIMIT = (1 << 32) - 1
-_HOT_BITS = 22  # vote buckets of the pre-filter
+_HOT_BITS = 22  # vote buckets of the pre-filter (at most: a few hits need far fewer)
 
 
 @dataclass(slots=True)
@@ -69,24 +74,46 @@ class _Run:
         return np.repeat(np.arange(_H, dtype=np.uint32), np.diff(self.offsets.astype(np.int64)))
 
 
-def _hot(offset: np.ndarray) -> np.ndarray:
-    """Mask of the hits that can belong to an alignment with MIN_VOTES votes; drops the rest unseen.
+def _hot(offset: np.ndarray, min_votes: int = MIN_VOTES, radius: int = OFFSET_TOL) -> np.ndarray:
+    """Mask of the hits that can belong to `min_votes` votes within 2 * `radius` + 1 consecutive offsets;
+    drops the rest unseen.
 
     Most hits of a big library are chance collisions scattered over billions of offsets; sorting them all
-    (what alignment does) would dominate a search. Votes are counted instead in hashed buckets of 4 offsets,
-    on two grids shifted by 2 (any 3 consecutive offsets, the +-1 jitter an alignment allows, fall within one
-    bucket of one grid). Bucket collisions only add votes, so a hit of any alignment that alignment would
-    accept is always kept, and the result is exactly what the brute-force reference finds.
+    (what alignment does) would dominate a search. Votes are counted instead in hashed buckets of `width`
+    offsets, on two grids shifted by width / 2 (any width / 2 + 1 consecutive offsets fall within one bucket of
+    one grid: 3 for the +-1 jitter an alignment allows, 9 for the speed scan's windows). Bucket collisions only
+    add votes, so a hit of any window that reaches `min_votes` is always kept, and the result is exactly what
+    the brute-force reference finds.
     """
-    if offset.size < MIN_VOTES:
+    if offset.size < min_votes:
         return np.zeros(offset.size, bool)
+    width = 4
+    while width // 2 + 1 < 2 * radius + 1:
+        width *= 2
+    bits = width.bit_length() - 1
+    # About 2-4 buckets a hit: zeroing a bigger table would cost more than its fewer collisions save.
+    table = min(_HOT_BITS, max(10, int(offset.size).bit_length() + 1))
     keep = np.zeros(offset.size, bool)
-    for shift in (0, 2):
-        cell = ((offset + shift) >> 2).astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
-        bucket = (cell >> np.uint64(64 - _HOT_BITS)).astype(np.intp)
-        counts = np.bincount(bucket, minlength=1 << _HOT_BITS)
-        keep |= counts[bucket] >= MIN_VOTES
+    for shift in (0, width // 2):
+        cell = ((offset + shift) >> bits).astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+        bucket = (cell >> np.uint64(64 - table)).astype(np.intp)
+        counts = np.bincount(bucket, minlength=1 << table)
+        keep |= counts[bucket] >= min_votes
     return keep
+
+
+def _bisect_left(a: np.ndarray, lo: np.ndarray, hi: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """For each i, the first position in a[lo[i]:hi[i]] (sorted) whose value is >= x[i] (hi[i] if none):
+    binary searches over many ranges at once, one numpy pass per halving."""
+    lo, hi = lo.astype(np.int64), hi.astype(np.int64)
+    live = np.flatnonzero(lo < hi)
+    while live.size:
+        mid = (lo[live] + hi[live]) >> 1
+        below = a[mid].astype(np.int64) < x[live]
+        lo[live[below]] = mid[below] + 1
+        hi[live[~below]] = mid[~below]
+        live = live[lo[live] < hi[live]]
+    return lo
 
 
 def _pack(hashes: np.ndarray, postings: np.ndarray) -> np.ndarray:
@@ -130,11 +157,12 @@ class AudioIndex(AudioIndexBase):
         self,
         speeds: tuple[float, ...] = DEFAULT_SPEEDS,
         *,
+        scan: tuple[float, ...] = SCAN_SPEEDS,
         csr_min: int = CSR_MIN,
         pending_max: int = PENDING_MAX,
         merge_max: int = MERGE_MAX,
     ) -> None:
-        super().__init__(speeds)
+        super().__init__(speeds, scan)
         self._csr_min, self._pending_max, self._merge_max = csr_min, pending_max, merge_max
         self._runs: list[_Run] = []
         self._pending_h: list[np.ndarray] = []
@@ -151,6 +179,10 @@ class AudioIndex(AudioIndexBase):
         self._count_cap = np.zeros(0, np.int64)  # postings per slot
         self._slot_of: dict[int, int] = {}
         self._dead_postings = 0
+        # Removed items' postings dropped so far, per hash: sorted distinct hashes and their counts (sparse:
+        # removals are rare, and a dense table would cost 16 MB for the first one).
+        self._purged_h = np.zeros(0, np.int64)
+        self._purged_n = np.zeros(0, np.int64)
 
     # --- building ---------------------------------------------------------------------------------------
 
@@ -232,6 +264,7 @@ class AudioIndex(AudioIndexBase):
             self._pending_h, self._pending_p, self._pending_n = [], [], 0
             if self._dead_postings:
                 keep = self._alive_mask(p)
+                self._note_purged(h[~keep])
                 h, p = h[keep], p[keep]
             if p.size:
                 self._runs.append(_build_run(h, p, self._csr_min))
@@ -249,6 +282,7 @@ class AudioIndex(AudioIndexBase):
             p = np.concatenate([r.postings for r in runs])
             if self._dead_postings:
                 keep = self._alive_mask(p)
+                self._note_purged(h[~keep])
                 h, p = h[keep], p[keep]
             return _build_run(h, p, self._csr_min, merging=True)
         # Fill one key array run by run: no concatenated copies of hashes and postings on the way.
@@ -258,8 +292,19 @@ class AudioIndex(AudioIndexBase):
             key[at : at + r.size] = _pack(r.all_hashes(), r.postings)
             at += r.size
         if self._dead_postings:
-            key = key[self._alive_mask(key & np.uint64(_U32_LIMIT))]
+            keep = self._alive_mask(key & np.uint64(_U32_LIMIT))
+            self._note_purged((key[~keep] >> np.uint64(32)).astype(np.intp))
+            key = key[keep]
         return _run_from_keys(key, self._csr_min, merging=True)
+
+    def _note_purged(self, hashes: np.ndarray) -> None:
+        """Remember dropped postings per hash, so that `_counts` still counts them (see module doc)."""
+        if hashes.size == 0:
+            return
+        values = np.concatenate([self._purged_h, hashes.astype(np.int64)])
+        weights = np.concatenate([self._purged_n, np.ones(hashes.size, np.int64)])
+        self._purged_h, inverse = np.unique(values, return_inverse=True)
+        self._purged_n = np.bincount(inverse, weights, minlength=self._purged_h.size).astype(np.int64)
 
     def compact(self) -> None:
         """Drop removed items' postings and rebuild the runs (bounded by the merge size)."""
@@ -277,8 +322,31 @@ class AudioIndex(AudioIndexBase):
 
     # --- searching --------------------------------------------------------------------------------------
 
-    def _hits(self, hashes: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _counts(self, hashes: np.ndarray) -> np.ndarray:
         self.flush()
+        q = hashes.astype(np.intp)
+        n = np.zeros(q.size, np.int64)
+        for run in self._runs:
+            lo, hi = run.ranges(q)
+            n += hi - lo
+        if self._purged_h.size:
+            at = np.minimum(np.searchsorted(self._purged_h, q), self._purged_h.size - 1)
+            n += np.where(self._purged_h[at] == q, self._purged_n[at], 0)
+        return n
+
+    def _hits(
+        self,
+        hashes: np.ndarray,
+        times: np.ndarray,
+        groups: np.ndarray | None = None,
+        *,
+        min_votes: int = MIN_VOTES,
+        radius: int = OFFSET_TOL,
+        items: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        self.flush()
+        if items is not None:
+            return self._item_hits(hashes, times, items)
         q = hashes.astype(np.int64)
         qs: list[np.ndarray] = []
         gs: list[np.ndarray] = []
@@ -299,13 +367,53 @@ class AudioIndex(AudioIndexBase):
         g = np.concatenate(gs).astype(np.int64)
         # Global offset = item base + (reference frame - query frame): a copy piles hits on one value.
         offset = g - times.astype(np.int64)[q_idx]
-        hot = _hot(offset)
+        # Each group (the speed scan's hypotheses) on its own stretch of the number line: one pass for all.
+        key = offset if groups is None else offset + (groups.astype(np.int64)[q_idx] << _GROUP_SHIFT)
+        hot = _hot(key, min_votes, radius)
         q_idx, g, offset = q_idx[hot], g[hot], offset[hot]
         slot = np.searchsorted(self._bases, g, "right") - 1
         alive = self._slot_alive[slot]
         if not alive.all():
             q_idx, offset, slot = q_idx[alive], offset[alive], slot[alive]
         return q_idx, self._slot_item[slot], offset - self._bases[slot]
+
+    def _item_hits(
+        self, hashes: np.ndarray, times: np.ndarray, items: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every hit in `items` only. Within a hash's range of a run, postings are sorted (runs are sorted by
+        (hash, posting)), so an item's are one sub-range, found by binary search: the cost does not depend on
+        how long the posting lists are."""
+        slots = np.array([self._slot_of[int(i)] for i in items if int(i) in self._slot_of], np.int64)
+        empty = np.zeros(0, np.int64)
+        if slots.size == 0 or hashes.size == 0:
+            return empty, empty, empty
+        # An item's postings lie between its base and the next slot's base (or the end of the timeline).
+        first = self._bases[slots]
+        nxt = np.append(self._bases, self._next_base)[slots + 1]
+        q = hashes.astype(np.int64)
+        n_q, n_s = q.size, slots.size
+        qs: list[np.ndarray] = []
+        ss: list[np.ndarray] = []
+        gs: list[np.ndarray] = []
+        for run in self._runs:
+            lo, hi = run.ranges(q)
+            lo, hi = np.repeat(lo, n_s), np.repeat(hi, n_s)  # pairs (query landmark, slot), slot fastest
+            a = _bisect_left(run.postings, lo, hi, np.tile(first, n_q))
+            b = _bisect_left(run.postings, a, hi, np.tile(nxt, n_q))
+            n = b - a
+            total = int(n.sum())
+            if total == 0:
+                continue
+            starts = np.cumsum(n) - n
+            pair = np.repeat(np.arange(n.size), n)
+            qs.append(pair // n_s)
+            ss.append(slots[pair % n_s])
+            gs.append(run.postings[np.repeat(a - starts, n) + np.arange(total)])
+        if not qs:
+            return empty, empty, empty
+        q_idx, slot = np.concatenate(qs), np.concatenate(ss)
+        rel = np.concatenate(gs).astype(np.int64) - self._bases[slot] - times.astype(np.int64)[q_idx]
+        return q_idx, self._slot_item[slot], rel
 
     def _durations(self, item_ids: np.ndarray) -> dict[int, float]:
         return {int(i): float(self._duration_cap[self._slot_of[int(i)]]) for i in item_ids}
@@ -328,6 +436,7 @@ class AudioIndex(AudioIndexBase):
 
     def memory_bytes(self) -> int:
         caps = (self._base_cap, self._item_cap, self._alive_cap, self._duration_cap, self._count_cap)
+        caps += (self._purged_h, self._purged_n)
         pending = sum(a.nbytes for a in self._pending_h) + sum(a.nbytes for a in self._pending_p)
         # The item id -> slot dict: ~100 bytes an entry in CPython.
         return sum(r.nbytes for r in self._runs) + sum(a.nbytes for a in caps) + pending + 100 * len(self._slot_of)

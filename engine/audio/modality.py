@@ -9,7 +9,7 @@ import numpy as np
 
 from engine.core import Fingerprint, Modality
 
-from .base import DEFAULT_SPEEDS
+from .base import DEFAULT_SPEEDS, SCAN_SPEEDS
 from .decode import decode_mono
 from .fingerprint import AudioFingerprint
 from .index import AudioIndex
@@ -22,8 +22,10 @@ class AudioModality(Modality[AudioFingerprint]):
     name: ClassVar[str] = "audio"
     fingerprint_type: ClassVar[type[Fingerprint]] = AudioFingerprint
 
-    def __init__(self, speeds: tuple[float, ...] = DEFAULT_SPEEDS) -> None:
+    def __init__(self, speeds: tuple[float, ...] = DEFAULT_SPEEDS, *, scan: tuple[float, ...] = SCAN_SPEEDS) -> None:
+        """`speeds`: playback speeds searched in full; `scan`: speeds the cheap speed scan tries (see `base`)."""
         self.speeds = speeds
+        self.scan = scan
 
     def extract(self, path: Path, *, text_type: str | None = None) -> AudioFingerprint | None:
         """Fingerprint the first audio stream of `path` (audio file or video container); None if it has none."""
@@ -40,7 +42,7 @@ class AudioModality(Modality[AudioFingerprint]):
         return AudioFingerprint(duration=samples.size / SAMPLE_RATE, peak_t=t, peak_f=f)
 
     def new_index(self) -> AudioIndex:
-        return AudioIndex(self.speeds)
+        return AudioIndex(self.speeds, scan=self.scan)
 
     def reference_index(self) -> ReferenceAudioIndex:
-        return ReferenceAudioIndex(self.speeds)
+        return ReferenceAudioIndex(self.speeds, scan=self.scan)

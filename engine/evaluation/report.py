@@ -145,11 +145,11 @@ def _missed_why(document: dict[str, Any], modality: str, transform: str, system:
 def _engine_facts(modality: str, transform: str) -> list[str]:
     """Settings of the engine that bear on a transform it misses (read from the engine, not assumed)."""
     if modality == "audio" and transform in AUDIO_TRANSFORMS and AUDIO_TRANSFORMS[transform].speed != 1.0:
-        from engine.audio.base import DEFAULT_SPEEDS  # the hypotheses every audio search tries
+        from engine.audio.base import SCAN_SPEEDS  # the speeds the default audio search scans
 
         return [
-            f"the engine's audio search tries playback speeds {', '.join(f'{x:.2f}x' for x in DEFAULT_SPEEDS)} "
-            f"(each tolerates about +-0.3%); this copy plays at {AUDIO_TRANSFORMS[transform].speed:g}x"
+            f"the engine's audio search scans playback speeds {min(SCAN_SPEEDS):.2f}x-{max(SCAN_SPEEDS):.2f}x "
+            f"({len(SCAN_SPEEDS)} steps); this copy plays at {AUDIO_TRANSFORMS[transform].speed:g}x"
         ]
     if modality == "video" and transform.startswith("pip_"):
         from engine.video.frame_features import WINDOWS  # the crops a query frame is hashed on

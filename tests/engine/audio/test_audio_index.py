@@ -9,9 +9,12 @@ import pytest
 from audio_testlib import SR, AudioLibrary
 
 from engine.audio import AudioFingerprint, AudioIndex, ReferenceAudioIndex
+from engine.audio import base as audio_base
 from engine.audio.alignment import MIN_VOTES
-from engine.audio.index import _hot
-from engine.audio.params import HASH_BITS
+from engine.audio.base import SCAN_MIN_VOTES, SCAN_RADIUS, _dt_probes, _rarest, _refine
+from engine.audio.index import _bisect_left, _hot
+from engine.audio.landmarks import SUB, join_hash
+from engine.audio.params import DT_MAX, HASH_BITS
 from engine.core import ItemMatch
 from engine.synth import audio as synth
 
@@ -222,3 +225,138 @@ def test_memory_is_about_four_bytes_a_landmark(
     assert postings == sum(x[0].size for x in synthetic_library.values())
     # 4 bytes of posting + 4 of sorted hash while runs are small; the dense table makes big runs ~4.
     assert 4 * postings < index.memory_bytes() < 12 * postings
+
+
+# --- the speed scan: the same answers from both indexes, through runs, merges, removal ----------------------
+
+_NOTES = np.geomspace(40, 400, 12)  # peak frequencies (hash bins) cluster on notes: skewed posting lists
+
+
+def _peak_item(rng: np.random.Generator, seconds: float = 30.0) -> AudioFingerprint:
+    """Peaks of a synthetic piece: 10 a second, on a few notes, sub-bin jitter (1/16 frame, 1/16 bin units)."""
+    n = int(seconds * 10)
+    t = np.sort(rng.integers(0, int(seconds * 62.5) * SUB, n))
+    f = np.rint(rng.choice(_NOTES, n) * SUB) + rng.integers(-3, 4, n)
+    return AudioFingerprint(duration=seconds, peak_t=t, peak_f=f)
+
+
+def _resampled(
+    fp: AudioFingerprint, t0: int, t1: int, speed: float, rng: np.random.Generator, keep: float = 0.8
+) -> AudioFingerprint:
+    """Frames [t0, t1) of `fp` played `speed` times faster (times / speed, frequencies * speed), with a fifth of
+    the peaks lost and as many spurious ones: what a resampled, degraded excerpt looks like to the index."""
+    t = fp.peak_t.astype(np.int64)
+    sel = (t >= t0 * SUB) & (t < t1 * SUB) & (rng.random(t.size) < keep)
+    qt = (t[sel] - t0 * SUB) / speed
+    qf = fp.peak_f[sel] * speed
+    extra = int(sel.sum() * (1 - keep))
+    qt = np.concatenate([qt, rng.uniform(0, qt.max(), extra)])
+    qf = np.concatenate([qf, rng.choice(_NOTES, extra) * SUB * speed])
+    order = np.argsort(qt, kind="stable")
+    return AudioFingerprint(duration=(t1 - t0) * 0.016 / speed, peak_t=np.rint(qt[order]), peak_f=np.rint(qf[order]))
+
+
+def test_speed_scan_agrees_through_runs_merges_and_removal(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A small budget, so that the scan really leaves the commonest landmarks out (the default takes them all here).
+    monkeypatch.setattr(audio_base, "SCAN_BUDGET", 1)
+    rng = np.random.default_rng(21)
+    items = {500 + 7 * k: _peak_item(rng) for k in range(60)}
+    fast = AudioIndex(csr_min=20_000, pending_max=3_000, merge_max=60_000)
+    slow = ReferenceAudioIndex()
+    for item_id, fp in items.items():
+        fast.add(item_id, fp)
+        slow.add(item_id, fp)
+    fast.flush()
+    assert fast.n_runs > 1 and any(r.offsets is not None for r in fast._runs)
+
+    def check(item_id: int, speed: float, t0: int) -> None:
+        query = _resampled(items[item_id], t0, t0 + 500, speed, rng)
+        hashes = query.landmarks_at_speed(speed)[0]
+        assert not _rarest(fast._counts(hashes), np.zeros(hashes.size, np.int64), np.array([hashes.size])).all()
+        answer = fast.search(query)
+        assert _answer(answer) == _answer(slow.search(query)), (item_id, speed)
+        assert [m.item_id for m in answer] == [item_id]
+        seg = answer[0].segments[0]
+        # Query time t is reference time t0 + speed * t, and both spans are in their own file's seconds.
+        assert seg.ref_start == pytest.approx(t0 * 0.016 + speed * seg.input_start, abs=0.05)
+        assert seg.ref_duration == pytest.approx(speed * seg.input_duration, rel=0.01)
+
+    ids = list(items)
+    for k, speed in enumerate((1.05, 0.93, 1.0712, 0.9577, 1.0)):
+        check(ids[3 * k], speed, 100 + 150 * k)
+
+    # Remove, replace and compact: postings change places, rarity counts must not.
+    fast.remove(ids[0])
+    slow.remove(ids[0])
+    replacement = _peak_item(rng)
+    fast.add(ids[1], replacement)
+    slow.add(ids[1], replacement)
+    items[ids[1]] = replacement
+    probe = np.concatenate([fp.hashes for fp in items.values()])
+    assert np.array_equal(fast._counts(probe), slow._counts(probe))
+    check(ids[1], 1.06, 300)
+    fast.compact()
+    assert np.array_equal(fast._counts(probe), slow._counts(probe))
+    check(ids[1], 0.94, 200)
+    check(ids[9], 1.075, 50)
+    gone = _resampled(items[ids[0]], 100, 600, 1.05, rng)
+    assert fast.search(gone) == [] and slow.search(gone) == []
+
+
+@pytest.mark.parametrize("residue", range(16))
+def test_scan_prefilter_keeps_every_window_with_enough_votes(residue: int) -> None:
+    """Votes spread over 9 neighbouring offsets (a speed-scan window) survive wherever they fall on the buckets."""
+    rng = np.random.default_rng(residue)
+    v = 16 * 1_000_003 + residue
+    cluster = v + np.arange(-4, 5)[np.arange(SCAN_MIN_VOTES) % 9]
+    scattered = rng.choice(1 << 40, 5000, replace=False).astype(np.int64) * 64
+    offsets = np.concatenate([scattered[:2500], cluster, scattered[2500:]])
+
+    keep = _hot(offsets, SCAN_MIN_VOTES, SCAN_RADIUS)
+
+    assert keep[2500 : 2500 + cluster.size].all()
+    assert keep.sum() < cluster.size + 10
+
+
+def test_bisect_left_finds_every_range_boundary() -> None:
+    rng = np.random.default_rng(2)
+    a = np.concatenate([np.sort(rng.integers(0, 1000, n)) for n in rng.integers(0, 40, 50)]).astype(np.uint32)
+    lo = rng.integers(0, a.size, 400)
+    hi = lo + rng.integers(0, 30, 400)
+    hi = np.minimum(hi, a.size)
+    # Only sorted stretches are valid ranges: make them so.
+    ranges = [(int(x), int(y)) for x, y in zip(lo, hi, strict=True) if np.all(np.diff(a[x:y].astype(int)) >= 0)]
+    lo = np.array([r[0] for r in ranges])
+    hi = np.array([r[1] for r in ranges])
+    x = rng.integers(-5, 1005, lo.size)
+
+    got = _bisect_left(a, lo, hi, x)
+
+    want = [lo_ + int(np.searchsorted(a[lo_:hi_], v, "left")) for lo_, hi_, v in zip(lo, hi, x, strict=True)]
+    assert got.tolist() == want
+
+
+def test_rarest_landmarks_fill_each_speed_budget() -> None:
+    counts = np.array([5, 0, 9, 1, 3, 7, 0, 2, 8, 4])
+    groups = np.array([0, 0, 0, 0, 0, 1, 1, 1, 1, 1])
+    keep = _rarest(counts, groups, np.array([4, 9]))
+    # Group 0: 0 + 1 + 3 = 4 fits, 5 would not; group 1: 0 + 2 + 4 = 6 fits, + 7 would not.
+    assert np.flatnonzero(keep).tolist() == [1, 3, 4, 6, 7, 9]
+
+
+def test_refine_recovers_the_speed_from_a_slope() -> None:
+    rng = np.random.default_rng(4)
+    t = np.sort(rng.uniform(0, 3000, 80))
+    true = 1.0512
+    rel = 900 + (true / 1.05 - 1) * t + rng.normal(0, 0.4, t.size)  # hits seen under hypothesis 1.05
+    rel[::10] += 40  # a few strays from elsewhere
+    assert _refine(1.05, np.rint(t), np.rint(rel)) == pytest.approx(true, abs=2e-4)
+    assert _refine(1.05, np.rint(t[:5]), np.rint(rel[:5])) == 1.05  # too few hits: left as is
+
+
+def test_dt_probes_stay_within_the_hash_layout() -> None:
+    h = join_hash(np.array([10, 10, 10]), np.array([63, 63, 63]), np.array([1, 30, DT_MAX]))
+    probes, owner = _dt_probes(h.astype(np.uint32))
+    got = sorted(zip(owner.tolist(), (probes & 63).tolist(), strict=True))
+    assert got == [(0, 1), (0, 2), (1, 29), (1, 30), (1, 31), (2, 62), (2, 63)]
+    assert np.all(probes >> 6 == h[0] >> 6)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from audio_testlib import SR, AudioLibrary
 
-from engine.audio import SPEED_GRID, AudioIndex
+from engine.audio import SPEED_GRID, AudioIndex, AudioModality
 from engine.core import ItemMatch, Segment
 from engine.synth import audio as synth
 
@@ -151,9 +151,10 @@ def test_item_repeated_twice_in_a_query_gives_two_segments(audio_library: AudioL
 def test_speed_change_is_found_with_speed_hypotheses(audio_library: AudioLibrary) -> None:
     x = synth.speed(synth.excerpt(audio_library.audio[9001], SR, 5.0, 8.0), 1.02)  # 2 % faster
     query = audio_library.query("faster", synth.add_noise(x, 15.0, seed=2))
-    plain = audio_library.index
-    tolerant = AudioIndex(speeds=SPEED_GRID)
+    plain = AudioIndex(speeds=(1.0,), scan=())  # one hypothesis, no speed scan
+    tolerant = AudioIndex(speeds=SPEED_GRID, scan=())
     for item_id, fp in audio_library.fingerprints.items():
+        plain.add(item_id, fp)
         tolerant.add(item_id, fp)
 
     item, seg = _only(tolerant.search(query))
@@ -164,6 +165,100 @@ def test_speed_change_is_found_with_speed_hypotheses(audio_library: AudioLibrary
     assert seg.ref_start == pytest.approx(5.0 + 1.02 * seg.input_start, abs=OFFSET_TOL)
     assert seg.ref_end == pytest.approx(5.0 + 1.02 * seg.input_end, abs=OFFSET_TOL)
     assert seg.input_end - seg.input_start > 6.0
+    # The default (speed scan) finds it too, at least as well.
+    default_item, default_seg = _only(audio_library.index.search(query))
+    assert default_item == 9001
+    assert default_seg.ref_start == pytest.approx(5.0 + 1.02 * default_seg.input_start, abs=OFFSET_TOL)
+    assert default_seg.input_duration >= seg.input_duration - 0.2
+
+
+@pytest.mark.parametrize(
+    ("speed", "item_id", "start"),
+    [
+        (1.05, 205, 3.0),  # +5 %: "nightcore"-style
+        (0.95, 17, 6.0),  # -5 %: "slowed"
+        (1.08, 42, 4.0),
+        (0.92, 9001, 2.0),
+        (1.0365, 17, 9.5),  # between the scan's speeds (0.25 % apart): found by the refinement
+        (0.9365, 9001, 6.0),
+    ],
+)
+def test_resampled_copy_is_found_by_default(
+    audio_library: AudioLibrary, speed: float, item_id: int, start: float
+) -> None:
+    """Playback speed changes up to +-8 % (pitch and tempo together) are found by the default index, with the
+    item, the speed-scaled alignment and the copy's boundaries in both files' own seconds."""
+    length = 8.0
+    x = synth.speed(synth.excerpt(audio_library.audio[item_id], SR, start, length), speed)
+    query = audio_library.query(f"resampled_{speed}_{item_id}", x)  # MP3 64k on top
+    shown = length / speed  # seconds of the query the copy lasts
+
+    found, seg = _only(audio_library.index.search(query))
+
+    assert found == item_id
+    # Query time t is reference time start + speed * t, at both ends of the segment.
+    assert seg.ref_start == pytest.approx(start + speed * seg.input_start, abs=OFFSET_TOL)
+    assert seg.ref_end == pytest.approx(start + speed * seg.input_end, abs=OFFSET_TOL)
+    # Both spans, each in its own file's seconds: the reference span is `speed` times the query's.
+    assert seg.input_start == pytest.approx(0.0, abs=0.5)
+    assert seg.input_end == pytest.approx(shown, abs=0.5)
+    assert seg.ref_start == pytest.approx(start, abs=0.5)
+    assert seg.ref_end == pytest.approx(start + length, abs=0.5)
+    assert seg.ref_duration == pytest.approx(speed * seg.input_duration, rel=0.01)
+    assert seg.similarity >= 0.8
+    # The brute-force reference agrees exactly.
+    assert audio_library.reference.search(query) == audio_library.index.search(query)
+
+
+def test_resampled_copy_inside_other_audio_is_located(
+    audio_library: AudioLibrary, unrelated_music: Callable[[int, float], np.ndarray]
+) -> None:
+    clip = synth.speed(synth.excerpt(audio_library.audio[42], SR, 8.0, 7.0), 1.06)
+    x = synth.embed(clip, unrelated_music(11, 16.0), SR, offset=4.0)
+    query = audio_library.query("resampled_embedded", x)
+
+    item, seg = _only(audio_library.index.search(query))
+
+    assert item == 42
+    assert seg.input_start == pytest.approx(4.0, abs=0.5)
+    assert seg.input_end == pytest.approx(4.0 + 7.0 / 1.06, abs=0.5)
+    assert seg.ref_start == pytest.approx(8.0 + 1.06 * (seg.input_start - 4.0), abs=OFFSET_TOL)
+
+
+def test_two_items_at_two_speeds_in_one_query(audio_library: AudioLibrary) -> None:
+    lib = audio_library.audio
+    first = synth.speed(synth.excerpt(lib[17], SR, 2.0, 7.0), 1.07)
+    second = synth.speed(synth.excerpt(lib[205], SR, 9.0, 7.0), 0.94)
+    query = audio_library.query("two_speeds", synth.concat(first, second))
+    split = first.size / SR
+
+    matches = {m.item_id: m.segments for m in audio_library.index.search(query)}
+
+    assert set(matches) == {17, 205}
+    [a], [b] = matches[17], matches[205]
+    assert a.ref_start == pytest.approx(2.0 + 1.07 * a.input_start, abs=OFFSET_TOL)
+    assert b.ref_start == pytest.approx(9.0 + 0.94 * (b.input_start - split), abs=OFFSET_TOL)
+    assert a.input_end <= split + 0.5 <= b.input_start + 1.0
+
+
+@pytest.mark.parametrize("speed", [0.95, 1.05, 1.08])
+def test_resampled_unrelated_music_matches_nothing(
+    audio_library: AudioLibrary, unrelated_music: Callable[[int, float], np.ndarray], speed: float
+) -> None:
+    query = audio_library.query(f"unrelated_resampled_{speed}", synth.speed(unrelated_music(20, 12.0), speed))
+    assert audio_library.index.search(query) == []
+    assert audio_library.reference.search(query) == []
+
+
+def test_speed_scan_can_be_turned_off(audio_library: AudioLibrary) -> None:
+    x = synth.speed(synth.excerpt(audio_library.audio[205], SR, 3.0, 8.0), 1.05)
+    query = audio_library.query("resampled_1.05_205", x)
+    modality = AudioModality(scan=())
+    index = modality.new_index()
+    index.add_many(list(audio_library.fingerprints.items()))
+
+    assert index.search(query) == []
+    assert [m.item_id for m in audio_library.index.search(query)] == [205]
 
 
 def test_max_items_caps_the_answer(audio_library: AudioLibrary) -> None:
