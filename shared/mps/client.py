@@ -116,17 +116,23 @@ class _BaseMpsClient:
     def __init__(
         self,
         *,
+        region: str,
+        endpoint: str | None,
+        connect_timeout: float,
+        read_timeout: float,
         retry_policy: RetryPolicy | None,
         rate_limiter: RateLimiter | None,
         sleep: Callable[[float], None],
         clock: Callable[[], float],
         random: Callable[[], float],
     ) -> None:
+        self.region = region
+        self.endpoint = Endpoint.parse(endpoint, region)
+        self.attempt_timeout = connect_timeout + read_timeout  # the longest one attempt can take
         self.retry_policy = RetryPolicy() if retry_policy is None else retry_policy
         self.rate_limiter: RateLimiter = TokenBucket() if rate_limiter is None else rate_limiter
         self._retrier = Retrier(self.retry_policy, sleep=sleep, clock=clock, random=random)
         self.deadline_at: float | None = None
-        self.attempt_timeout = 0.0  # the longest one attempt can take; subclasses set connect + read
 
     def with_deadline(self: _Client, deadline_at: float | None) -> _Client:
         """A view of this client whose calls return by `deadline_at` (on the injected clock, by default
@@ -226,10 +232,17 @@ class MpsClient(_BaseMpsClient):
         clock: Callable[[], float] = time.monotonic,
         random: Callable[[], float] = _random.random,
     ) -> None:
-        super().__init__(retry_policy=retry_policy, rate_limiter=rate_limiter, sleep=sleep, clock=clock, random=random)
-        self.region = region
-        self.endpoint = Endpoint.parse(endpoint, region)
-        self.attempt_timeout = connect_timeout + read_timeout
+        super().__init__(
+            region=region,
+            endpoint=endpoint,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            retry_policy=retry_policy,
+            rate_limiter=rate_limiter,
+            sleep=sleep,
+            clock=clock,
+            random=random,
+        )
         common: dict[str, Any] = {
             "region_id": region,
             "auto_retry": False,
@@ -315,10 +328,17 @@ class TeaMpsClient(_BaseMpsClient):
         from alibabacloud_mts20140618.client import Client
         from alibabacloud_tea_openapi import models as open_api_models
 
-        super().__init__(retry_policy=retry_policy, rate_limiter=rate_limiter, sleep=sleep, clock=clock, random=random)
-        self.region = region
-        self.endpoint = Endpoint.parse(endpoint, region)
-        self.attempt_timeout = connect_timeout + read_timeout
+        super().__init__(
+            region=region,
+            endpoint=endpoint,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            retry_policy=retry_policy,
+            rate_limiter=rate_limiter,
+            sleep=sleep,
+            clock=clock,
+            random=random,
+        )
         self._connect_ms = int(connect_timeout * 1000)
         self._read_ms = int(read_timeout * 1000)
         config = open_api_models.Config(
