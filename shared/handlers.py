@@ -7,7 +7,6 @@ an FC retry of the same bytes can never succeed.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from typing import Any
@@ -20,8 +19,9 @@ from shared.contracts.events import (
     parse_timer_event,
 )
 from shared.log import bind_invocation, get_logger
-from shared.ports import ParkedMessage, ResultStore
+from shared.ports import ResultStore
 from shared.runtime import Invocation, get_runtime, mps_for
+from shared.services.parking import park
 from shared.services.report import FailedJobReporter
 from shared.services.results import ResultRecorder
 from shared.services.submit import SubmitService
@@ -38,18 +38,7 @@ def _as_bytes(event: Any) -> bytes:
 
 
 def _park_event(store: ResultStore, source: str, raw: bytes, reason: str) -> dict[str, Any]:
-    message_id = hashlib.sha256(raw).hexdigest()[:32]
-    store.park_message(
-        ParkedMessage(
-            message_id=message_id,
-            source=source,
-            reason=reason,
-            body=raw.decode("utf-8", errors="replace"),
-            parked_at=time.time(),
-        )
-    )
-    log.error("event parked", extra={"message_id": message_id, "reason": reason})
-    return {"parked": message_id, "reason": reason}
+    return {"parked": park(store, source=source, body=raw, reason=reason, now=time.time()), "reason": reason}
 
 
 def submit_on_upload(event: Any, context: Any) -> str:

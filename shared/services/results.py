@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -11,8 +10,9 @@ from shared.contracts.events import MnsTopicMessage
 from shared.contracts.mps import MAX_QUERY_JOB_IDS, FpShotJob, QueryFpShotJobListRequest
 from shared.contracts.notify import NotifyParseError, parse_fp_shot_job_notify
 from shared.log import get_logger
-from shared.ports import FailedJob, MpsPort, ParkedMessage, ResultStore
+from shared.ports import FailedJob, MpsPort, ResultStore
 from shared.services.job_rows import job_record, match_rows
+from shared.services.parking import park
 from shared.services.submit import claim_key_from_user_data
 
 log = get_logger("fpscreen.results")
@@ -47,17 +47,14 @@ class ResultRecorder:
         return outcomes[0]
 
     def park(self, message: MnsTopicMessage, reason: str) -> RecordOutcome:
-        message_id = message.message_id or hashlib.sha256(message.body).hexdigest()[:32]
-        self._store.park_message(
-            ParkedMessage(
-                message_id=message_id,
-                source=f"mns:{message.topic_name or ''}",
-                reason=reason,
-                body=message.body.decode("utf-8", errors="replace"),
-                parked_at=self._clock(),
-            )
+        park(
+            self._store,
+            source=f"mns:{message.topic_name or ''}",
+            body=message.body,
+            reason=reason,
+            now=self._clock(),
+            message_id=message.message_id,
         )
-        log.error("message parked", extra={"message_id": message_id, "reason": reason})
         return RecordOutcome("", "parked", reason=reason)
 
     def record_jobs(self, job_ids: list[str]) -> list[RecordOutcome]:

@@ -12,7 +12,8 @@ from shared.contracts.events import OssEvent, OssEventRecord
 from shared.contracts.mps import FpShotConfig, InputFile, QueryFpShotJobListRequest, SubmitFpShotJobRequest
 from shared.idempotency import AlreadyInProgress, Idempotency, object_version_key, primary_key_for
 from shared.log import get_logger
-from shared.ports import JobRecord, MpsError, MpsPort, ObjectClaim, ParkedMessage, ResultStore
+from shared.ports import JobRecord, MpsError, MpsPort, ObjectClaim, ResultStore
+from shared.services.parking import park
 
 log = get_logger("fpscreen.submit")
 
@@ -134,17 +135,15 @@ class SubmitService:
             if exc.retryable:
                 raise  # throttled or transient after our own retries: let FC's async retry try again later
             # A request MPS will never accept: keep it for review instead of retrying forever.
-            self._store.park_message(
-                ParkedMessage(
-                    message_id=key,
-                    source=f"oss:{obj.bucket}",
-                    reason=f"SubmitFpShotJob rejected: {exc.code}: {exc.message}",
-                    body=request.to_wire_json(),
-                    parked_at=self._clock(),
-                    attrs={"object_key": obj.key, "fp_db_id": db},
-                )
+            park(
+                self._store,
+                source=f"oss:{obj.bucket}",
+                body=request.to_wire_json(),
+                reason=f"SubmitFpShotJob rejected: {exc.code}: {exc.message}",
+                now=self._clock(),
+                message_id=key,
+                attrs={"object_key": obj.key, "fp_db_id": db},
             )
-            log.error("submit rejected", extra={"key": obj.key, "code": exc.code, "error": exc.message})
             return SubmitOutcome(obj.key, db, "rejected", reason=f"{exc.code}: {exc.message}")
         status = "submitted" if ran else "duplicate"
         log.info(f"job {status}", extra={"key": obj.key, "job_id": job_id, "fp_db_id": db})
