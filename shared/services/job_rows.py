@@ -10,7 +10,6 @@ from shared.ports import JobRecord, MatchRow, ObjectClaim
 
 def job_record(job: FpShotJob, *, now: float, claim: ObjectClaim | None = None) -> JobRecord:
     config = job.fp_shot_config
-    result = job.fp_shot_result
     rows = match_rows(job)
     return JobRecord(
         job_id=job.id,
@@ -28,7 +27,7 @@ def job_record(job: FpShotJob, *, now: float, claim: ObjectClaim | None = None) 
         finish_time=job.finish_time or "",
         duration=float(job.duration or 0),
         match_count=_matched_items(job),
-        max_similarity=max((r.item_similarity for r in rows), default=0.0) if result else 0.0,
+        max_similarity=max((r.item_similarity for r in rows), default=0.0),
         result_json=job.to_wire_json(),
         submitted_at=claim.created_at if claim else now,
         updated_at=now,
