@@ -110,3 +110,15 @@ def test_query_example_values_are_typed(spec_dir: Path) -> None:
         "0.8914769887924194"
     )
     assert wire["FpShotJobList"]["FpShotJob"][0]["Duration"] == 5
+
+
+def test_vendored_seed_pages_match_the_shared_spec_when_present(spec_dir: Path) -> None:
+    """The pages under tests/fixtures are a copy; if the shared spec sits beside the checkout, they must agree."""
+    from tests.conftest import SHARED_SPEC
+
+    shared = SHARED_SPEC / "seeds"
+    if not shared.is_dir():
+        pytest.skip("no ../shared/spec beside this checkout (a fresh clone): the vendored copy is all there is")
+    ours = {p.name: p.read_bytes() for p in (spec_dir / "seeds").glob("*.txt")}
+    theirs = {p.name: p.read_bytes() for p in shared.glob("*.txt")}
+    assert ours == theirs
