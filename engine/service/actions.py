@@ -324,8 +324,17 @@ def query_fp_shot_job_list(ctx: ServiceContext, params: dict[str, str], request_
 def report_fp_shot_job_result(ctx: ServiceContext, params: dict[str, str], request_id: str) -> dict[str, Any]:
     _require(params, "JobId", "Result")
     request = _validate(ReportFpShotJobResultRequest, params)
-    if not ctx.jobs.store.add_report(request.job_id, request.result, request.details):
+    state = ctx.jobs.store.add_report(request.job_id, request.result, request.details)
+    if state is None:
         raise _not_found("JobId")
+    if state != j.FAIL:
+        # MPS: "provides feedback only on the results of failed media fingerprint analysis jobs".
+        raise ActionError(
+            400,
+            "InvalidParameter",
+            f'The specified parameter "JobId" is not valid: job {request.job_id} is {state}; '
+            "ReportFpShotJobResult takes failed jobs only.",
+        )
     return ReportFpShotJobResultResponse(request_id=request_id, job_id=request.job_id).to_wire()
 
 

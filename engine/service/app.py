@@ -37,6 +37,7 @@ from engine.service.auth import (
     DEFAULT_HOST_ID,
     AuthError,
     NonceCache,
+    NonceLedger,
     error_body,
     new_request_id,
     parse_query,
@@ -45,6 +46,7 @@ from engine.service.auth import (
 from engine.service.db import SERVICE_DB_FILE, ServiceDb
 from engine.service.executors import JobExecutor
 from engine.service.jobs import DEFAULT_MAX_ATTEMPTS, JobRecord, JobRunner, JobStore
+from engine.service.nonces import DurableNonceLedger
 from engine.service.notify import Backoff, MnsPublisher, Notifier, Outbox, OutboxRow
 from engine.service.pipelines import PipelineStore
 from shared.contracts.mps import API_VERSION, FINAL_STATES
@@ -162,7 +164,7 @@ class EngineService:
         self._notify_backoff = notify_backoff
         self._max_attempts = max_attempts
         self._stop_timeout = stop_timeout
-        self._nonces = NonceCache()
+        self._nonces: NonceLedger = NonceCache()  # replaced by the durable ledger once service.db is open
         self._lock = _DataDirLock(self.data_dir / LOCK_FILE)
         self._httpd: _PooledHTTPServer | None = None
         self._serve_thread: threading.Thread | None = None
@@ -195,6 +197,7 @@ class EngineService:
         self._httpd = httpd
         self._library = LibraryStore(self.data_dir)
         self._db = ServiceDb(self.data_dir / SERVICE_DB_FILE)
+        self._nonces = DurableNonceLedger(self._db)  # a replay after a restart is still refused
         pipelines = PipelineStore(self._db)
         self._outbox = Outbox(self._db)
         publisher = MnsPublisher(self.mns_endpoint, self.mns_credentials) if self.mns_endpoint else None

@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, Protocol
 from urllib.parse import parse_qsl, quote
 
 MAX_CLOCK_SKEW_SECONDS = 15 * 60
@@ -91,6 +91,14 @@ def error_body(
 
 
 # ------------------------------------------------------------------------------------------ nonces
+
+
+class NonceLedger(Protocol):
+    """Where seen signature nonces are remembered: in memory (`NonceCache`) or durably (`DurableNonceLedger`)."""
+
+    def add(self, key: str, *, expires_at: float, now: float) -> bool:
+        """Remember `key` until `expires_at`; False if it is already remembered (a replay)."""
+        ...
 
 
 class NonceCache:
@@ -195,7 +203,7 @@ def verify_request(
     *,
     secrets: Mapping[str, str],
     now: float,
-    nonce_cache: NonceCache,
+    nonce_cache: NonceLedger,
     security_tokens: Mapping[str, str] | None = None,
     expected_version: str | None = None,
     max_skew: float = MAX_CLOCK_SKEW_SECONDS,
@@ -248,7 +256,7 @@ def _verify_rpc(
     *,
     secrets: Mapping[str, str],
     now: float,
-    nonce_cache: NonceCache,
+    nonce_cache: NonceLedger,
     security_tokens: Mapping[str, str] | None,
     expected_version: str | None,
     max_skew: float,
@@ -294,7 +302,7 @@ def _verify_acs3(
     *,
     secrets: Mapping[str, str],
     now: float,
-    nonce_cache: NonceCache,
+    nonce_cache: NonceLedger,
     security_tokens: Mapping[str, str] | None,
     expected_version: str | None,
     max_skew: float,
@@ -434,7 +442,7 @@ def _check_token(access_key_id: str, token: str | None, security_tokens: Mapping
         )
 
 
-def _use_nonce(cache: NonceCache, access_key_id: str, nonce: str, expires_at: float, now: float) -> None:
+def _use_nonce(cache: NonceLedger, access_key_id: str, nonce: str, expires_at: float, now: float) -> None:
     if not cache.add(f"{access_key_id}\n{nonce}", expires_at=expires_at, now=now):
         raise AuthError("SignatureNonceUsed", "Specified signature nonce was used already.")
 

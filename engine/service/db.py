@@ -67,6 +67,12 @@ CREATE TABLE IF NOT EXISTS outbox (
     sent_at         TEXT
 );
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (sent_at, next_attempt_at);
+-- Signature nonces seen, each until its request would be refused as stale anyway (engine.service.nonces).
+CREATE TABLE IF NOT EXISTS nonces (
+    key        TEXT PRIMARY KEY,                     -- AccessKeyId + newline + SignatureNonce
+    expires_at REAL NOT NULL                         -- epoch seconds
+);
+CREATE INDEX IF NOT EXISTS nonces_by_expiry ON nonces (expires_at);
 """
 
 

@@ -220,16 +220,21 @@ class JobStore:
     def count(self, state: str) -> int:
         return int(self._db.connection().execute("SELECT COUNT(*) FROM jobs WHERE state = ?", (state,)).fetchone()[0])
 
-    def add_report(self, job_id: str, result: str, details: str | None) -> bool:
-        """Record a `ReportFpShotJobResult`; False if no fingerprint job has that id."""
+    def add_report(self, job_id: str, result: str, details: str | None) -> str | None:
+        """Record a `ReportFpShotJobResult` if the job failed (the API takes feedback on failed jobs only).
+
+        Returns the job's state (the report was stored only if it is `Fail`), or None if no fingerprint job has
+        that id."""
         with self._db.write() as db:
-            if db.execute("SELECT 1 FROM jobs WHERE id = ? AND kind = ?", (job_id, FP_SHOT)).fetchone() is None:
-                return False
-            db.execute(
-                "INSERT INTO reports (job_id, result, details, reported_at) VALUES (?, ?, ?, ?)",
-                (job_id, result, details, utc_text()),
-            )
-        return True
+            row = db.execute("SELECT state FROM jobs WHERE id = ? AND kind = ?", (job_id, FP_SHOT)).fetchone()
+            if row is None:
+                return None
+            if row[0] == FAIL:
+                db.execute(
+                    "INSERT INTO reports (job_id, result, details, reported_at) VALUES (?, ?, ?, ?)",
+                    (job_id, result, details, utc_text()),
+                )
+            return str(row[0])
 
     def reports(self, job_id: str) -> list[tuple[str, str | None, str]]:
         rows = self._db.connection().execute(

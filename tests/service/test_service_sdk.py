@@ -7,6 +7,7 @@ import json
 import pytest
 from alibabacloud_mts20140618 import models as tea_models
 from alibabacloud_mts20140618.client import Client as TeaClient
+from aliyunsdkcore.acs_exception.exceptions import ServerException
 from aliyunsdkmts.request.v20140618.ListFpShotDBRequest import ListFpShotDBRequest
 from aliyunsdkmts.request.v20140618.ListFpShotFilesRequest import ListFpShotFilesRequest
 
@@ -88,9 +89,18 @@ def test_video_library_flow_with_the_core_sdk(service: EngineService, core: Core
     libraries = core.call(ListFpShotDBRequest(), FpDBIds=lib)["FpShotDBList"]["FpShotDB"]
     assert libraries == [{"FpDBId": lib, "Name": "films", "ModelId": 12, "Status": "active"}]
 
-    report = core.common("ReportFpShotJobResult", JobId=screened, Result="false positive", Details="a trailer")
-    assert report["JobId"] == screened and report["RequestId"]
-    assert service.jobs.store.reports(screened)[0][:2] == ("false positive", "a trailer")
+    # Feedback is taken on failed jobs only (the API's own words); a successful job's is refused and not stored.
+    with pytest.raises(ServerException) as refused:
+        core.common("ReportFpShotJobResult", JobId=screened, Result="false positive", Details="a trailer")
+    assert (refused.value.get_http_status(), refused.value.get_error_code()) == (400, "InvalidParameter")
+    assert "failed jobs only" in refused.value.get_error_msg()
+    assert service.jobs.store.reports(screened) == []
+    broken_input = oss.put("media-bucket", "uploads/broken.mp4", media.corrupt)
+    broken = submit(core, broken_input, {"PrimaryKey": "broken-1", "SaveType": "nosave", "FpDBId": lib})
+    assert service.wait_for_job(broken).state == "Fail"
+    report = core.common("ReportFpShotJobResult", JobId=broken, Result="undecodable", Details="a corrupt upload")
+    assert report["JobId"] == broken and report["RequestId"]
+    assert service.jobs.store.reports(broken)[0][:2] == ("undecodable", "a corrupt upload")
 
 
 def test_text_library_flow_with_the_tea_sdk(service: EngineService, tea: TeaClient, oss: Oss) -> None:
