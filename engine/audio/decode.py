@@ -8,6 +8,7 @@ import av
 import numpy as np
 
 from engine.errors import EmptyMedia, MediaError, MediaNotFound, UnsupportedMedia
+from engine.media_input import open_confined
 
 from .params import SAMPLE_RATE
 
@@ -24,7 +25,7 @@ def _open(path: Path) -> av.container.InputContainer:
     if path.stat().st_size == 0:
         raise EmptyMedia(f"media file is empty (0 bytes): {path}")
     try:
-        return av.open(str(path), metadata_errors="ignore")
+        return open_confined(path, metadata_errors="ignore")
     except av.error.FileNotFoundError as e:
         raise MediaNotFound(f"media file not found: {path}") from e
     except (av.error.InvalidDataError, av.error.EOFError, av.error.DemuxerNotFoundError) as e:

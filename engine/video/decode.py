@@ -28,6 +28,7 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from engine.errors import EmptyMedia, MediaError, MediaNotFound, UnsupportedMedia
+from engine.media_input import open_confined
 
 THUMB = 128  # side of the (aspect-ignoring) gray thumbnail every decoded frame is reduced to
 SAMPLE_FPS = 2.0  # grid points per second of video
@@ -62,7 +63,7 @@ def open_media(path: Path) -> av.container.InputContainer:
     if path.stat().st_size == 0:
         raise EmptyMedia(f"{path}: the file is empty (0 bytes)")
     try:
-        return av.open(str(path), metadata_errors="ignore")
+        return open_confined(path, metadata_errors="ignore")
     except av.error.FFmpegError as exc:
         if _looks_like_text(path):
             raise UnsupportedMedia(f"{path}: this is a text file, not a video or an image") from exc
