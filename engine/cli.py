@@ -29,7 +29,7 @@ from engine.errors import EngineError
 from engine.library import LibraryStore
 from engine.matcher import JobOutcome, Matcher
 from engine.modalities import kind_of, model_id_of
-from shared.contracts.modalities import MODALITIES
+from shared.contracts.modalities import MODALITIES, text_type_for
 from shared.contracts.mps import FpShotConfig, FpShotResult
 
 DATA_DIR_ENV = "FPSCREEN_DATA_DIR"
@@ -266,7 +266,7 @@ def library_remove(
 
 
 def _all_shots(result: FpShotResult) -> list[Any]:
-    return [*result.video_matches(), *result.audio_matches(), *result.text_matches()]
+    return [shot for spec in MODALITIES for shot in result.matches_of(spec.name)]
 
 
 def _clip(text: str, width: int = 60) -> str:
@@ -332,7 +332,8 @@ def match(
     if as_json:
         _echo_json(outcome.result.to_wire())
         return
-    timed_text = text_type is not None or file.suffix.lower() in (".srt", ".vtt", ".json")
+    # Text slices are in seconds when the text carries timings (ASR), in characters for plain text.
+    timed_text = (text_type or text_type_for(file.name)) == "ASR"
     timed = kind_of(outcome.library.model_id) != "text" or timed_text
     console = Console()
     console.print(

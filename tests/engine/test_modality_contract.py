@@ -19,7 +19,7 @@ from engine.modalities import REGISTRY, get_modality, guess_kind, modality_names
 from engine.synth import audio as synth_audio
 from engine.synth import text as synth_text
 from engine.synth.video import make_video, transform_video
-from shared.config import Route
+from shared.config import Route, Settings
 from shared.contracts.modalities import (
     AUDIO_SUFFIXES,
     MODALITIES,
@@ -30,6 +30,9 @@ from shared.contracts.modalities import (
     text_type_for,
 )
 from shared.contracts.mps import FpShotResult
+from shared.template import load_template
+
+TEMPLATE = Path(__file__).resolve().parents[2] / "template.yml"
 
 
 @dataclass(frozen=True)
@@ -236,3 +239,17 @@ def test_one_suffix_classification_for_jobs_routes_and_views(key: str, kind: str
 
 def test_a_text_type_makes_any_file_text() -> None:
     assert kind_for("upload.bin", "ASR") == "text" and kind_for("upload.mp4", "Text") == "text"
+
+
+def test_the_deployed_routes_agree_with_the_classification() -> None:
+    """template.yml lists suffixes per library (OSS cannot filter case-insensitively): each must classify as the
+    kind of library its route feeds, and a text route's `auto` TextType must know each of its suffixes."""
+    params = {"MediaBucketName": "b", "MpsPipelineId": "p", "LibraryFpDBId": "media", "TextLibraryFpDBId": "text"}
+    routes = Settings.from_env(load_template(TEMPLATE, parameters=params).function("submit_on_upload").environment)
+    assert routes.routes
+    for route in routes.routes:
+        for suffix in route.suffixes:
+            if route.fp_db_id == "text":
+                assert kind_for(f"x{suffix}") == "text" and route.text_type_for(f"x{suffix}") is not None, suffix
+            else:
+                assert kind_for(f"x{suffix}") in ("video", "audio"), suffix
