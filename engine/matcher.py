@@ -3,8 +3,8 @@
 
 Choices where MPS leaves room, kept in one place:
 - No `FpDBId`: the job uses the default library of the file's kind ("omitted ⇒ default library", doc 93568),
-  created on first use. The kind is text when `TextType` is set or the file is .txt/.srt/.vtt/.json, audio for
-  audio extensions, otherwise video.
+  created on first use. The kind is text when `TextType` is set or the suffix is a text one, audio for audio
+  suffixes, otherwise video (`shared.contracts.modalities.kind_for`, the one classification).
 - `save` stores unless the primary modality (video for a video library, whose soundtrack may well be shared
   music; audio; text) matches an item with similarity ≥ `SimilarityThreshold` (default 0.8).
 - A file is never reported as a copy of the item stored under its own `PrimaryKey`, so resubmitting a key is

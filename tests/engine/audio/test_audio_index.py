@@ -376,3 +376,26 @@ def test_dt_probes_stay_within_the_hash_layout() -> None:
     got = sorted(zip(owner.tolist(), (probes & 63).tolist(), strict=True))
     assert got == [(0, 1), (0, 2), (1, 29), (1, 30), (1, 31), (2, 62), (2, 63)]
     assert np.all(probes >> 6 == h[0] >> 6)
+
+
+def test_rarity_counts_equal_a_rebuilt_index_through_removals_and_merges(
+    synthetic_library: dict[int, tuple[np.ndarray, np.ndarray, float]],
+) -> None:
+    """The bug this pins: removed items used to keep counting, so a restart (a rebuild) changed the speed scan."""
+    items = dict(synthetic_library)
+    fast, _ = _build(items)
+    probe = np.concatenate([h for h, _, _ in items.values()])
+    rng = np.random.default_rng(5)
+    for round_no, victims in enumerate((list(items)[:2], list(items)[10:22], list(items)[40:43])):
+        for victim in victims:  # a few removals, then many (the tally's two ways of finding postings)
+            fast.remove(victim)
+            del items[victim]
+        if round_no == 1:
+            for k in range(6):  # more additions: runs merge and drop the dead postings in between
+                h, t, d = _random_item(rng)
+                fast.add_landmarks(5000 + k, h, t, d)
+                items[5000 + k] = (h, t, d)
+        rebuilt, _ = _build(items)
+        assert np.array_equal(fast._counts(probe), rebuilt._counts(probe)), round_no
+    fast.compact()
+    assert np.array_equal(fast._counts(probe), rebuilt._counts(probe))
