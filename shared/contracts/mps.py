@@ -30,7 +30,6 @@ SaveType = Literal["nosave", "save", "forcesave", "onlysave"]
 TextType = Literal["Text", "ASR"]
 QueryState = Literal["All", "Queuing", "Analysing", "Fail", "Success"]
 
-
 MAX_USER_DATA_BYTES = 128
 MAX_QUERY_JOB_IDS = 10
 _SPECIAL_LEADING = re.compile(r"^[^0-9A-Za-z\u0080-\uffff]")
