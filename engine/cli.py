@@ -29,6 +29,7 @@ from engine.errors import EngineError
 from engine.library import LibraryStore
 from engine.matcher import JobOutcome, Matcher
 from engine.modalities import kind_of, model_id_of
+from shared.contracts.modalities import MODALITIES, text_type_for
 from shared.contracts.mps import FpShotConfig, FpShotResult
 
 DATA_DIR_ENV = "FPSCREEN_DATA_DIR"
@@ -265,7 +266,7 @@ def library_remove(
 
 
 def _all_shots(result: FpShotResult) -> list[Any]:
-    return [*result.video_matches(), *result.audio_matches(), *result.text_matches()]
+    return [shot for spec in MODALITIES for shot in result.matches_of(spec.name)]
 
 
 def _clip(text: str, width: int = 60) -> str:
@@ -275,34 +276,35 @@ def _clip(text: str, width: int = 60) -> str:
 
 def _result_tables(result: FpShotResult, unit: str) -> list[Table]:
     tables: list[Table] = []
-    for title, shots in (("Video (FpShots)", result.fp_shots), ("Audio (AudioFpShots)", result.audio_fp_shots)):
-        if shots is None:
-            continue
-        table = Table("PrimaryKey", "Similarity", "Input (s)", "Duplication (s)", "Slice sim.", title=title)
-        for shot in shots.fp_shot:
-            for n, s in enumerate(shot.slices):
-                table.add_row(
-                    shot.primary_key if n == 0 else "",
-                    f"{shot.similarity:.3f}" if n == 0 else "",
-                    f"{s.input.start:g} - {s.input.end:g}",
-                    f"{s.duplication.start:g} - {s.duplication.end:g}",
-                    f"{s.similarity:.3f}",
-                )
-        tables.append(table)
-    if result.text_fp_shots is not None:
-        table = Table(
-            "PrimaryKey", "Similarity", f"Input ({unit})", "InputText", "DuplicationText", "Slice sim.", title="Text"
-        )
-        for shot in result.text_fp_shots.text_fp_shot:
-            for n, s in enumerate(shot.slices):
-                table.add_row(
-                    shot.primary_key if n == 0 else "",
-                    f"{shot.similarity:.3f}" if n == 0 else "",
-                    f"{s.input_fragment.start:g} - {s.input_fragment.end:g}",
-                    _clip(s.input_text),
-                    _clip(s.duplication_text),
-                    f"{s.similarity:.3f}",
-                )
+    for spec in MODALITIES:
+        if getattr(result, spec.result_field) is None:
+            continue  # the library does not hold this modality
+        title = f"{spec.name.title()} ({spec.result_key})"
+        if spec.shape == "text":
+            table = Table(
+                "PrimaryKey", "Similarity", f"Input ({unit})", "InputText", "DuplicationText", "Slice sim.", title=title
+            )
+            for shot in result.matches_of(spec.name):
+                for n, t in enumerate(shot.slices):  # type: ignore[union-attr]
+                    table.add_row(
+                        shot.primary_key if n == 0 else "",
+                        f"{shot.similarity:.3f}" if n == 0 else "",
+                        f"{t.input_fragment.start:g} - {t.input_fragment.end:g}",  # type: ignore[union-attr]
+                        _clip(t.input_text),  # type: ignore[union-attr]
+                        _clip(t.duplication_text),  # type: ignore[union-attr]
+                        f"{t.similarity:.3f}",
+                    )
+        else:
+            table = Table("PrimaryKey", "Similarity", "Input (s)", "Duplication (s)", "Slice sim.", title=title)
+            for shot in result.matches_of(spec.name):
+                for n, s in enumerate(shot.slices):
+                    table.add_row(
+                        shot.primary_key if n == 0 else "",
+                        f"{shot.similarity:.3f}" if n == 0 else "",
+                        f"{s.input.start:g} - {s.input.end:g}",  # type: ignore[union-attr]
+                        f"{s.duplication.start:g} - {s.duplication.end:g}",  # type: ignore[union-attr]
+                        f"{s.similarity:.3f}",
+                    )
         tables.append(table)
     return tables
 
@@ -330,7 +332,8 @@ def match(
     if as_json:
         _echo_json(outcome.result.to_wire())
         return
-    timed_text = text_type is not None or file.suffix.lower() in (".srt", ".vtt", ".json")
+    # Text slices are in seconds when the text carries timings (ASR), in characters for plain text.
+    timed_text = (text_type or text_type_for(file.name)) == "ASR"
     timed = kind_of(outcome.library.model_id) != "text" or timed_text
     console = Console()
     console.print(

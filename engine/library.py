@@ -20,7 +20,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol, runtime_checkable
 
 from engine.core import Fingerprint, ItemMatch, ModalityIndex
 from engine.errors import EngineError, LibraryError
@@ -63,20 +62,6 @@ CREATE TABLE IF NOT EXISTS fingerprints (
     PRIMARY KEY (item_id, modality)
 );
 """
-
-
-@runtime_checkable
-class _HasReferenceForm(Protocol):
-    """A fingerprint that carries more than a library needs of a stored item (a video fingerprint holds every
-    query crop window of each frame; searching *against* an item only ever reads its one stored window)."""
-
-    def reference_only(self) -> Fingerprint: ...
-
-
-def stored_form(fingerprint: Fingerprint) -> Fingerprint:
-    """What a library keeps of a fingerprint: only what searches against the item read (video: 8 bytes a frame
-    instead of one hash per crop window). Stored items are never searched *with*, so nothing is lost."""
-    return fingerprint.reference_only() if isinstance(fingerprint, _HasReferenceForm) else fingerprint
 
 
 def new_id() -> str:
@@ -298,15 +283,17 @@ class LibraryStore:
     ) -> ItemInfo:
         """Store a file's fingerprints under `primary_key`; an existing key is replaced and keeps its FileId.
 
-        Each fingerprint is kept in its stored form (`stored_form`): a video keeps one hash a frame, not its
-        query crop windows.
+        Each fingerprint is kept in its modality's stored form (`Modality.stored_form`): a video keeps one hash a
+        frame, not its query crop windows.
 
         `duration` defaults to that of the library's primary modality (seconds; plain text: characters).
         """
         if not primary_key:
             raise EngineError("PrimaryKey must not be empty", code="InvalidParameter.EmptyValue")
         # The blob and the live index get the same reduced form, so a rebuilt index equals the live one.
-        fingerprints = {name: None if fp is None else stored_form(fp) for name, fp in fingerprints.items()}
+        fingerprints = {
+            name: None if fp is None else get_modality(name).stored_form(fp) for name, fp in fingerprints.items()
+        }
         with self.library_lock(fp_db_id):
             with self._database.write() as db:
                 model_id, generation = self._require(db, fp_db_id)

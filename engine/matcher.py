@@ -3,8 +3,8 @@
 
 Choices where MPS leaves room, kept in one place:
 - No `FpDBId`: the job uses the default library of the file's kind ("omitted ⇒ default library", doc 93568),
-  created on first use. The kind is text when `TextType` is set or the file is .txt/.srt/.vtt/.json, audio for
-  audio extensions, otherwise video.
+  created on first use. The kind is text when `TextType` is set or the suffix is a text one, audio for audio
+  suffixes, otherwise video (`shared.contracts.modalities.kind_for`, the one classification).
 - `save` stores unless the primary modality (video for a video library, whose soundtrack may well be shared
   music; audio; text) matches an item with similarity ≥ `SimilarityThreshold` (default 0.8).
 - A file is never reported as a copy of the item stored under its own `PrimaryKey`, so resubmitting a key is
@@ -17,10 +17,11 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.core import Fingerprint, ItemMatch
+from engine.core import NO_OPTIONS, ExtractOptions, Fingerprint, ItemMatch
 from engine.errors import EmptyMedia
 from engine.library import ItemInfo, LibraryInfo, LibraryStore
 from engine.modalities import get_modality, guess_kind, modality_names, model_id_of
+from shared.contracts.modalities import MODALITIES
 from shared.contracts.mps import (
     FpShot,
     FpShotConfig,
@@ -93,13 +94,21 @@ def to_text_fp_shot(item: ItemInfo, match: ItemMatch) -> TextFpShot:
 def build_result(model_names: tuple[str, ...], found: dict[str, list[tuple[ItemInfo, ItemMatch]]]) -> FpShotResult:
     """The result in MPS's shape: one list per modality the library holds, empty when nothing matched."""
     result = FpShotResult()
-    if "video" in model_names:
-        result.fp_shots = FpShots(fp_shot=[to_fp_shot(i, m) for i, m in found.get("video", [])])
-    if "audio" in model_names:
-        result.audio_fp_shots = FpShots(fp_shot=[to_fp_shot(i, m) for i, m in found.get("audio", [])])
-    if "text" in model_names:
-        result.text_fp_shots = TextFpShots(text_fp_shot=[to_text_fp_shot(i, m) for i, m in found.get("text", [])])
+    for spec in MODALITIES:
+        if spec.name not in model_names:
+            continue
+        hits = found.get(spec.name, [])
+        if spec.shape == "text":
+            shots: FpShots | TextFpShots = TextFpShots(text_fp_shot=[to_text_fp_shot(i, m) for i, m in hits])
+        else:
+            shots = FpShots(fp_shot=[to_fp_shot(i, m) for i, m in hits])
+        setattr(result, spec.result_field, shots)
     return result
+
+
+def extract_options(config: FpShotConfig) -> ExtractOptions:
+    """What a job's config says about reading its file, for whichever modalities read it."""
+    return ExtractOptions(text_type=config.text_type)
 
 
 class Matcher:
@@ -112,14 +121,12 @@ class Matcher:
     def resolve_library(self, path: Path, config: FpShotConfig) -> LibraryInfo:
         if config.fp_db_id:
             return self.store.get_library(config.fp_db_id)
-        return self.store.default_library(model_id_of(guess_kind(path, config.text_type)))
+        return self.store.default_library(model_id_of(guess_kind(path, extract_options(config))))
 
-    def extract(self, path: Path, model_id: int, text_type: str | None = None) -> dict[str, Fingerprint | None]:
+    def extract(self, path: Path, model_id: int, options: ExtractOptions = NO_OPTIONS) -> dict[str, Fingerprint | None]:
         """Every fingerprint the library kind needs. Raises `MediaError` when the file has none of them."""
         names = modality_names(model_id)
-        fingerprints = {
-            name: get_modality(name).extract(path, text_type=text_type if name == "text" else None) for name in names
-        }
+        fingerprints = {name: get_modality(name).extract(path, options) for name in names}
         if all(fp is None for fp in fingerprints.values()):
             raise EmptyMedia(f"{path.name} has no {' or '.join(names)} to fingerprint")
         return fingerprints
@@ -140,7 +147,7 @@ class Matcher:
         path = Path(path)
         library = self.resolve_library(path, config)
         names = modality_names(library.model_id)
-        fingerprints = self.extract(path, library.model_id, config.text_type)
+        fingerprints = self.extract(path, library.model_id, extract_options(config))
         primary = next(name for name in names if fingerprints[name] is not None)
         duration = float(fingerprints[primary].duration)  # type: ignore[union-attr]
         threshold = DEFAULT_SIMILARITY_THRESHOLD if config.similarity_threshold is None else config.similarity_threshold

@@ -1,8 +1,9 @@
-"""Which modalities a library holds, by MPS `ModelId`, and the modality objects themselves (imported lazily, so
-a text-only install or a test never pays for PyAV, and a modality still being written breaks nothing else).
+"""The engine's modality registry: the one place a modality is plugged in (like python-threatexchange's manifest).
 
-ModelId 12 (video) fingerprints the pictures and the soundtrack (results in `FpShots` and `AudioFpShots`),
-13 (audio) the sound only (`AudioFpShots`), 11 (text) the words (`TextFpShots`).
+`REGISTRY` names each modality's class, imported lazily so a text-only install or a test never pays for PyAV,
+and a modality still being written breaks nothing else. Its wire-level face (the result key such as
+`AudioFpShots`, which `ModelId`s hold it, its file suffixes) is the row of the same name in
+`shared.contracts.modalities`, which the functions read without importing the engine.
 """
 
 from __future__ import annotations
@@ -11,37 +12,31 @@ import importlib
 import threading
 from pathlib import Path
 
-from engine.core import Modality
+from engine.core import NO_OPTIONS, ExtractOptions, Modality
 from engine.errors import EngineError
-from shared.contracts.mps import MODEL_AUDIO, MODEL_TEXT, MODEL_VIDEO
+from shared.contracts.modalities import KIND_BY_MODEL, MODALITIES, MODALITIES_BY_MODEL, MODEL_BY_KIND, kind_for
 
-KIND_BY_MODEL: dict[int, str] = {MODEL_VIDEO: "video", MODEL_AUDIO: "audio", MODEL_TEXT: "text"}
-MODEL_BY_KIND: dict[str, int] = {kind: model for model, kind in KIND_BY_MODEL.items()}
-# The first modality of each model is its primary one: it gives the job's duration and decides `save` dedup.
-MODALITIES_BY_MODEL: dict[int, tuple[str, ...]] = {
-    MODEL_VIDEO: ("video", "audio"),
-    MODEL_AUDIO: ("audio",),
-    MODEL_TEXT: ("text",),
+# Adding a modality: its package (a `Modality` subclass) plus one line here (and its row in the shared table).
+REGISTRY: dict[str, str] = {
+    "video": "engine.video:VideoModality",
+    "audio": "engine.audio:AudioModality",
+    "text": "engine.text:TextModality",
 }
-_CLASSES: dict[str, tuple[str, str]] = {
-    "video": ("engine.video", "VideoModality"),
-    "audio": ("engine.audio", "AudioModality"),
-    "text": ("engine.text", "TextModality"),
-}
-AUDIO_SUFFIXES = frozenset({".wav", ".mp3", ".m4a", ".aac", ".flac", ".ogg", ".opus", ".wma", ".amr", ".mka"})
-TEXT_SUFFIXES = frozenset({".txt", ".text", ".md", ".srt", ".vtt", ".json"})
+# Every wire row has its engine half and vice versa (checked at import: a half-registered modality fails early).
+if set(REGISTRY) != {spec.name for spec in MODALITIES}:
+    raise RuntimeError("engine.modalities.REGISTRY and shared.contracts.modalities.MODALITIES disagree")
 
 _instances: dict[str, Modality] = {}
 _lock = threading.Lock()
 
 
 def get_modality(name: str) -> Modality:
-    """The (shared, stateless) modality object for "video", "audio" or "text"."""
-    if name not in _CLASSES:
-        raise EngineError(f"unknown modality {name!r}; known: {', '.join(_CLASSES)}", code="InvalidParameter")
+    """The (shared, stateless) modality object registered under `name`."""
+    if name not in REGISTRY:
+        raise EngineError(f"unknown modality {name!r}; known: {', '.join(REGISTRY)}", code="InvalidParameter")
     with _lock:
         if name not in _instances:
-            module_name, class_name = _CLASSES[name]
+            module_name, class_name = REGISTRY[name].split(":")
             try:
                 cls = getattr(importlib.import_module(module_name), class_name)
             except (ImportError, AttributeError) as exc:
@@ -54,8 +49,9 @@ def kind_of(model_id: int) -> str:
     try:
         return KIND_BY_MODEL[int(model_id)]
     except (KeyError, ValueError) as exc:
+        known = [f"{model} ({kind})" for model, kind in KIND_BY_MODEL.items()]
         raise EngineError(
-            f"unsupported ModelId {model_id!r}: use 12 (video), 13 (audio) or 11 (text)",
+            f"unsupported ModelId {model_id!r}: use {', '.join(known[:-1])} or {known[-1]}",
             code="InvalidParameter.OutOfRange",
         ) from exc
 
@@ -67,7 +63,10 @@ def model_id_of(kind: str | int) -> int:
         kind_of(int(text))  # validates
         return int(text)
     if text not in MODEL_BY_KIND:
-        raise EngineError(f"unknown library kind {kind!r}: use video, audio or text", code="InvalidParameter")
+        kinds = list(MODEL_BY_KIND)
+        raise EngineError(
+            f"unknown library kind {kind!r}: use {', '.join(kinds[:-1])} or {kinds[-1]}", code="InvalidParameter"
+        )
     return MODEL_BY_KIND[text]
 
 
@@ -80,13 +79,6 @@ def modalities_for(model_id: int) -> list[Modality]:
     return [get_modality(name) for name in modality_names(model_id)]
 
 
-def guess_kind(path: Path | str, text_type: str | None = None) -> str:
-    """The library kind a file belongs to when the job names no library: by `TextType`, then by extension."""
-    if text_type:
-        return "text"
-    suffix = Path(path).suffix.lower()
-    if suffix in TEXT_SUFFIXES:
-        return "text"
-    if suffix in AUDIO_SUFFIXES:
-        return "audio"
-    return "video"
+def guess_kind(path: Path | str, options: ExtractOptions = NO_OPTIONS) -> str:
+    """The library kind a file belongs to when the job names no library (`shared.contracts.modalities.kind_for`)."""
+    return kind_for(str(path), options.text_type)

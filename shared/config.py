@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-import posixpath
 from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from shared.contracts.modalities import text_type_for
 from shared.contracts.mps import SaveType, TextType
 
 ENV_ROUTES = "FPSCREEN_ROUTES"
@@ -34,8 +34,6 @@ FUNCTION_ENV = (
     ENV_MPS_PIPELINE_ID,
 )
 
-_TEXT_TYPE_BY_SUFFIX = {".txt": "Text", ".json": "ASR", ".srt": "ASR", ".vtt": "ASR"}
-
 
 class ConfigError(ValueError):
     pass
@@ -51,7 +49,8 @@ class Route(BaseModel):
     fp_db_id: str | None = None
     save_type: SaveType = "nosave"
     similarity_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
-    # "auto" picks Text for .txt and ASR for .json/.srt/.vtt: one text library can take both forms.
+    # "auto" picks Text for plain text (.txt .text .md) and ASR for timed text (.json .srt .vtt): one text library
+    # can take both forms.
     text_type: TextType | str | None = None
 
     @field_validator("suffixes")
@@ -73,7 +72,7 @@ class Route(BaseModel):
 
     def text_type_for(self, key: str) -> str | None:
         if self.text_type == "auto":
-            return _TEXT_TYPE_BY_SUFFIX.get(posixpath.splitext(key)[1].lower())
+            return text_type_for(key)
         return self.text_type
 
 

@@ -7,7 +7,8 @@ which time ranges of them, a query copies.
 Modules: `decode` (PyAV -> mono samples), `landmarks` (peaks, peak pairs, 22-bit hashes), `fingerprint`
 (`AudioFingerprint`), `alignment` (hash hits -> Hough votes -> segments; shared by both indexes), `base` (the
 search driver: full search, speed scan, verification), `index` (the fast inverted index), `reference` (brute
-force, for tests), `modality` (`AudioModality`), `params` (every analysis constant).
+force over every item: what `AudioModality.search_all`, the oracle,
+runs), `modality` (`AudioModality`), `params` (every analysis constant).
 
 What it withstands (5 s excerpts, measured): MP3/AAC/Opus re-encoding down to 32-64 kbit/s, white or pink
 noise down to about -5 dB SNR, volume changes (clipping included), telephone band-pass, and playback speed

@@ -103,8 +103,8 @@ class AudioIndexBase(ModalityIndex[AudioFingerprint]):
 
     @abstractmethod
     def _counts(self, hashes: np.ndarray) -> np.ndarray:
-        """Postings per hash, counting every landmark ever added (removed items too: both indexes can keep
-        that exact cheaply). A rarity measure: it decides which query landmarks the speed scan looks up."""
+        """Postings per hash among the items held (removed items no longer count, so a live index and one rebuilt
+        from the same items agree). A rarity measure: it decides which query landmarks the speed scan looks up."""
 
     @abstractmethod
     def _durations(self, item_ids: np.ndarray) -> dict[int, float]: ...

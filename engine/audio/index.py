@@ -16,9 +16,10 @@ the vote threshold with an O(n) hashed histogram (`_hot`), and hands the rest to
 scan, to `base`). Searching also flushes pending additions, so the index is not thread-safe: callers serialise
 (the library holds a lock).
 
-Posting counts per hash (`_counts`, the speed scan's rarity measure) are two array reads per run, plus the
-postings of removed items already dropped (`_purged_*`, kept from the first such drop on), so that they count
-every landmark ever added, as the reference does, whichever merges have run.
+Posting counts per hash (`_counts`, the speed scan's rarity measure) are two array reads per run, minus the
+postings of removed items still in the runs (`_dead_*`, tallied lazily in one pass after removals and kept
+current as merges drop them), so that they count the live items' landmarks only, as the reference does: an index
+rebuilt from the same items after a restart answers exactly like the live one.
 """
 
 from __future__ import annotations
@@ -66,6 +67,13 @@ class _Run:
             return self.offsets[q].astype(np.int64), self.offsets[q + 1].astype(np.int64)
         assert self.hashes is not None
         return np.searchsorted(self.hashes, q, "left"), np.searchsorted(self.hashes, q, "right")
+
+    def hashes_at(self, positions: np.ndarray) -> np.ndarray:
+        """The hashes of the postings at `positions` (without materialising every hash of a dense run)."""
+        if self.hashes is not None:
+            return self.hashes[positions]
+        assert self.offsets is not None
+        return (np.searchsorted(self.offsets, positions, "right") - 1).astype(np.uint32)
 
     def all_hashes(self) -> np.ndarray:
         if self.hashes is not None:
@@ -179,10 +187,12 @@ class AudioIndex(AudioIndexBase):
         self._count_cap = np.zeros(0, np.int64)  # postings per slot
         self._slot_of: dict[int, int] = {}
         self._dead_postings = 0
-        # Removed items' postings dropped so far, per hash: sorted distinct hashes and their counts (sparse:
-        # removals are rare, and a dense table would cost 16 MB for the first one).
-        self._purged_h = np.zeros(0, np.int64)
-        self._purged_n = np.zeros(0, np.int64)
+        # Removed items' postings still in the runs, per hash: sorted distinct hashes and their counts (sparse:
+        # removals are rare, and a dense table would cost 16 MB for the first one). Slots removed since the last
+        # tally wait in `_untallied`: one pass over the runs then counts them all.
+        self._dead_h = np.zeros(0, np.int64)
+        self._dead_n = np.zeros(0, np.int64)
+        self._untallied: list[int] = []
 
     # --- building ---------------------------------------------------------------------------------------
 
@@ -225,6 +235,7 @@ class AudioIndex(AudioIndexBase):
             return
         self._alive_cap[slot] = False
         self._dead_postings += int(self._count_cap[slot])
+        self._untallied.append(slot)
 
     def _new_slot(self, base: int, item_id: int, duration: float, count: int) -> int:
         slot = self._n_slots
@@ -258,13 +269,13 @@ class AudioIndex(AudioIndexBase):
 
     def flush(self) -> None:
         """Turn pending additions into a run now (a search does it anyway), merging runs of similar size."""
+        self._tally()  # while every run is in place: merges below drop dead postings
         if self._pending_n:
             h = np.concatenate(self._pending_h)
             p = np.concatenate(self._pending_p)
             self._pending_h, self._pending_p, self._pending_n = [], [], 0
-            if self._dead_postings:
+            if self._dead_postings:  # dead pending postings never reach a run: never counted as dead
                 keep = self._alive_mask(p)
-                self._note_purged(h[~keep])
                 h, p = h[keep], p[keep]
             if p.size:
                 self._runs.append(_build_run(h, p, self._csr_min))
@@ -282,7 +293,7 @@ class AudioIndex(AudioIndexBase):
             p = np.concatenate([r.postings for r in runs])
             if self._dead_postings:
                 keep = self._alive_mask(p)
-                self._note_purged(h[~keep])
+                self._forget_dead(h[~keep])
                 h, p = h[keep], p[keep]
             return _build_run(h, p, self._csr_min, merging=True)
         # Fill one key array run by run: no concatenated copies of hashes and postings on the way.
@@ -293,18 +304,51 @@ class AudioIndex(AudioIndexBase):
             at += r.size
         if self._dead_postings:
             keep = self._alive_mask(key & np.uint64(_U32_LIMIT))
-            self._note_purged((key[~keep] >> np.uint64(32)).astype(np.intp))
+            self._forget_dead((key[~keep] >> np.uint64(32)).astype(np.intp))
             key = key[keep]
         return _run_from_keys(key, self._csr_min, merging=True)
 
-    def _note_purged(self, hashes: np.ndarray) -> None:
-        """Remember dropped postings per hash, so that `_counts` still counts them (see module doc)."""
+    def _tally(self) -> None:
+        """Count the postings that slots removed since the last tally still have in the runs into `_dead_*`.
+
+        Called by `flush` (which every merge and `compact` go through first) and before counting, while every run
+        is in place, so the table always matches the runs.
+        """
+        if not self._untallied:
+            return
+        untallied, self._untallied = sorted(set(self._untallied)), []
+        # A slot's postings are one range of the timeline: a few removals cost two compares a posting each.
+        ends = np.append(self._bases[1:], self._next_base)
+        spans = [(int(self._bases[slot]), int(ends[slot])) for slot in untallied]
+        slots = np.zeros(self._n_slots, bool)
+        slots[untallied] = True
+        found = []
+        for run in self._runs:
+            if len(spans) <= 8:
+                mine = np.zeros(run.size, bool)
+                for lo, hi in spans:
+                    mine |= (run.postings >= lo) & (run.postings < hi)
+            else:
+                mine = slots[np.searchsorted(self._bases, run.postings.astype(np.int64), "right") - 1]
+            where = np.flatnonzero(mine)
+            if where.size:
+                found.append(run.hashes_at(where).astype(np.int64))
+        if found:
+            self._add_dead(np.concatenate(found), 1)
+
+    def _forget_dead(self, hashes: np.ndarray) -> None:
+        """Dead postings were dropped from the runs: they no longer need subtracting."""
+        self._add_dead(hashes.astype(np.int64), -1)
+
+    def _add_dead(self, hashes: np.ndarray, sign: int) -> None:
         if hashes.size == 0:
             return
-        values = np.concatenate([self._purged_h, hashes.astype(np.int64)])
-        weights = np.concatenate([self._purged_n, np.ones(hashes.size, np.int64)])
-        self._purged_h, inverse = np.unique(values, return_inverse=True)
-        self._purged_n = np.bincount(inverse, weights, minlength=self._purged_h.size).astype(np.int64)
+        values = np.concatenate([self._dead_h, hashes])
+        weights = np.concatenate([self._dead_n, np.full(hashes.size, sign, np.int64)])
+        values, inverse = np.unique(values, return_inverse=True)
+        counts = np.bincount(inverse, weights, minlength=values.size).astype(np.int64)
+        nonzero = counts != 0
+        self._dead_h, self._dead_n = values[nonzero], counts[nonzero]
 
     def compact(self) -> None:
         """Drop removed items' postings and rebuild the runs (bounded by the merge size)."""
@@ -319,6 +363,7 @@ class AudioIndex(AudioIndexBase):
         self._runs = [self._merge(g) for g in groups]
         self._runs = [r for r in self._runs if r.size]
         self._dead_postings = 0
+        assert not self._dead_h.size and not self._untallied  # every dead posting went
 
     # --- searching --------------------------------------------------------------------------------------
 
@@ -329,9 +374,10 @@ class AudioIndex(AudioIndexBase):
         for run in self._runs:
             lo, hi = run.ranges(q)
             n += hi - lo
-        if self._purged_h.size:
-            at = np.minimum(np.searchsorted(self._purged_h, q), self._purged_h.size - 1)
-            n += np.where(self._purged_h[at] == q, self._purged_n[at], 0)
+        self._tally()
+        if self._dead_h.size:
+            at = np.minimum(np.searchsorted(self._dead_h, q), self._dead_h.size - 1)
+            n -= np.where(self._dead_h[at] == q, self._dead_n[at], 0)
         return n
 
     def _hits(
@@ -436,7 +482,7 @@ class AudioIndex(AudioIndexBase):
 
     def memory_bytes(self) -> int:
         caps = (self._base_cap, self._item_cap, self._alive_cap, self._duration_cap, self._count_cap)
-        caps += (self._purged_h, self._purged_n)
+        caps += (self._dead_h, self._dead_n)
         pending = sum(a.nbytes for a in self._pending_h) + sum(a.nbytes for a in self._pending_p)
         # The item id -> slot dict: ~100 bytes an entry in CPython.
         return sum(r.nbytes for r in self._runs) + sum(a.nbytes for a in caps) + pending + 100 * len(self._slot_of)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 
-from engine.core import Fingerprint, Modality
+from engine.core import NO_OPTIONS, ExtractOptions, Fingerprint, ItemMatch, Modality, Segment
 
 from .base import DEFAULT_SPEEDS, SCAN_SPEEDS
 from .decode import decode_mono
@@ -27,7 +28,7 @@ class AudioModality(Modality[AudioFingerprint]):
         self.speeds = speeds
         self.scan = scan
 
-    def extract(self, path: Path, *, text_type: str | None = None) -> AudioFingerprint | None:
+    def extract(self, path: Path, options: ExtractOptions = NO_OPTIONS) -> AudioFingerprint | None:
         """Fingerprint the first audio stream of `path` (audio file or video container); None if it has none."""
         samples = decode_mono(path, SAMPLE_RATE)
         if samples is None:
@@ -44,5 +45,16 @@ class AudioModality(Modality[AudioFingerprint]):
     def new_index(self) -> AudioIndex:
         return AudioIndex(self.speeds, scan=self.scan)
 
-    def reference_index(self) -> ReferenceAudioIndex:
-        return ReferenceAudioIndex(self.speeds, scan=self.scan)
+    def match(self, query: AudioFingerprint, ref: AudioFingerprint) -> list[Segment]:
+        found = self.search_all(query, {0: ref}, 1)
+        return found[0].segments if found else []
+
+    def search_all(
+        self, query: AudioFingerprint, refs: Mapping[int, AudioFingerprint], max_items: int
+    ) -> list[ItemMatch]:
+        """All items at once, not one `match` each: the speed scan looks up the landmarks rarest *in the library*
+        and keeps its best candidates over all items, so an item's answer depends on its neighbours."""
+        brute = ReferenceAudioIndex(self.speeds, scan=self.scan)
+        for item_id, fingerprint in refs.items():
+            brute.add(item_id, fingerprint)
+        return brute.search(query, max_items=max_items)

@@ -1,6 +1,7 @@
-"""Brute-force audio index: joins the query's hashes with every item's, one item at a time. The oracle.
+"""Brute-force audio search: joins the query's hashes with every item's, one item at a time.
 
 It returns every hit (no pre-filter) and counts postings from scratch: what `AudioIndex` must agree with.
+`AudioModality.search_all` runs it over a `LinearScanIndex`'s items, which makes it the audio oracle.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ class ReferenceAudioIndex(AudioIndexBase):
     def __init__(self, speeds: tuple[float, ...] = DEFAULT_SPEEDS, *, scan: tuple[float, ...] = SCAN_SPEEDS) -> None:
         super().__init__(speeds, scan)
         self._items: dict[int, tuple[np.ndarray, np.ndarray, float]] = {}
-        self._removed: list[np.ndarray] = []  # hashes of removed or replaced items: `_counts` counts them
 
     def add(self, item_id: int, fingerprint: AudioFingerprint) -> None:
         self.add_landmarks(item_id, fingerprint.hashes, fingerprint.times, fingerprint.duration)
@@ -26,9 +26,7 @@ class ReferenceAudioIndex(AudioIndexBase):
         self._items[int(item_id)] = (np.asarray(hashes), np.asarray(times), float(duration))
 
     def remove(self, item_id: int) -> None:
-        old = self._items.pop(int(item_id), None)
-        if old is not None:
-            self._removed.append(old[0])
+        self._items.pop(int(item_id), None)
 
     def __len__(self) -> int:
         return len(self._items)
@@ -40,7 +38,7 @@ class ReferenceAudioIndex(AudioIndexBase):
         return {int(i): self._items[int(i)][2] for i in item_ids}
 
     def _counts(self, hashes: np.ndarray) -> np.ndarray:
-        every = [h for h, _, _ in self._items.values()] + self._removed
+        every = [h for h, _, _ in self._items.values()]
         if not every:
             return np.zeros(hashes.size, np.int64)
         values, counts = np.unique(np.concatenate(every).astype(np.int64), return_counts=True)

@@ -4,14 +4,12 @@ the library items it copies and the aligned ranges (seconds; characters for a pl
 from __future__ import annotations
 
 import json
-import posixpath
 from dataclasses import asdict, dataclass, field
 
+from shared.contracts.modalities import text_type_for
 from shared.ports import JobRecord, MatchRow, ResultStore
 
 LIBRARY_SAVE_TYPES = {"forcesave", "save", "onlysave"}
-# Suffixes the routes submit as plain text (`text_type: auto`): their text ranges count characters, not seconds.
-_PLAIN_TEXT_SUFFIXES = {".txt", ".text", ".md"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +82,7 @@ def _text_unit(job: JobRecord) -> str:
     text_type = config.get("TextType") if isinstance(config, dict) else None
     if text_type in ("Text", "ASR"):
         return "chars" if text_type == "Text" else "s"
-    return "chars" if posixpath.splitext(job.object_key.lower())[1] in _PLAIN_TEXT_SUFFIXES else "s"
+    return "chars" if text_type_for(job.object_key) == "Text" else "s"
 
 
 def _matched(rows: list[MatchRow], library_objects: dict[str, str], text_unit: str = "s") -> list[MatchedItem]:

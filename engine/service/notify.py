@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.service.db import ServiceClosed, ServiceDb, utc_text
+from shared.contracts.modalities import RESULT_KEYS
 from shared.credentials import Credentials
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ def fp_shot_notify_body(
         body["Code"] = code
     if message:
         body["Message"] = message
-    for key in ("FpShots", "AudioFpShots", "TextFpShots"):
+    for key in RESULT_KEYS:
         if result_wire and key in result_wire:
             body[key] = result_wire[key]
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"))

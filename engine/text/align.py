@@ -203,5 +203,10 @@ def collect(
         segments = align(query, fingerprints[item], qi, ri, query_normalized)
         if segments:
             matches.append(ItemMatch(item, segments))
+    return rank(matches, max_items)
+
+
+def rank(matches: list[ItemMatch], max_items: int) -> list[ItemMatch]:
+    """Most copied (similarity × length) first, then by item id."""
     matches.sort(key=lambda m: (-_weight(m), m.item_id))
     return matches[:max_items]

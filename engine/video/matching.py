@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.align import AlignParams, align
 from engine.core import ItemMatch
+from engine.video.align import AlignParams, align
 from engine.video.fingerprint import VideoFingerprint
 from engine.video.frame_features import N_BITS
 

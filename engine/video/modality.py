@@ -1,21 +1,21 @@
-"""`VideoModality`: what `engine.core.Modality` asks of video (extract, fast index, brute-force oracle)."""
+"""`VideoModality`: what `engine.core.Modality` asks of video (extract, pairwise match, fast index)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import ClassVar
 
-from engine.core import Fingerprint, Modality
+from engine.core import NO_OPTIONS, ExtractOptions, Fingerprint, ItemMatch, Modality, Segment
 from engine.video.fingerprint import VideoFingerprint, extract_fingerprint
 from engine.video.index import VideoIndex
-from engine.video.reference import ReferenceVideoIndex
+from engine.video.matching import RefFrames, match_item, rank
 
 
 class VideoModality(Modality[VideoFingerprint]):
     name: ClassVar[str] = "video"
     fingerprint_type: ClassVar[type[Fingerprint]] = VideoFingerprint
 
-    def extract(self, path: Path, *, text_type: str | None = None) -> VideoFingerprint | None:
+    def extract(self, path: Path, options: ExtractOptions = NO_OPTIONS) -> VideoFingerprint | None:
         """Fingerprint a video (mp4, mkv, mov, avi, ts, flv, mpg, webm...) or an image (a one-frame video).
 
         None when the file has no video stream (audio only). Raises `MediaError` subclasses: `MediaNotFound`,
@@ -26,5 +26,14 @@ class VideoModality(Modality[VideoFingerprint]):
     def new_index(self) -> VideoIndex:
         return VideoIndex()
 
-    def reference_index(self) -> ReferenceVideoIndex:
-        return ReferenceVideoIndex()
+    def match(self, query: VideoFingerprint, ref: VideoFingerprint) -> list[Segment]:
+        """Dense verification of the query against every frame of `ref` (its central window only)."""
+        found = match_item(query, 0, RefFrames(ref.times, ref.canonical, ref.duration, ref.step))
+        return found.segments if found else []
+
+    def rank(self, matches: list[ItemMatch], max_items: int) -> list[ItemMatch]:
+        return rank(matches, max_items)
+
+    def stored_form(self, fingerprint: VideoFingerprint) -> VideoFingerprint:
+        """One hash a frame (its central window), not every query crop window: 8 bytes a frame."""
+        return fingerprint.reference_only()

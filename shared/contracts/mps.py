@@ -11,6 +11,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, PlainSerializer, field_validator
 
+from shared.contracts.modalities import MODALITIES, SPEC_BY_NAME
+
+# CreateFpShotDB ModelId (which media a library holds), defined with the modality table and re-exported here.
+from shared.contracts.modalities import MODEL_AUDIO as MODEL_AUDIO
+from shared.contracts.modalities import MODEL_TEXT as MODEL_TEXT
+from shared.contracts.modalities import MODEL_VIDEO as MODEL_VIDEO
 from shared.contracts.wire import StrFloat, WireModel, json_string_of
 
 API_VERSION = "2014-06-18"
@@ -23,9 +29,6 @@ STATE_RANK: dict[str, int] = {"Queuing": 0, "Analysing": 1, "Success": 2, "Fail"
 SaveType = Literal["nosave", "save", "forcesave", "onlysave"]
 TextType = Literal["Text", "ASR"]
 QueryState = Literal["All", "Queuing", "Analysing", "Fail", "Success"]
-
-# CreateFpShotDB ModelId: which media a library holds.
-MODEL_TEXT, MODEL_VIDEO, MODEL_AUDIO = 11, 12, 13
 
 MAX_USER_DATA_BYTES = 128
 MAX_QUERY_JOB_IDS = 10
@@ -203,8 +206,16 @@ class FpShotResult(WireModel):
     def text_matches(self) -> list[TextFpShot]:
         return self.text_fp_shots.text_fp_shot if self.text_fp_shots else []
 
+    def matches_of(self, modality: str) -> list[FpShot] | list[TextFpShot]:
+        """The matched items a modality reports (`shared.contracts.modalities`), [] when its key is absent."""
+        spec = SPEC_BY_NAME[modality]
+        shots = getattr(self, spec.result_field)
+        if shots is None:
+            return []
+        return shots.text_fp_shot if spec.shape == "text" else shots.fp_shot
+
     def has_matches(self) -> bool:
-        return bool(self.video_matches() or self.audio_matches() or self.text_matches())
+        return any(self.matches_of(spec.name) for spec in MODALITIES)
 
 
 class FpShotJob(WireModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import unquote
 
+from shared.contracts.modalities import MODALITIES
 from shared.contracts.mps import FpShot, FpShotJob, TextFpShot
 from shared.ports import JobRecord, MatchRow, ObjectClaim
 
@@ -38,7 +39,7 @@ def _matched_items(job: FpShotJob) -> int:
     result = job.fp_shot_result
     if result is None:
         return 0
-    return len(result.video_matches()) + len(result.audio_matches()) + len(result.text_matches())
+    return sum(len(result.matches_of(spec.name)) for spec in MODALITIES)
 
 
 def match_rows(job: FpShotJob) -> list[MatchRow]:
@@ -47,11 +48,12 @@ def match_rows(job: FpShotJob) -> list[MatchRow]:
     if result is None or job.state != "Success":
         return []
     rows: list[MatchRow] = []
-    for kind, shots in (("video", result.video_matches()), ("audio", result.audio_matches())):
-        for item_no, shot in enumerate(shots):
-            rows.extend(_media_rows(job.id, kind, item_no, shot))
-    for item_no, text_shot in enumerate(result.text_matches()):
-        rows.extend(_text_rows(job.id, item_no, text_shot))
+    for spec in MODALITIES:
+        for item_no, shot in enumerate(result.matches_of(spec.name)):
+            if spec.shape == "text":
+                rows.extend(_text_rows(job.id, spec.name, item_no, shot))  # type: ignore[arg-type]
+            else:
+                rows.extend(_media_rows(job.id, spec.name, item_no, shot))  # type: ignore[arg-type]
     return rows
 
 
@@ -73,12 +75,12 @@ def _media_rows(job_id: str, kind: str, item_no: int, shot: FpShot) -> list[Matc
     ]
 
 
-def _text_rows(job_id: str, item_no: int, shot: TextFpShot) -> list[MatchRow]:
+def _text_rows(job_id: str, kind: str, item_no: int, shot: TextFpShot) -> list[MatchRow]:
     return [
         MatchRow(
             job_id=job_id,
-            slice_id=f"text:{item_no:04d}:{slice_no:04d}",
-            kind="text",
+            slice_id=f"{kind}:{item_no:04d}:{slice_no:04d}",
+            kind=kind,
             matched_key=shot.primary_key,
             item_similarity=shot.similarity,
             input_start=piece.input_fragment.start,

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.audio import AudioFingerprint, AudioIndex, AudioModality, ReferenceAudioIndex
+from engine.audio import AudioFingerprint, AudioIndex, AudioModality
+from engine.core import LinearScanIndex
 from engine.synth import audio as synth
 
 SR = synth.SAMPLE_RATE
@@ -28,7 +29,7 @@ class AudioLibrary:
     audio: dict[int, np.ndarray]
     fingerprints: dict[int, AudioFingerprint]
     index: AudioIndex
-    reference: ReferenceAudioIndex
+    reference: LinearScanIndex[AudioFingerprint]
     _queries: dict[str, AudioFingerprint] = field(default_factory=dict)
 
     def query(

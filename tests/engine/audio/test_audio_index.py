@@ -256,6 +256,13 @@ def _resampled(
     return AudioFingerprint(duration=(t1 - t0) * 0.016 / speed, peak_t=np.rint(qt[order]), peak_f=np.rint(qf[order]))
 
 
+def _live_counts(items: dict[int, AudioFingerprint], hashes: np.ndarray) -> np.ndarray:
+    """Postings per hash among `items`, counted the obvious way."""
+    values, counts = np.unique(np.concatenate([fp.hashes for fp in items.values()]), return_counts=True)
+    at = np.minimum(np.searchsorted(values, hashes), values.size - 1)
+    return np.where(values[at] == hashes, counts[at], 0).astype(np.int64)
+
+
 def test_speed_scan_agrees_through_runs_merges_and_removal(monkeypatch: pytest.MonkeyPatch) -> None:
     # A small budget, so that the scan really leaves the commonest landmarks out (the default takes them all here).
     monkeypatch.setattr(audio_base, "SCAN_BUDGET", 1)
@@ -286,20 +293,29 @@ def test_speed_scan_agrees_through_runs_merges_and_removal(monkeypatch: pytest.M
         check(ids[3 * k], speed, 100 + 150 * k)
 
     # Remove, replace and compact: postings change places, rarity counts must not.
+    removed = items[ids[0]]
     fast.remove(ids[0])
     slow.remove(ids[0])
     replacement = _peak_item(rng)
     fast.add(ids[1], replacement)
     slow.add(ids[1], replacement)
     items[ids[1]] = replacement
-    probe = np.concatenate([fp.hashes for fp in items.values()])
-    assert np.array_equal(fast._counts(probe), slow._counts(probe))
+    del items[ids[0]]
+    probe = np.concatenate([fp.hashes for fp in items.values()] + [removed.hashes])
+    # Rarity counts only the items held, so an index rebuilt from them after a restart counts the same.
+    live_counts = _live_counts(items, probe)
+    rebuilt = AudioIndex(csr_min=20_000, pending_max=3_000, merge_max=60_000)
+    for item_id in sorted(items):
+        rebuilt.add(item_id, items[item_id])
+    assert np.array_equal(fast._counts(probe), live_counts)
+    assert np.array_equal(rebuilt._counts(probe), live_counts)
+    assert np.array_equal(slow._counts(probe), live_counts)
     check(ids[1], 1.06, 300)
     fast.compact()
-    assert np.array_equal(fast._counts(probe), slow._counts(probe))
+    assert np.array_equal(fast._counts(probe), live_counts)
     check(ids[1], 0.94, 200)
     check(ids[9], 1.075, 50)
-    gone = _resampled(items[ids[0]], 100, 600, 1.05, rng)
+    gone = _resampled(removed, 100, 600, 1.05, rng)
     assert fast.search(gone) == [] and slow.search(gone) == []
 
 
@@ -360,3 +376,26 @@ def test_dt_probes_stay_within_the_hash_layout() -> None:
     got = sorted(zip(owner.tolist(), (probes & 63).tolist(), strict=True))
     assert got == [(0, 1), (0, 2), (1, 29), (1, 30), (1, 31), (2, 62), (2, 63)]
     assert np.all(probes >> 6 == h[0] >> 6)
+
+
+def test_rarity_counts_equal_a_rebuilt_index_through_removals_and_merges(
+    synthetic_library: dict[int, tuple[np.ndarray, np.ndarray, float]],
+) -> None:
+    """The bug this pins: removed items used to keep counting, so a restart (a rebuild) changed the speed scan."""
+    items = dict(synthetic_library)
+    fast, _ = _build(items)
+    probe = np.concatenate([h for h, _, _ in items.values()])
+    rng = np.random.default_rng(5)
+    for round_no, victims in enumerate((list(items)[:2], list(items)[10:22], list(items)[40:43])):
+        for victim in victims:  # a few removals, then many (the tally's two ways of finding postings)
+            fast.remove(victim)
+            del items[victim]
+        if round_no == 1:
+            for k in range(6):  # more additions: runs merge and drop the dead postings in between
+                h, t, d = _random_item(rng)
+                fast.add_landmarks(5000 + k, h, t, d)
+                items[5000 + k] = (h, t, d)
+        rebuilt, _ = _build(items)
+        assert np.array_equal(fast._counts(probe), rebuilt._counts(probe)), round_no
+    fast.compact()
+    assert np.array_equal(fast._counts(probe), rebuilt._counts(probe))

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from engine.core import ExtractOptions
 from engine.errors import EmptyMedia, MediaError
 from engine.synth import text as synth
 from engine.text import TextFingerprint, TextModality
@@ -25,7 +26,7 @@ def test_round_trip_plain_text() -> None:
 def test_round_trip_timed_text_keeps_cues(tmp_path: Path) -> None:
     path = tmp_path / "a.json"
     path.write_text(synth.to_asr_json(synth.cues(synth.document(2, 800, "en"))), encoding="utf-8")
-    fingerprint = TextModality().extract(path, text_type="ASR")
+    fingerprint = TextModality().extract(path, ExtractOptions(text_type="ASR"))
     loaded = TextModality().load_fingerprint(fingerprint.to_bytes())
     assert loaded.parsed == fingerprint.parsed
     assert loaded.duration == pytest.approx(json.loads(path.read_text())[-1]["end"])

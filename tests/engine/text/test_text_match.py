@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.core import ItemMatch, ModalityIndex
+from engine.core import ExtractOptions, ItemMatch, ModalityIndex
 from engine.synth import text as synth
 from engine.text import TextFingerprint, TextModality
 
@@ -121,7 +121,7 @@ def test_asr_copy_is_reported_in_seconds(tmp_path: Path, library: list[str]) -> 
     asr = tmp_path / "talk.json"
     asr.write_text(synth.to_asr_json(timed), encoding="utf-8")
     index = MODALITY.new_index()
-    index.add(1, MODALITY.extract(asr, text_type="ASR"))
+    index.add(1, MODALITY.extract(asr, ExtractOptions(text_type="ASR")))
 
     matches = index.search(TextFingerprint.from_text(library[6][1000:1600]))
 

@@ -1,12 +1,12 @@
-"""`engine.align` on hand-made match lists: it is generic, so no video is needed to pin its behaviour."""
+"""`engine.video.align` on hand-made match lists: it needs no frames, so no video is needed to pin its behaviour."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from engine.align import AlignParams, align, rate_consistent
 from engine.core import Segment
+from engine.video.align import AlignParams, align, rate_consistent
 
 STEP = 0.5
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.align import AlignParams
 from engine.core import ItemMatch
 from engine.synth.video import make_video
 from engine.video import VideoFingerprint, VideoModality
+from engine.video.align import AlignParams
 
 # (size, seconds, fps, seeds): the demo's own videos, and smaller ones (seeds 31 and 33 collapsed before the fix).
 SETS = {

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from video_support import LIBRARY_SEEDS, Library, MakeQuery
 
-from engine.align import AlignParams
 from engine.core import ItemMatch
 from engine.synth.video import (
     Brightness,
@@ -31,6 +30,7 @@ from engine.synth.video import (
     TextOverlay,
 )
 from engine.video import VideoFingerprint
+from engine.video.align import AlignParams
 
 CLIP = 10.0
 TOLERANCE = 1.0

@@ -6,7 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.video import ReferenceVideoIndex, VideoFingerprint, VideoIndex
+from engine.core import LinearScanIndex
+from engine.video import VideoFingerprint, VideoIndex
 
 LIBRARY_SEEDS = (101, 102, 103, 104)  # item id = seed
 LIBRARY_SECONDS = 30.0
@@ -21,7 +22,7 @@ class Library:
     paths: dict[int, Path]
     fingerprints: dict[int, VideoFingerprint]
     fast: VideoIndex
-    reference: ReferenceVideoIndex
+    reference: LinearScanIndex[VideoFingerprint]
 
 
 MakeQuery = Callable[..., VideoFingerprint]

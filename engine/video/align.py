@@ -1,12 +1,12 @@
 """Temporal alignment: scattered (query time, reference time, score) unit matches -> copied segments.
 
-Generic over modalities: a "unit" is whatever a fingerprint is made of (a video frame, an audio landmark), all
-times are in seconds. The method is a temporal network (Tan et al. 2009, as in VCSL's "TN"): matches are nodes,
-an edge joins two matches that could follow each other in one copy (later in both query and reference, at a
-roughly constant offset, with a bounded gap), and a copied segment is the heaviest path. Paths are found by
-dynamic programming, best first, removing each path's neighbourhood before looking for the next, so one query can
-yield several segments, against several places of the same reference. Nearby segments at the same offset are then
-merged, and short, thin or weak ones dropped.
+Video's aligner (audio aligns by offset histograms in `engine.audio.alignment`, text by chaining k-grams): a "unit"
+is a sampled frame, all times are in seconds. The method is a temporal network (Tan et al. 2009, as in VCSL's "TN"):
+matches are nodes, an edge joins two matches that could follow each other in one copy (later in both query and
+reference, at a roughly constant offset, with a bounded gap), and a copied segment is the heaviest path. Paths are
+found by dynamic programming, best first, removing each path's neighbourhood before looking for the next, so one
+query can yield several segments, against several places of the same reference. Nearby segments at the same offset
+are then merged, and short, thin or weak ones dropped.
 
 The rate (reference seconds per query second) is bounded three times: between consecutive matches of a path,
 from the path's first match to each later one (per-link slack would otherwise add up, letting a path crawl along
