@@ -29,9 +29,9 @@ from croniter import croniter
 
 from engine.localstack.fc_context import FcContext, FcCredentials, FcFunction
 from engine.localstack.state import Enqueue, Invocation, StackState
+from engine.template import Function, Template, TimerTrigger
 from shared.idempotency import AlreadyInProgress
 from shared.log import get_logger
-from shared.template import Function, Template, TimerTrigger
 
 log = get_logger("fpscreen.local.fc")
 

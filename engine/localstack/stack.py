@@ -33,10 +33,10 @@ from engine.localstack.bucket import LocalBucket, StoredObject, oss_event
 from engine.localstack.fc_context import FcCredentials
 from engine.localstack.fc_runtime import LocalFc, RetrySchedule, async_invocation
 from engine.localstack.state import Enqueue, StackState
+from engine.template import Template, load_template
 from shared.credentials import Credentials
 from shared.log import get_logger, log_to_file
 from shared.store.sqlite import SqliteStore
-from shared.template import Template, load_template
 
 log = get_logger("fpscreen.local.stack")
 

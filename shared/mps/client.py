@@ -98,7 +98,7 @@ class Endpoint:
             raise ValueError(f"unsupported MPS endpoint {endpoint!r}: use host[:port] or http(s)://host[:port]")
         if split.path not in ("", "/") or split.query or split.fragment:
             raise ValueError(f"an MPS endpoint has no path or query: {endpoint!r}")
-        return cls(split.scheme, split.hostname, split.port)  # type: ignore[arg-type]
+        return cls("http" if split.scheme == "http" else "https", split.hostname, split.port)
 
     @property
     def netloc(self) -> str:
@@ -367,10 +367,12 @@ class TeaMpsClient(_BaseMpsClient):
         try:
             if action == SUBMIT:
                 submit = tea_models.SubmitFpShotJobRequest().from_map(params)
-                return self._tea.submit_fp_shot_job_with_options(submit, runtime).body.to_map()
+                body: dict[str, Any] = self._tea.submit_fp_shot_job_with_options(submit, runtime).body.to_map()
+                return body
             if action == QUERY:
                 query = tea_models.QueryFpShotJobListRequest().from_map(params)
-                return self._tea.query_fp_shot_job_list_with_options(query, runtime).body.to_map()
+                body = self._tea.query_fp_shot_job_list_with_options(query, runtime).body.to_map()
+                return body
             api = Params(
                 action=action,
                 version=API_VERSION,

@@ -38,7 +38,7 @@ class RetryPolicy:
     def backoff_cap(self, retry: int) -> float:
         """The longest wait before retry number `retry` (1 = the first retry)."""
         exponent = min(retry - 1, 62)  # 2**62 already exceeds any sane max_delay; avoids huge ints
-        return min(self.max_delay, self.base_delay * (2**exponent))
+        return min(self.max_delay, self.base_delay * 2.0**exponent)
 
     def delay(self, retry: int, rand: float) -> float:
         """Full jitter: a uniform draw in [0, cap) given `rand` in [0, 1)."""

@@ -436,7 +436,7 @@ def create_tables(client: OtsClient) -> list[str]:
 CredentialsSource = Credentials | Callable[[], Credentials] | None
 
 
-class _ResolvingCredentials(CredentialsProvider):
+class _ResolvingCredentials(CredentialsProvider):  # type: ignore[misc]  # the SDK ships no types
     """Resolves credentials on every request, so a rotated STS token is used without a new client."""
 
     def __init__(self, source: Callable[[], Credentials]) -> None:

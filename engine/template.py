@@ -14,7 +14,8 @@ resolve against the template's `Parameters` (defaults, overridden by `parameters
 yet resolves to the placeholder `${Name}` and is listed in `Template.missing_parameters`, so the structure can be
 read before deploy-time values (bucket, pipeline id, published layer ARN) exist.
 
-Imports stay light (PyYAML + pydantic): the FC layer ships this module but the functions never import it.
+Imports stay light (PyYAML + pydantic). It lives in `engine`, not `shared`: the FC layer doesn't ship it, so the
+layer needs no PyYAML.
 """
 
 from __future__ import annotations
