@@ -17,6 +17,7 @@ from shared.contracts.mps import (
     SubmitFpShotJobRequest,
     SubmitFpShotJobResponse,
 )
+from shared.vocabulary import ClaimStatus, JobState
 
 # --------------------------------------------------------------------------------------------- MPS
 
@@ -64,7 +65,7 @@ class ObjectClaim:
 
     key: str  # idempotency key: bucket/object@version
     owner: str  # request id of the invocation holding the lease
-    status: str  # "IN_PROGRESS" | "COMPLETED"
+    status: ClaimStatus
     expires_at: float  # lease expiry (epoch seconds); an expired IN_PROGRESS claim may be taken over
     bucket: str = ""
     object_key: str = ""
@@ -87,7 +88,7 @@ class JobRecord:
     """A fingerprint job as last known; `state` only moves forward (Queuing < Analysing < Success|Fail)."""
 
     job_id: str
-    state: str
+    state: JobState
     user_data: str = ""
     primary_key: str = ""
     fp_db_id: str = ""
@@ -113,7 +114,7 @@ class MatchRow:
 
     job_id: str
     slice_id: str  # deterministic within the job: "<kind>:<item index>:<slice index>", e.g. "video:0003:0001"
-    kind: str  # "video" | "audio" | "text"
+    kind: str  # "video" | "audio" | "text" (the modality registry owns these names)
     matched_key: str  # the library item's PrimaryKey
     item_similarity: float
     input_start: float

@@ -68,6 +68,7 @@ from engine.localstack.mns_store import (
     TopicInfo,
     notification,
 )
+from shared.vocabulary import DEFAULT_REGION
 
 if TYPE_CHECKING:
     from mns.account import Account
@@ -76,7 +77,6 @@ log = logging.getLogger(__name__)
 
 MNS_VERSION = "2015-06-06"
 DEFAULT_ACCOUNT_ID = "1234567890123456"
-DEFAULT_REGION = "cn-shanghai"
 LOCAL_ACCESS_KEY_ID = "local-mns-access-key"
 LOCAL_ACCESS_KEY_SECRET = "local-mns-access-secret"
 MAX_CLOCK_SKEW = 15 * 60  # seconds; beyond it MNS answers TimeExpired

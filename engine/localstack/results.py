@@ -8,6 +8,7 @@ import posixpath
 from dataclasses import asdict, dataclass, field
 
 from shared.ports import JobRecord, MatchRow, ResultStore
+from shared.vocabulary import FAIL, SUCCESS
 
 LIBRARY_SAVE_TYPES = {"forcesave", "save", "onlysave"}
 # Suffixes the routes submit as plain text (`text_type: auto`): their text ranges count characters, not seconds.
@@ -65,9 +66,9 @@ class ScreeningResult:
 
 
 def _verdict(job: JobRecord) -> str:
-    if job.state == "Fail":
+    if job.state == FAIL:
         return "failed"
-    if job.state != "Success":
+    if job.state != SUCCESS:
         return "pending"
     if job.match_count:
         return "copy"

@@ -26,13 +26,12 @@ from typing import Any, Protocol
 
 from engine.service import notify
 from engine.service.db import ServiceClosed, ServiceDb, utc_text
-from shared.contracts.mps import FINAL_STATES
+from shared.vocabulary import ANALYSING, FINAL_STATES, QUEUING
 
 log = logging.getLogger(__name__)
 
 FP_SHOT, FILE_DELETE, DB_DELETE, IMPORT = "FpShot", "FpFileDelete", "FpDBDelete", "FpImport"
 JOB_KINDS: frozenset[str] = frozenset({FP_SHOT, FILE_DELETE, DB_DELETE, IMPORT})
-QUEUING, ANALYSING, SUCCESS, FAIL = "Queuing", "Analysing", "Success", "Fail"
 DEFAULT_MAX_ATTEMPTS = 3
 _IDLE_POLL_SECONDS = 5.0  # safety net only: workers are woken by submissions
 

@@ -12,23 +12,28 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, PlainSerializer, field_validator
 
 from shared.contracts.wire import StrFloat, WireModel, json_string_of
+from shared.vocabulary import FINAL_STATES as FINAL_STATES  # re-exported (with the two below) for older importers
+from shared.vocabulary import (
+    MAX_BUCKET_LENGTH,
+    MAX_LOCATION_LENGTH,
+    MAX_OBJECT_LENGTH,
+    MAX_QUERY_PAGE_SIZE,
+    MAX_USER_DATA_BYTES,
+    JobState,
+    QueryState,
+)
+from shared.vocabulary import MAX_QUERY_JOB_IDS as MAX_QUERY_JOB_IDS
+from shared.vocabulary import STATE_RANK as STATE_RANK
 
 API_VERSION = "2014-06-18"
 
-JobState = Literal["Queuing", "Analysing", "Success", "Fail"]
-FINAL_STATES: frozenset[str] = frozenset({"Success", "Fail"})
-# A job only moves forward: a late "Analysing" must never overwrite a stored "Success".
-STATE_RANK: dict[str, int] = {"Queuing": 0, "Analysing": 1, "Success": 2, "Fail": 2}
 
 SaveType = Literal["nosave", "save", "forcesave", "onlysave"]
 TextType = Literal["Text", "ASR"]
-QueryState = Literal["All", "Queuing", "Analysing", "Fail", "Success"]
 
 # CreateFpShotDB ModelId: which media a library holds.
 MODEL_TEXT, MODEL_VIDEO, MODEL_AUDIO = 11, 12, 13
 
-MAX_USER_DATA_BYTES = 128
-MAX_QUERY_JOB_IDS = 10
 _SPECIAL_LEADING = re.compile(r"^[^0-9A-Za-z\u0080-\uffff]")
 
 
@@ -69,9 +74,9 @@ WireInt = Annotated[int, BeforeValidator(_int_from_wire)]
 class InputFile(WireModel):
     """The OSS triple of a job input: `{"Bucket","Location","Object"}` (Object is URL-encoded UTF-8)."""
 
-    bucket: str = Field(min_length=1, max_length=63)
-    location: str = Field(min_length=1, max_length=64)
-    object: str = Field(min_length=1, max_length=1024)
+    bucket: str = Field(min_length=1, max_length=MAX_BUCKET_LENGTH)
+    location: str = Field(min_length=1, max_length=MAX_LOCATION_LENGTH)
+    object: str = Field(min_length=1, max_length=MAX_OBJECT_LENGTH)
 
 
 class FpShotConfig(WireModel):
@@ -116,7 +121,7 @@ class QueryFpShotJobListRequest(WireModel):
     state: QueryState | None = None
     start_of_job_created_time_range: str | None = None
     end_of_job_created_time_range: str | None = None
-    maximum_page_size: int | None = Field(default=None, ge=1, le=100)
+    maximum_page_size: int | None = Field(default=None, ge=1, le=MAX_QUERY_PAGE_SIZE)
     next_page_token: str | None = None
 
     @field_validator("job_ids")

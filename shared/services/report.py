@@ -12,10 +12,10 @@ from shared.contracts.mps import ReportFpShotJobResultRequest
 from shared.log import get_logger
 from shared.ports import MpsError, MpsPort, ResultStore
 from shared.services.results import ResultRecorder
+from shared.vocabulary import FAIL, MAX_QUERY_JOB_IDS, NON_FINAL_STATES
 
 log = get_logger("fpscreen.report")
 
-NON_FINAL = ["Queuing", "Analysing"]
 SWEEP_BATCH = 100
 REPORT_PAGE = 100
 
@@ -63,14 +63,14 @@ class FailedJobReporter:
     def sweep(self, *, deadline: float, summary: ReportSummary) -> int:
         now = self._clock()
         stuck = self._store.jobs_in_states(
-            NON_FINAL, updated_before=now - self._settings.stuck_after_seconds, limit=SWEEP_BATCH
+            list(NON_FINAL_STATES), updated_before=now - self._settings.stuck_after_seconds, limit=SWEEP_BATCH
         )
         swept = 0
-        for start in range(0, len(stuck), 10):
+        for start in range(0, len(stuck), MAX_QUERY_JOB_IDS):
             if self._clock() >= deadline:
                 summary.stopped_early = True
                 break
-            batch = stuck[start : start + 10]
+            batch = stuck[start : start + MAX_QUERY_JOB_IDS]
             try:
                 outcomes = self._recorder.record_jobs([job.job_id for job in batch])
             except MpsError as exc:
@@ -98,7 +98,7 @@ class FailedJobReporter:
                 return
             request = ReportFpShotJobResultRequest(
                 job_id=item.job_id,
-                result=item.code or "Fail",
+                result=item.code or FAIL,
                 details=json.dumps({"Message": item.message, "UserData": item.user_data}, ensure_ascii=False),
             )
             try:

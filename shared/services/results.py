@@ -7,13 +7,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from shared.contracts.events import MnsTopicMessage
-from shared.contracts.mps import MAX_QUERY_JOB_IDS, FpShotJob, QueryFpShotJobListRequest
+from shared.contracts.mps import FpShotJob, QueryFpShotJobListRequest
 from shared.contracts.notify import NotifyParseError, parse_fp_shot_job_notify
 from shared.log import get_logger
 from shared.ports import FailedJob, MpsPort, ResultStore
 from shared.services.job_rows import job_record, match_rows
 from shared.services.parking import park
 from shared.services.submit import claim_key_from_user_data
+from shared.vocabulary import FAIL, MAX_QUERY_JOB_IDS, RecordStatus
 
 log = get_logger("fpscreen.results")
 
@@ -21,7 +22,7 @@ log = get_logger("fpscreen.results")
 @dataclass(frozen=True, slots=True)
 class RecordOutcome:
     job_id: str
-    status: str  # "stored" | "unchanged" | "pending" | "missing" | "parked"
+    status: RecordStatus
     state: str = ""
     reason: str = ""
 
@@ -85,7 +86,7 @@ class ResultRecorder:
         # Matches first: a reader that sees a final job row also sees all of its matches.
         self._store.replace_matches(job.id, match_rows(job))
         changed = self._store.save_job(record)
-        if job.state == "Fail":
+        if job.state == FAIL:
             self._store.add_failed(
                 FailedJob(
                     job_id=job.id,

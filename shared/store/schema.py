@@ -12,10 +12,10 @@ import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, Final, Literal, TypeVar
 
-from shared.contracts.mps import FINAL_STATES, STATE_RANK
 from shared.ports import FailedJob, JobRecord, MatchRow, ObjectClaim, ParkedMessage
+from shared.vocabulary import CLAIM_COMPLETED, CLAIM_IN_PROGRESS, FINAL_STATES, STATE_RANK
 
 Scalar = str | int | float
 PkType = Literal["STRING", "INTEGER", "BINARY"]
@@ -43,8 +43,8 @@ PARKED_MESSAGES = TableSpec("fp_parked_messages", (("message_id", "STRING"),), P
 TABLES: tuple[TableSpec, ...] = (OBJECTS, JOBS, MATCHES, FAILED_JOBS, PARKED_MESSAGES)
 
 # Claim statuses (ObjectClaim.status).
-IN_PROGRESS = "IN_PROGRESS"
-COMPLETED = "COMPLETED"
+IN_PROGRESS: Final = CLAIM_IN_PROGRESS
+COMPLETED: Final = CLAIM_COMPLETED
 
 
 # ------------------------------------------------------------------------------------------ job states
@@ -67,7 +67,8 @@ def overwrite_rule(state: str) -> tuple[int, bool]:
 # --------------------------------------------------------------------------------------------- codec
 
 R = TypeVar("R")
-_SCALAR_KINDS: dict[str, Kind] = {"str": "str", "int": "int", "float": "float"}
+# Annotations as written in ports.py; the vocabulary's Literal aliases are strings on the wire and in a column.
+_SCALAR_KINDS: dict[str, Kind] = {"str": "str", "int": "int", "float": "float", "JobState": "str", "ClaimStatus": "str"}
 
 
 def _field_kinds(record: type) -> dict[str, tuple[Kind, bool]]:
