@@ -32,6 +32,7 @@ from engine.localstack.state import Enqueue, Invocation, StackState
 from engine.template import Function, Template, TimerTrigger
 from shared.idempotency import AlreadyInProgress
 from shared.log import get_logger
+from shared.retry import Backoff
 
 log = get_logger("fpscreen.local.fc")
 
@@ -104,15 +105,12 @@ class LocalFunction:
         return self.handler(payload, self.context(request_id))
 
 
-@dataclass
-class RetrySchedule:
-    """Waits between async attempts; FC's are longer, tests and the demo want short ones."""
+@dataclass(frozen=True, slots=True)
+class RetrySchedule(Backoff):
+    """Waits between async attempts (full jitter): FC's are longer, tests and the demo want short ones."""
 
     base: float = 1.0
     cap: float = 30.0
-
-    def delay(self, attempt: int) -> float:
-        return min(self.cap, self.base * (2 ** max(attempt - 1, 0)))
 
 
 @dataclass

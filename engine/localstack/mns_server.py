@@ -68,6 +68,7 @@ from engine.localstack.mns_store import (
     TopicInfo,
     notification,
 )
+from shared.retry import Backoff
 from shared.vocabulary import DEFAULT_REGION
 
 if TYPE_CHECKING:
@@ -102,7 +103,8 @@ class RetryPolicy:
         if strategy == "EXPONENTIAL_DECAY_RETRY":
             if failures > self.exponential_retries:
                 return None
-            return min(self.exponential_first * 2 ** (failures - 1), self.exponential_cap)
+            # MNS's documented schedule, not a randomised one: the ceiling of the shared backoff.
+            return Backoff(self.exponential_first, self.exponential_cap).ceiling(failures)
         if failures > self.backoff_retries:
             return None
         return random.uniform(*self.backoff_delay)

@@ -27,6 +27,8 @@ from typing import Any, Protocol
 from engine.service import notify
 from engine.service.db import ServiceClosed, ServiceDb, utc_text
 from shared.vocabulary import ANALYSING, FINAL_STATES, QUEUING
+from shared.vocabulary import FAIL as FAIL  # re-exported with SUCCESS: executors and actions read jobs.SUCCESS
+from shared.vocabulary import SUCCESS as SUCCESS
 
 log = logging.getLogger(__name__)
 

@@ -43,8 +43,8 @@ from shared.contracts.mps import (
 )
 from shared.credentials import Credentials
 from shared.mps.ratelimit import RateLimiter, TokenBucket
-from shared.mps.retry import Retrier, RetryPolicy
 from shared.ports import MpsError
+from shared.retry import Retrier, RetryPolicy
 from shared.vocabulary import DEFAULT_REGION as DEFAULT_REGION  # re-exported: shared.mps.DEFAULT_REGION
 
 logger = logging.getLogger(__name__)

@@ -14,6 +14,7 @@ This module imports the SDK at the top: `shared.store` only imports it when a Ta
 
 from __future__ import annotations
 
+import random as _random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -49,12 +50,14 @@ from tablestore.credentials import CredentialsProvider
 
 from shared.credentials import Credentials, resolve_credentials
 from shared.ports import ClaimOutcome, ClaimResult, FailedJob, JobRecord, MatchRow, ObjectClaim, ParkedMessage
+from shared.retry import Backoff
 from shared.store import schema
 from shared.store.schema import COMPLETED, IN_PROGRESS, TableSpec
+from shared.vocabulary import TABLESTORE_MAX_BATCH_ROWS, TABLESTORE_MAX_FILTER_CONDITIONS
 
 CONDITION_CHECK_FAIL = "OTSConditionCheckFail"
-MAX_BATCH_ROWS = 200  # BatchWriteRow limit per request
-MAX_FILTER_CONDITIONS = 10  # column conditions per filter
+MAX_BATCH_ROWS = TABLESTORE_MAX_BATCH_ROWS
+MAX_FILTER_CONDITIONS = TABLESTORE_MAX_FILTER_CONDITIONS
 # Row-level BatchWriteRow errors worth another try (throttling, conflicts, transient server states).
 RETRYABLE_ROW_ERRORS = frozenset(
     {
@@ -180,11 +183,13 @@ class TablestoreStore:
         max_batch_attempts: int = 4,
         retry_delay: float = 0.1,
         sleep: Callable[[float], None] = time.sleep,
+        random: Callable[[], float] = _random.random,
     ) -> None:
         self._client = client
         self._max_batch_attempts = max(1, max_batch_attempts)
-        self._retry_delay = retry_delay
+        self._backoff = Backoff(base=retry_delay, cap=retry_delay * 2 ** (self._max_batch_attempts - 1))
         self._sleep = sleep
+        self._random = random
 
     # ------------------------------------------------------------------------------------ helpers
 
@@ -229,7 +234,7 @@ class TablestoreStore:
                 if fatal or attempt == self._max_batch_attempts - 1:
                     raise BatchWriteError(spec.name, errors)
                 pending = [pending[item.index] for item in failed]
-                self._sleep(self._retry_delay * 2**attempt)
+                self._sleep(self._backoff.delay(attempt + 1, self._random()))
 
     # ------------------------------------------------------------------------------ object claims
 

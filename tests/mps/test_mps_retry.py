@@ -1,11 +1,11 @@
-"""shared.mps.retry: capped exponential backoff with full jitter, attempt cap and deadline."""
+"""shared.retry: capped exponential backoff with full jitter, attempt cap and deadline."""
 
 from __future__ import annotations
 
 import pytest
 
-from shared.mps.retry import NO_RETRY, Retrier, RetryPolicy
 from shared.ports import MpsError
+from shared.retry import NO_RETRY, Retrier, RetryPolicy
 
 from .helpers import FakeClock
 
