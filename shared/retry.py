@@ -105,13 +105,14 @@ class Retrier:
         deadline_at: float | None = None,
         attempt_timeout: float = 0.0,
         on_retry: Callable[[int, float, BaseException], None] | None = None,
+        label: str = "",
     ) -> T:
         """Call `fn` until it succeeds, fails for good, runs out of attempts or would pass the deadline.
 
         `deadline_at` is an absolute time on `clock` (e.g. an FC invocation's end minus a margin); the
         earlier of it and `policy.deadline` wins. No retry starts unless its wait plus `attempt_timeout`
         (the longest one attempt can take) ends by the deadline, so the whole call returns in time.
-        The last error is re-raised unchanged when giving up.
+        The last error is re-raised unchanged when giving up. `label` names the call in the logs.
         """
         start = self.clock()
         deadline = deadline_at
@@ -127,11 +128,15 @@ class Retrier:
                     raise
                 wait = self.policy.delay(attempt, self.random())
                 if deadline is not None and self.clock() + wait + attempt_timeout > deadline:
-                    logger.warning("giving up after %d attempt(s): the deadline is near (%s)", attempt, exc)
+                    logger.warning(
+                        "giving up: the deadline is near",
+                        extra={"call": label, "attempts": attempt, "error": str(exc)},
+                    )
                     raise
                 if on_retry is not None:
                     on_retry(attempt, wait, exc)
-                logger.info("retry %d in %.3fs after %s", attempt, wait, exc)
+                retry = {"call": label, "attempt": attempt, "wait": round(wait, 3), "error": str(exc)}
+                logger.info("retrying", extra=retry)
                 self.sleep(wait)
                 attempt += 1
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import json
-import logging
 import random as _random
 import time
 from collections.abc import Callable
@@ -46,8 +45,6 @@ from shared.mps.ratelimit import RateLimiter, TokenBucket
 from shared.ports import MpsError
 from shared.retry import Retrier, RetryPolicy
 from shared.vocabulary import DEFAULT_REGION as DEFAULT_REGION  # re-exported: shared.mps.DEFAULT_REGION
-
-logger = logging.getLogger(__name__)
 
 PRODUCT = "Mts"
 SUBMIT, QUERY, REPORT = "SubmitFpShotJob", "QueryFpShotJobList", "ReportFpShotJobResult"
@@ -168,7 +165,7 @@ class _BaseMpsClient:
                 raise MpsError(LOCAL_THROTTLING, "client-side rate limit: no slot before the deadline", retryable=True)
             return self._send(action, params)
 
-        body = self._retrier.call(attempt, deadline_at=deadline, attempt_timeout=self.attempt_timeout)
+        body = self._retrier.call(attempt, deadline_at=deadline, attempt_timeout=self.attempt_timeout, label=action)
         try:
             return response_type.model_validate(body)
         except ValidationError as exc:
