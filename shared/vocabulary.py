@@ -23,6 +23,23 @@ NON_FINAL_STATES: tuple[JobState, ...] = (QUEUING, ANALYSING)
 # A late "Analysing" must never overwrite a stored "Success": the stores compare these ranks.
 STATE_RANK: dict[str, int] = {QUEUING: 0, ANALYSING: 1, SUCCESS: 2, FAIL: 2}
 
+
+
+def state_rank(state: str) -> int:
+    try:
+        return STATE_RANK[state]
+    except KeyError:
+        raise ValueError(f"unknown job state {state!r}; expected one of {sorted(STATE_RANK)}") from None
+
+
+def overwrite_rule(state: str) -> tuple[int, bool]:
+    """`(rank, allow_equal)`: a stored job may be overwritten by one in `state` iff its rank is below `rank`,
+    or equal to it when `allow_equal`. Equal non-final states refresh the row (the sweeper re-queried it);
+    a final state is never rewritten, so a redelivered or contradicting final result is a no-op.
+    The stores apply this rule as a conditional write; this is the one place it is decided."""
+    return state_rank(state), state not in FINAL_STATES
+
+
 # The State filter of QueryFpShotJobList.
 QueryState = Literal["All", "Queuing", "Analysing", "Fail", "Success"]
 

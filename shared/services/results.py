@@ -5,12 +5,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from shared.contracts.events import MnsTopicMessage
 from shared.contracts.mps import FpShotJob, QueryFpShotJobListRequest
 from shared.contracts.notify import NotifyParseError, parse_fp_shot_job_notify
 from shared.log import get_logger
-from shared.ports import FailedJob, MpsPort, ResultStore
+from shared.ports import ClaimStore, FailedJob, FailedJobOutbox, JobStore, MatchStore, MpsPort, ParkingLot
 from shared.services.job_rows import job_record, match_rows
 from shared.services.parking import park
 from shared.services.submit import claim_key_from_user_data
@@ -32,8 +33,13 @@ def chunks(ids: list[str], size: int = MAX_QUERY_JOB_IDS) -> Iterable[list[str]]
         yield ids[start : start + size]
 
 
+class RecorderStores(ClaimStore, JobStore, MatchStore, FailedJobOutbox, ParkingLot, Protocol):
+    """What recording a job touches: its claim (read, to trace bucket and key), its row, its matches, the
+    failed-job outbox, and the parking lot for unreadable notifications."""
+
+
 class ResultRecorder:
-    def __init__(self, mps: MpsPort, store: ResultStore, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, mps: MpsPort, store: RecorderStores, *, clock: Callable[[], float] = time.time) -> None:
         self._mps = mps
         self._store = store
         self._clock = clock

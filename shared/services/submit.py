@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import quote
 
 from shared.config import Route, Settings
@@ -12,7 +13,7 @@ from shared.contracts.events import OssEvent, OssEventRecord
 from shared.contracts.mps import FpShotConfig, InputFile, QueryFpShotJobListRequest, SubmitFpShotJobRequest
 from shared.idempotency import AlreadyInProgress, Idempotency, object_version_key, primary_key_for
 from shared.log import get_logger
-from shared.ports import JobRecord, MpsError, MpsPort, ObjectClaim, ResultStore
+from shared.ports import ClaimStore, JobRecord, JobStore, MpsError, MpsPort, ObjectClaim, ParkingLot
 from shared.services.parking import park
 from shared.vocabulary import CLAIM_IN_PROGRESS, MAX_QUERY_PAGE_SIZE, QUEUING, SubmitStatus
 
@@ -61,11 +62,15 @@ def claim_key_from_user_data(user_data: str | None) -> str | None:
     return None
 
 
+class SubmitStores(ClaimStore, JobStore, ParkingLot, Protocol):
+    """What submitting touches: claims, the queued job row, and the parking lot for rejected requests."""
+
+
 class SubmitService:
     def __init__(
         self,
         mps: MpsPort,
-        store: ResultStore,
+        store: SubmitStores,
         settings: Settings,
         *,
         clock: Callable[[], float] = time.time,

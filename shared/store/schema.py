@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal, TypeVar
 
 from shared.ports import FailedJob, JobRecord, MatchRow, ObjectClaim, ParkedMessage
-from shared.vocabulary import CLAIM_COMPLETED, CLAIM_IN_PROGRESS, FINAL_STATES, STATE_RANK
+from shared.vocabulary import CLAIM_COMPLETED, CLAIM_IN_PROGRESS, state_rank
 
 Scalar = str | int | float
 PkType = Literal["STRING", "INTEGER", "BINARY"]
@@ -45,23 +45,6 @@ TABLES: tuple[TableSpec, ...] = (OBJECTS, JOBS, MATCHES, FAILED_JOBS, PARKED_MES
 # Claim statuses (ObjectClaim.status).
 IN_PROGRESS: Final = CLAIM_IN_PROGRESS
 COMPLETED: Final = CLAIM_COMPLETED
-
-
-# ------------------------------------------------------------------------------------------ job states
-
-
-def state_rank(state: str) -> int:
-    try:
-        return STATE_RANK[state]
-    except KeyError:
-        raise ValueError(f"unknown job state {state!r}; expected one of {sorted(STATE_RANK)}") from None
-
-
-def overwrite_rule(state: str) -> tuple[int, bool]:
-    """`(rank, allow_equal)`: a stored job may be overwritten by one in `state` iff its rank is below `rank`,
-    or equal to it when `allow_equal`. Equal non-final states refresh the row (the sweeper re-queried it);
-    a final state is never rewritten, so a redelivered or contradicting final result is a no-op."""
-    return state_rank(state), state not in FINAL_STATES
 
 
 # --------------------------------------------------------------------------------------------- codec

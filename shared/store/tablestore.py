@@ -53,7 +53,7 @@ from shared.ports import ClaimOutcome, ClaimResult, FailedJob, JobRecord, MatchR
 from shared.retry import Backoff
 from shared.store import schema
 from shared.store.schema import COMPLETED, IN_PROGRESS, TableSpec
-from shared.vocabulary import TABLESTORE_MAX_BATCH_ROWS, TABLESTORE_MAX_FILTER_CONDITIONS
+from shared.vocabulary import TABLESTORE_MAX_BATCH_ROWS, TABLESTORE_MAX_FILTER_CONDITIONS, overwrite_rule
 
 CONDITION_CHECK_FAIL = "OTSConditionCheckFail"
 MAX_BATCH_ROWS = TABLESTORE_MAX_BATCH_ROWS
@@ -293,7 +293,7 @@ class TablestoreStore:
     # --------------------------------------------------------------------------------------- jobs
 
     def save_job(self, job: JobRecord) -> bool:
-        rank, allow_equal = schema.overwrite_rule(job.state)
+        rank, allow_equal = overwrite_rule(job.state)
         row = _row(schema.JOBS, schema.encode(job))
         table = schema.JOBS.name
         if _attempt(self._client.put_row, table, row, Condition(RowExistenceExpectation.EXPECT_NOT_EXIST)):
@@ -368,12 +368,15 @@ class TablestoreStore:
             Condition(RowExistenceExpectation.EXPECT_NOT_EXIST),
         )
 
-    def pending_failed(self, limit: int) -> list[FailedJob]:
+    def pending_failed(self, limit: int, *, max_attempts: int | None = None) -> list[FailedJob]:
         if limit <= 0:
             return []
         # Full scan filtered on `reported == 0`; the outbox is tiny. At scale: a secondary index on
         # (reported, failed_at, job_id) gives the oldest pending rows directly.
-        pending = _eq("reported", 0)
+        pending: ColumnCondition = _eq("reported", 0)
+        if max_attempts is not None:
+            tried = SingleColumnCondition("attempts", int(max_attempts), ComparatorType.LESS_THAN, False)
+            pending = _all(pending, tried)
         spec = schema.FAILED_JOBS
         failed = [schema.decode(FailedJob, c) for c in self._scan(spec, *_whole_table(spec), pending)]
         failed.sort(key=lambda job: (job.failed_at, job.job_id))
