@@ -28,7 +28,7 @@ from typing import Any
 from croniter import croniter
 
 from engine.localstack.fc_context import FcContext, FcCredentials, FcFunction
-from engine.localstack.state import Enqueue, Invocation, StackState
+from engine.localstack.state import Enqueue, QueuedInvocation, StackState
 from engine.template import Function, Template, TimerTrigger
 from shared.idempotency import AlreadyInProgress
 from shared.log import get_logger
@@ -189,7 +189,7 @@ class LocalFc:
                 continue
             self._run(fn, invocation)
 
-    def _run(self, fn: LocalFunction, invocation: Invocation) -> None:
+    def _run(self, fn: LocalFunction, invocation: QueuedInvocation) -> None:
         try:
             fn.invoke(invocation.payload, invocation.id)
         except AlreadyInProgress as busy:
