@@ -6,6 +6,7 @@ cloud, the local engine, or an in-test double.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
@@ -181,7 +182,7 @@ class JobStore(Protocol):
 
     def get_job(self, job_id: str) -> JobRecord | None: ...
 
-    def jobs_in_states(self, states: list[str], *, updated_before: float, limit: int) -> list[JobRecord]:
+    def jobs_in_states(self, states: Collection[JobState], *, updated_before: float, limit: int) -> list[JobRecord]:
         """Jobs in one of `states` not updated since `updated_before`, least recently updated first."""
         ...
 

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, PlainSerializer, field_validator
 
-from shared.contracts.wire import StrFloat, WireModel, json_string_of
+from shared.contracts.wire import FROM_JSON_STRING, TO_JSON_STRING, StrFloat, WireModel
 from shared.vocabulary import FINAL_STATES as FINAL_STATES  # re-exported (with the two below) for older importers
 from shared.vocabulary import (
     MAX_BUCKET_LENGTH,
@@ -99,8 +99,8 @@ def _parse_optional_float(value: Any) -> Any:
 
 
 class SubmitFpShotJobRequest(WireModel):
-    input: json_string_of(InputFile)  # type: ignore[valid-type]
-    fp_shot_config: json_string_of(FpShotConfig)  # type: ignore[valid-type]
+    input: Annotated[InputFile, FROM_JSON_STRING, TO_JSON_STRING]
+    fp_shot_config: Annotated[FpShotConfig, FROM_JSON_STRING, TO_JSON_STRING]
     pipeline_id: str | None = None
     user_data: str | None = None
 

@@ -68,7 +68,7 @@ class FailedJobReporter:
     def sweep(self, *, deadline: float, summary: ReportSummary) -> int:
         now = self._clock()
         stuck = self._store.jobs_in_states(
-            list(NON_FINAL_STATES), updated_before=now - self._settings.stuck_after_seconds, limit=SWEEP_BATCH
+            NON_FINAL_STATES, updated_before=now - self._settings.stuck_after_seconds, limit=SWEEP_BATCH
         )
         swept = 0
         for start in range(0, len(stuck), MAX_QUERY_JOB_IDS):

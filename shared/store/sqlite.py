@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -19,7 +19,7 @@ from shared.sqlite import MEMORY as MEMORY  # re-exported: SqliteStore(MEMORY)
 from shared.sqlite import SqliteDatabase
 from shared.store import schema
 from shared.store.schema import COMPLETED, IN_PROGRESS, TableSpec
-from shared.vocabulary import overwrite_rule
+from shared.vocabulary import JobState, overwrite_rule
 
 _SQL_TYPES = {"str": "TEXT", "int": "INTEGER", "float": "REAL", "json": "TEXT"}
 # Secondary indexes for the scans the protocol offers (stuck jobs, recent jobs, pending outbox, parked list).
@@ -143,7 +143,7 @@ class SqliteStore:
         rows = self._select('SELECT * FROM "fp_jobs" WHERE "job_id" = ?', (job_id,))
         return schema.decode(JobRecord, dict(rows[0])) if rows else None
 
-    def jobs_in_states(self, states: list[str], *, updated_before: float, limit: int) -> list[JobRecord]:
+    def jobs_in_states(self, states: Collection[JobState], *, updated_before: float, limit: int) -> list[JobRecord]:
         if not states or limit <= 0:
             return []
         marks = ", ".join("?" for _ in states)

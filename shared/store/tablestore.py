@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import random as _random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import replace
 from typing import Any, Protocol
 
@@ -53,7 +53,7 @@ from shared.ports import ClaimOutcome, ClaimResult, FailedJob, JobRecord, MatchR
 from shared.retry import Backoff
 from shared.store import schema
 from shared.store.schema import COMPLETED, IN_PROGRESS, TableSpec
-from shared.vocabulary import TABLESTORE_MAX_BATCH_ROWS, TABLESTORE_MAX_FILTER_CONDITIONS, overwrite_rule
+from shared.vocabulary import TABLESTORE_MAX_BATCH_ROWS, TABLESTORE_MAX_FILTER_CONDITIONS, JobState, overwrite_rule
 
 CONDITION_CHECK_FAIL = "OTSConditionCheckFail"
 MAX_BATCH_ROWS = TABLESTORE_MAX_BATCH_ROWS
@@ -308,7 +308,7 @@ class TablestoreStore:
         columns = self._get(schema.JOBS, job_id)
         return None if columns is None else schema.decode(JobRecord, columns)
 
-    def jobs_in_states(self, states: list[str], *, updated_before: float, limit: int) -> list[JobRecord]:
+    def jobs_in_states(self, states: Collection[JobState], *, updated_before: float, limit: int) -> list[JobRecord]:
         wanted = sorted(set(states))
         if not wanted or limit <= 0:
             return []
