@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic.alias_generators import to_camel
 
 from shared.contracts.wire import WireModel
+from shared.vocabulary import DEFAULT_REGION
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -85,7 +86,7 @@ class OssEventRecord(CamelModel):
     @property
     def location(self) -> str:
         """MPS `Input.Location` for this bucket: `oss-<region>`."""
-        return f"oss-{self.region}" if self.region else "oss-cn-shanghai"
+        return f"oss-{self.region or DEFAULT_REGION}"
 
     @property
     def is_object_created(self) -> bool:
