@@ -34,8 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as `python scripts/backfill.py` without an installed checkout
     sys.path.insert(0, str(ROOT))
 
+from engine.template import Template, TemplateError, load_template, parse_assignments  # noqa: E402
 from shared.mps.ratelimit import RateLimiter, TokenBucket  # noqa: E402
-from shared.template import Template, TemplateError, load_template, parse_assignments  # noqa: E402
 
 FUNCTION = "submit_on_upload"
 Submit = Callable[[bytes], Any]

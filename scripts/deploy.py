@@ -38,12 +38,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as `python scripts/deploy.py` without an installed checkout
     sys.path.insert(0, str(ROOT))
 
-from shared.template import Function, Template, TemplateError, load_template, parse_assignments  # noqa: E402
+from engine.template import Function, Template, TemplateError, load_template, parse_assignments  # noqa: E402
 
 LAYER_NAME = "fpscreen-shared"
 LAYER_PARAMETER = "SharedLayerArn"
-# Dev/deploy-only modules that must not ship in the layer (shared/template.py needs PyYAML, a dev dependency).
-LAYER_EXCLUDE = frozenset({"template.py"})
 # The roles OSS and MNS assume to invoke a function, unless a trigger names its own InvocationRole.
 DEFAULT_INVOCATION_ROLES = {"oss": "aliyunosseventnotificationrole", "mns_topic": "aliyunmnsnotificationrole"}
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # reproducible zips: same sources, same checksum, no needless code update
@@ -54,12 +52,8 @@ Installer = Callable[[list[str], Path], None]
 # ---------------------------------------------------------------------------------------------- build
 
 
-def _files(folder: Path, exclude: frozenset[str] = frozenset()) -> list[Path]:
-    return sorted(
-        p
-        for p in folder.rglob("*")
-        if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc" and p.name not in exclude
-    )
+def _files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc")
 
 
 def _write_zip(target: Path, entries: Iterable[tuple[Path, str]]) -> Path:
@@ -123,7 +117,7 @@ def build_layer_zip(root: Path, out_dir: Path, install: Installer | None) -> Pat
         install(layer_requirements(root), site)
         shutil.rmtree(site / "bin", ignore_errors=True)  # console scripts: useless in a layer
     shared = root / "shared"
-    for source in _files(shared, LAYER_EXCLUDE):
+    for source in _files(shared):
         target = site / "shared" / source.relative_to(shared)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from shared.contracts.modalities import text_type_for
 from shared.contracts.mps import SaveType, TextType
+from shared.vocabulary import DEFAULT_REGION
 
 ENV_ROUTES = "FPSCREEN_ROUTES"
 ENV_STORE_URL = "FPSCREEN_STORE_URL"
@@ -82,7 +83,7 @@ class Settings(BaseModel):
     routes: list[Route] = Field(default_factory=list)
     store_url: str = "sqlite:///tmp/fpscreen.db"
     mps_endpoint: str | None = None
-    mps_region: str = "cn-shanghai"
+    mps_region: str = DEFAULT_REGION
     mps_pipeline_id: str | None = None
     mps_qps: float = Field(default=50.0, gt=0)
     claim_lease_seconds: float = Field(default=300.0, gt=0)

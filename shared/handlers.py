@@ -19,7 +19,7 @@ from shared.contracts.events import (
     parse_timer_event,
 )
 from shared.log import bind_invocation, get_logger
-from shared.ports import ResultStore
+from shared.ports import ParkingLot
 from shared.runtime import Invocation, get_runtime, mps_for
 from shared.services.parking import park
 from shared.services.report import FailedJobReporter
@@ -37,7 +37,7 @@ def _as_bytes(event: Any) -> bytes:
     return json.dumps(event).encode("utf-8")
 
 
-def _park_event(store: ResultStore, source: str, raw: bytes, reason: str) -> dict[str, Any]:
+def _park_event(store: ParkingLot, source: str, raw: bytes, reason: str) -> dict[str, Any]:
     return {"parked": park(store, source=source, body=raw, reason=reason, now=time.time()), "reason": reason}
 
 

@@ -11,7 +11,8 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from shared.log import get_logger
-from shared.ports import ClaimOutcome, ObjectClaim, ResultStore
+from shared.ports import ClaimOutcome, ClaimStore, ObjectClaim
+from shared.vocabulary import CLAIM_IN_PROGRESS
 
 log = get_logger("fpscreen.idempotency")
 
@@ -38,7 +39,7 @@ def primary_key_for(bucket: str, object_key: str) -> str:
 
 
 class Idempotency:
-    def __init__(self, store: ResultStore, *, lease_seconds: float, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, store: ClaimStore, *, lease_seconds: float, clock: Callable[[], float] = time.time) -> None:
         self._store = store
         self._lease_seconds = lease_seconds
         self._clock = clock
@@ -52,7 +53,7 @@ class Idempotency:
         """
         prior = self._store.get_object(claim.key)
         now = self._clock()
-        lease = replace(claim, status="IN_PROGRESS", expires_at=now + self._lease_seconds, updated_at=now)
+        lease = replace(claim, status=CLAIM_IN_PROGRESS, expires_at=now + self._lease_seconds, updated_at=now)
         if not lease.created_at:
             lease.created_at = now
         result = self._store.claim_object(lease, now=now)
@@ -63,7 +64,7 @@ class Idempotency:
                 f"{claim.key} is being processed by {result.claim.owner} until {result.claim.expires_at:.0f}",
                 retry_at=result.claim.expires_at,
             )
-        taken_over = prior if prior is not None and prior.status == "IN_PROGRESS" else None
+        taken_over = prior if prior is not None and prior.status == CLAIM_IN_PROGRESS else None
         try:
             job_id = work(taken_over)
         except BaseException:

@@ -1,10 +1,12 @@
-"""The ports the services talk to: the MPS API and the results store. Adapters live in `shared.mps` and
-`shared.store`; services never import an SDK directly, so the same service runs against the cloud, the local
-engine, or an in-test double.
+"""The ports the services talk to: the MPS API and five focused store ports (`ClaimStore`, `JobStore`,
+`MatchStore`, `FailedJobOutbox`, `ParkingLot`; a backend implements all five, `ResultStore`). Adapters live in
+`shared.mps` and `shared.store`; services never import an SDK directly, so the same service runs against the
+cloud, the local engine, or an in-test double.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
@@ -17,6 +19,7 @@ from shared.contracts.mps import (
     SubmitFpShotJobRequest,
     SubmitFpShotJobResponse,
 )
+from shared.vocabulary import ClaimStatus, JobState
 
 # --------------------------------------------------------------------------------------------- MPS
 
@@ -64,7 +67,7 @@ class ObjectClaim:
 
     key: str  # idempotency key: bucket/object@version
     owner: str  # request id of the invocation holding the lease
-    status: str  # "IN_PROGRESS" | "COMPLETED"
+    status: ClaimStatus
     expires_at: float  # lease expiry (epoch seconds); an expired IN_PROGRESS claim may be taken over
     bucket: str = ""
     object_key: str = ""
@@ -87,7 +90,7 @@ class JobRecord:
     """A fingerprint job as last known; `state` only moves forward (Queuing < Analysing < Success|Fail)."""
 
     job_id: str
-    state: str
+    state: JobState
     user_data: str = ""
     primary_key: str = ""
     fp_db_id: str = ""
@@ -113,7 +116,7 @@ class MatchRow:
 
     job_id: str
     slice_id: str  # deterministic within the job: "<kind>:<item index>:<slice index>", e.g. "video:0003:0001"
-    kind: str  # "video" | "audio" | "text"
+    kind: str  # "video" | "audio" | "text" (the modality registry owns these names)
     matched_key: str  # the library item's PrimaryKey
     item_similarity: float
     input_start: float
@@ -151,10 +154,9 @@ class ParkedMessage:
     attrs: dict[str, str] = field(default_factory=dict)
 
 
-class ResultStore(Protocol):
-    """The results repository. Every write is idempotent; conditional writes make concurrent calls safe."""
+class ClaimStore(Protocol):
+    """Object claims: one lease per uploaded object version and library, so each is submitted once."""
 
-    # --- object claims (idempotent submission)
     def claim_object(self, claim: ObjectClaim, *, now: float) -> ClaimResult:
         """Insert `claim` if the key is new, or take over an expired IN_PROGRESS lease; else report who has it."""
         ...
@@ -169,48 +171,70 @@ class ResultStore(Protocol):
 
     def get_object(self, key: str) -> ObjectClaim | None: ...
 
-    # --- jobs
+
+class JobStore(Protocol):
+    """Fingerprint jobs as last known."""
+
     def save_job(self, job: JobRecord) -> bool:
-        """Insert or advance a job. A write that would move the state backwards is ignored (returns False)."""
+        """Insert or advance a job under `shared.vocabulary.overwrite_rule` (a state never moves backwards);
+        a write the rule forbids is ignored (returns False)."""
         ...
 
     def get_job(self, job_id: str) -> JobRecord | None: ...
 
-    def jobs_in_states(self, states: list[str], *, updated_before: float, limit: int) -> list[JobRecord]:
-        """Jobs stuck in one of `states` since before `updated_before` (the sweeper re-queries them)."""
+    def jobs_in_states(self, states: Collection[JobState], *, updated_before: float, limit: int) -> list[JobRecord]:
+        """Jobs in one of `states` not updated since `updated_before`, least recently updated first."""
         ...
 
     def recent_jobs(self, limit: int = 100) -> list[JobRecord]:
         """Newest first (by submitted_at), for review tools."""
         ...
 
-    # --- matches
+
+class MatchStore(Protocol):
+    """A job's matched slices."""
+
     def replace_matches(self, job_id: str, rows: list[MatchRow]) -> None:
         """Make the job's match rows exactly `rows` (rewriting the same result gives the same rows)."""
         ...
 
     def matches_for_job(self, job_id: str) -> list[MatchRow]: ...
 
-    # --- failed-job outbox
+
+class FailedJobOutbox(Protocol):
+    """Failed jobs waiting to be reported. The outbox only records; when to retry or give up is the caller's."""
+
     def add_failed(self, failed: FailedJob) -> bool:
         """Enqueue once: False if the job is already in the outbox (reported or not)."""
         ...
 
-    def pending_failed(self, limit: int) -> list[FailedJob]:
-        """Unreported failed jobs, oldest first."""
+    def pending_failed(self, limit: int, *, max_attempts: int | None = None) -> list[FailedJob]:
+        """Unreported failed jobs, oldest first; with `max_attempts`, only those tried fewer times than that."""
         ...
 
     def mark_failed_reported(self, job_id: str, *, now: float) -> bool:
         """Set reported_at once; False if it was already reported."""
         ...
 
-    def record_failed_attempt(self, job_id: str, error: str) -> None: ...
+    def record_failed_attempt(self, job_id: str, error: str) -> None:
+        """Count one failed report (a no-op for a job not in the outbox)."""
+        ...
 
     def get_failed(self, job_id: str) -> FailedJob | None: ...
 
-    # --- parked messages
+
+class ParkingLot(Protocol):
+    """Messages that could not be processed, kept with their reason for review."""
+
     def park_message(self, message: ParkedMessage) -> bool:
         """Keep an unprocessable message; False if the same message id is already parked."""
         ...
 
-    def parked_messages(self, limit: int = 100) -> list[ParkedMessage]: ...
+    def parked_messages(self, limit: int = 100) -> list[ParkedMessage]:
+        """Newest first."""
+        ...
+
+
+class ResultStore(ClaimStore, JobStore, MatchStore, FailedJobOutbox, ParkingLot, Protocol):
+    """Everything one store backend (`shared.store`: SQLite, Tablestore) provides. Services ask for the focused
+    ports they use; every write is idempotent and conditional writes make concurrent calls safe."""

@@ -77,7 +77,7 @@ def get_runtime(context: Any) -> Runtime:
 def mps_for(runtime: Runtime, deadline: float) -> MpsPort:
     """The runtime's MPS port bounded by the invocation's deadline (epoch seconds), when the adapter supports
     it: no retry starts that could outlive the function's timeout."""
-    bounded = getattr(runtime.mps, "with_deadline", None)
+    bounded: Callable[[float], MpsPort] | None = getattr(runtime.mps, "with_deadline", None)
     if bounded is None:
         return runtime.mps
     return bounded(time.monotonic() + (deadline - time.time()))

@@ -36,8 +36,9 @@ from engine.localstack.fc_runtime import RetrySchedule
 from engine.localstack.stack import LocalStack, StackPaths
 from shared.config import ENV_MPS_QPS
 from shared.ports import JobRecord
+from shared.vocabulary import FINAL_STATES
 
-FINAL = ("Success", "Fail")
+FINAL = FINAL_STATES
 TIMEOUT = 600.0
 LIFTED_QPS = "10000"
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
+from shared.vocabulary import DEFAULT_REGION
+
 
 @dataclass
 class FcCredentials:
@@ -38,7 +40,7 @@ class FcContext:
     credentials: FcCredentials = field(default_factory=FcCredentials)
     function: FcFunction = field(default_factory=FcFunction)
     service: FcService = field(default_factory=FcService)
-    region: str = "cn-shanghai"
+    region: str = DEFAULT_REGION
     account_id: str = "123456789"
 
 

@@ -28,10 +28,11 @@ from typing import Any
 from croniter import croniter
 
 from engine.localstack.fc_context import FcContext, FcCredentials, FcFunction
-from engine.localstack.state import Enqueue, Invocation, StackState
+from engine.localstack.state import Enqueue, QueuedInvocation, StackState
+from engine.template import Function, Template, TimerTrigger
 from shared.idempotency import AlreadyInProgress
 from shared.log import get_logger
-from shared.template import Function, Template, TimerTrigger
+from shared.retry import Backoff
 
 log = get_logger("fpscreen.local.fc")
 
@@ -104,15 +105,12 @@ class LocalFunction:
         return self.handler(payload, self.context(request_id))
 
 
-@dataclass
-class RetrySchedule:
-    """Waits between async attempts; FC's are longer, tests and the demo want short ones."""
+@dataclass(frozen=True, slots=True)
+class RetrySchedule(Backoff):
+    """Waits between async attempts (full jitter): FC's are longer, tests and the demo want short ones."""
 
     base: float = 1.0
     cap: float = 30.0
-
-    def delay(self, attempt: int) -> float:
-        return min(self.cap, self.base * (2 ** max(attempt - 1, 0)))
 
 
 @dataclass
@@ -191,7 +189,7 @@ class LocalFc:
                 continue
             self._run(fn, invocation)
 
-    def _run(self, fn: LocalFunction, invocation: Invocation) -> None:
+    def _run(self, fn: LocalFunction, invocation: QueuedInvocation) -> None:
         try:
             fn.invoke(invocation.payload, invocation.id)
         except AlreadyInProgress as busy:

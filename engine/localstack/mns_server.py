@@ -68,6 +68,8 @@ from engine.localstack.mns_store import (
     TopicInfo,
     notification,
 )
+from shared.retry import Backoff
+from shared.vocabulary import DEFAULT_REGION
 
 if TYPE_CHECKING:
     from mns.account import Account
@@ -76,7 +78,6 @@ log = logging.getLogger(__name__)
 
 MNS_VERSION = "2015-06-06"
 DEFAULT_ACCOUNT_ID = "1234567890123456"
-DEFAULT_REGION = "cn-shanghai"
 LOCAL_ACCESS_KEY_ID = "local-mns-access-key"
 LOCAL_ACCESS_KEY_SECRET = "local-mns-access-secret"
 MAX_CLOCK_SKEW = 15 * 60  # seconds; beyond it MNS answers TimeExpired
@@ -102,7 +103,8 @@ class RetryPolicy:
         if strategy == "EXPONENTIAL_DECAY_RETRY":
             if failures > self.exponential_retries:
                 return None
-            return min(self.exponential_first * 2 ** (failures - 1), self.exponential_cap)
+            # MNS's documented schedule, not a randomised one: the ceiling of the shared backoff.
+            return Backoff(self.exponential_first, self.exponential_cap).ceiling(failures)
         if failures > self.backoff_retries:
             return None
         return random.uniform(*self.backoff_delay)

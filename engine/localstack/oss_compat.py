@@ -26,11 +26,12 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import unquote
 
+from shared.vocabulary import DEFAULT_REGION
+
 WsgiEnviron = dict[str, Any]
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[WsgiEnviron, StartResponse], Iterable[bytes]]
 
-DEFAULT_REGION = "cn-hangzhou"
 
 # Query parameters oss2 always sends, empty when unused; moto answers 400 InvalidArgument to an empty one.
 _DROP_WHEN_EMPTY = frozenset({"continuation-token", "start-after", "marker", "delimiter"})

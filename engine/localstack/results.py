@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 
 from shared.contracts.modalities import text_type_for
 from shared.ports import JobRecord, MatchRow, ResultStore
+from shared.vocabulary import FAIL, SUCCESS
 
 LIBRARY_SAVE_TYPES = {"forcesave", "save", "onlysave"}
 
@@ -63,9 +64,9 @@ class ScreeningResult:
 
 
 def _verdict(job: JobRecord) -> str:
-    if job.state == "Fail":
+    if job.state == FAIL:
         return "failed"
-    if job.state != "Success":
+    if job.state != SUCCESS:
         return "pending"
     if job.match_count:
         return "copy"

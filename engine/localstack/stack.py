@@ -33,17 +33,17 @@ from engine.localstack.bucket import LocalBucket, StoredObject, oss_event
 from engine.localstack.fc_context import FcCredentials
 from engine.localstack.fc_runtime import LocalFc, RetrySchedule, async_invocation
 from engine.localstack.state import Enqueue, StackState
+from engine.template import Template, load_template
 from shared.credentials import Credentials
 from shared.log import get_logger, log_to_file
 from shared.store.sqlite import SqliteStore
-from shared.template import Template, load_template
+from shared.vocabulary import DEFAULT_REGION
 
 log = get_logger("fpscreen.local.stack")
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_TEMPLATE = REPO_ROOT / "template.yml"
 DEFAULT_BUCKET = "media"
-DEFAULT_REGION = "cn-shanghai"
 ACCOUNT_ID = "1234567890123456"
 LOCAL_LAYER = "acs:fc:local:layer/fpscreen-shared"
 

@@ -41,7 +41,9 @@ CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)
 
 
 @dataclass(frozen=True, slots=True)
-class Invocation:
+class QueuedInvocation:
+    """An async invocation waiting in the local FC's queue; the handler's own view is `shared.runtime.Invocation`."""
+
     id: str
     function: str
     payload: bytes
@@ -124,7 +126,7 @@ class StackState:
                 (self._clock(),),
             ).rowcount
 
-    def claim_next(self, functions: list[str], *, lease_seconds: float) -> Invocation | None:
+    def claim_next(self, functions: list[str], *, lease_seconds: float) -> QueuedInvocation | None:
         now = self._clock()
         marks = ",".join("?" * len(functions))
         with self._db.write() as db:
@@ -139,7 +141,7 @@ class StackState:
             db.execute(
                 "UPDATE invocations SET status = 'running', lease_until = ? WHERE id = ?", (now + lease_seconds, row[0])
             )
-        return Invocation(row[0], row[1], bytes(row[2]), row[3], row[4], row[5])
+        return QueuedInvocation(row[0], row[1], bytes(row[2]), row[3], row[4], row[5])
 
     def finish(self, invocation_id: str) -> None:
         with self._db.write() as db:

@@ -222,7 +222,7 @@ def _non_exist(missing: list[str]) -> StringList | None:
     return StringList(string=missing) if missing else None
 
 
-def _by_ids_or_recent(ctx: ServiceContext, kind: str, params: dict[str, str]) -> tuple[list[j.JobRecord], list[str]]:
+def _by_ids_or_recent(ctx: ServiceContext, kind: str, params: dict[str, str]) -> tuple[list[j.EmulatedJob], list[str]]:
     """The Query*JobList lookup: the jobs named by `JobIds` (+ the unknown ids), else the most recent ones."""
     request = _validate(JobIdsRequest, params)
     if not request.job_ids:
@@ -235,7 +235,7 @@ def _by_ids_or_recent(ctx: ServiceContext, kind: str, params: dict[str, str]) ->
 # ------------------------------------------------------------------------------------------ fingerprint jobs
 
 
-def fp_shot_job(job: j.JobRecord) -> dict[str, Any]:
+def fp_shot_job(job: j.EmulatedJob) -> dict[str, Any]:
     """A job as `QueryFpShotJobList` reports it."""
     result = job.result or {}
     config = dict(job.params["FpShotConfig"])
@@ -454,7 +454,7 @@ def submit_fp_file_delete_job(ctx: ServiceContext, params: dict[str, str], reque
     return JobIdResponse(request_id=request_id, job_id=job.id).to_wire()
 
 
-def _file_delete_job(job: j.JobRecord) -> FpFileDeleteJob:
+def _file_delete_job(job: j.EmulatedJob) -> FpFileDeleteJob:
     # Before it ran: the FileIds asked for; once done: the FileIds actually removed (PrimaryKeys resolved).
     ids = (job.result or {}).get("RemovedFileIds") if job.state == j.SUCCESS else job.params.get("FileIds")
     return FpFileDeleteJob(

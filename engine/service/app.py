@@ -45,7 +45,7 @@ from engine.service.auth import (
 )
 from engine.service.db import SERVICE_DB_FILE, ServiceDb
 from engine.service.executors import JobExecutor
-from engine.service.jobs import DEFAULT_MAX_ATTEMPTS, JobRecord, JobRunner, JobStore
+from engine.service.jobs import DEFAULT_MAX_ATTEMPTS, EmulatedJob, JobRunner, JobStore
 from engine.service.nonces import DurableNonceLedger
 from engine.service.notify import Backoff, MnsPublisher, Notifier, Outbox, OutboxRow
 from engine.service.pipelines import PipelineStore
@@ -293,7 +293,7 @@ class EngineService:
             raise RuntimeError("the service is not running")
         return self._library
 
-    def wait_for_job(self, job_id: str, states: Collection[str] = FINAL_STATES, timeout: float = 30.0) -> JobRecord:
+    def wait_for_job(self, job_id: str, states: Collection[str] = FINAL_STATES, timeout: float = 30.0) -> EmulatedJob:
         """Block until `job_id` reaches one of `states` (default: Success or Fail); `TimeoutError` otherwise."""
         return self.jobs.wait_for_job(job_id, states, timeout)
 
@@ -311,7 +311,7 @@ class EngineService:
             raise RuntimeError("the service is not running")
         return self._outbox.pending_count()
 
-    def _job_finished(self, record: JobRecord) -> None:
+    def _job_finished(self, record: EmulatedJob) -> None:
         log.info("job %s (%s) finished: %s %s", record.id, record.kind, record.state, record.code or "")
         if self._notifier is not None:
             self._notifier.wake()

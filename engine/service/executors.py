@@ -41,7 +41,7 @@ class JobExecutor:
     pipelines: PipelineStore
     oss_root: Path
 
-    def run(self, job: j.JobRecord) -> j.JobFinish:
+    def run(self, job: j.EmulatedJob) -> j.JobFinish:
         try:
             self._check_pipeline(job)
             if job.kind == j.FP_SHOT:
@@ -58,12 +58,12 @@ class JobExecutor:
             return self.failed(job, exc.code, exc.message)
         return self._finished(job, j.SUCCESS, result)
 
-    def failed(self, job: j.JobRecord, code: str, message: str) -> j.JobFinish:
+    def failed(self, job: j.EmulatedJob, code: str, message: str) -> j.JobFinish:
         return self._finished(job, j.FAIL, None, code, message)
 
     # ------------------------------------------------------------------------------------------ kinds
 
-    def _fp_shot(self, job: j.JobRecord) -> dict[str, Any]:
+    def _fp_shot(self, job: j.EmulatedJob) -> dict[str, Any]:
         input_file = InputFile.model_validate(job.params["InputFile"])
         config = FpShotConfig.model_validate(job.params["FpShotConfig"])
         outcome = self._run_matcher(input_file, config)
@@ -75,7 +75,7 @@ class JobExecutor:
             "Duplicate": outcome.duplicate,
         }
 
-    def _file_delete(self, job: j.JobRecord) -> dict[str, Any]:
+    def _file_delete(self, job: j.EmulatedJob) -> dict[str, Any]:
         removed = self.store.delete_items(
             job.params["FpDBId"],
             primary_keys=job.params.get("PrimaryKeys") or [],
@@ -83,14 +83,14 @@ class JobExecutor:
         )
         return {"RemovedFileIds": [item.file_id for item in removed]}
 
-    def _db_delete(self, job: j.JobRecord) -> dict[str, Any]:
+    def _db_delete(self, job: j.EmulatedJob) -> dict[str, Any]:
         fp_db_id = job.params["FpDBId"]
         if job.params.get("DelType") == "Delete":
             self.store.delete_library(fp_db_id)
             return {"Removed": "library"}
         return {"RemovedItems": self.store.purge_library(fp_db_id)}
 
-    def _import(self, job: j.JobRecord) -> j.JobFinish:
+    def _import(self, job: j.EmulatedJob) -> j.JobFinish:
         """Each line of the list file: `{"PrimaryKey","Bucket","Location","Object"}` of a text file to store.
 
         Every line is attempted; the job fails if the list cannot be read or any line failed (those that
@@ -153,7 +153,7 @@ class JobExecutor:
             exc.message = exc.message.replace(str(path), input_file_url(input_file))
             raise
 
-    def _check_pipeline(self, job: j.JobRecord) -> None:
+    def _check_pipeline(self, job: j.EmulatedJob) -> None:
         if not job.pipeline_id:
             return
         pipeline = self.pipelines.get(job.pipeline_id)
@@ -163,7 +163,7 @@ class JobExecutor:
 
     def _finished(
         self,
-        job: j.JobRecord,
+        job: j.EmulatedJob,
         state: str,
         result: dict[str, Any] | None,
         code: str | None = None,
@@ -172,7 +172,7 @@ class JobExecutor:
         return j.JobFinish(state, result, code, message, self._notification(job, state, result, code, message))
 
     def _notification(
-        self, job: j.JobRecord, state: str, result: dict[str, Any] | None, code: str | None, message: str | None
+        self, job: j.EmulatedJob, state: str, result: dict[str, Any] | None, code: str | None, message: str | None
     ) -> Notification | None:
         """The `AliyunFpShotJobNotify` owed for a fingerprint job of a pipeline with a NotifyConfig."""
         if job.kind != j.FP_SHOT or not job.pipeline_id:

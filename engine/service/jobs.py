@@ -26,13 +26,14 @@ from typing import Any, Protocol
 
 from engine.service import notify
 from engine.service.db import ServiceClosed, ServiceDb, utc_text
-from shared.contracts.mps import FINAL_STATES
+from shared.vocabulary import ANALYSING, FINAL_STATES, QUEUING
+from shared.vocabulary import FAIL as FAIL  # re-exported with SUCCESS: executors and actions read jobs.SUCCESS
+from shared.vocabulary import SUCCESS as SUCCESS
 
 log = logging.getLogger(__name__)
 
 FP_SHOT, FILE_DELETE, DB_DELETE, IMPORT = "FpShot", "FpFileDelete", "FpDBDelete", "FpImport"
 JOB_KINDS: frozenset[str] = frozenset({FP_SHOT, FILE_DELETE, DB_DELETE, IMPORT})
-QUEUING, ANALYSING, SUCCESS, FAIL = "Queuing", "Analysing", "Success", "Fail"
 DEFAULT_MAX_ATTEMPTS = 3
 _IDLE_POLL_SECONDS = 5.0  # safety net only: workers are woken by submissions
 
@@ -43,7 +44,9 @@ _COLUMNS = (
 
 
 @dataclass(frozen=True, slots=True)
-class JobRecord:
+class EmulatedJob:
+    """A job of the emulated MPS (any kind); not `shared.ports.JobRecord`, the FC functions' stored job row."""
+
     seq: int
     id: str
     kind: str
@@ -65,8 +68,8 @@ class JobRecord:
         return self.state in FINAL_STATES
 
 
-def _record(row: tuple) -> JobRecord:
-    return JobRecord(
+def _record(row: tuple) -> EmulatedJob:
+    return EmulatedJob(
         seq=int(row[0]),
         id=row[1],
         kind=row[2],
@@ -97,9 +100,9 @@ class JobFinish:
 
 
 class JobHandler(Protocol):
-    def run(self, job: JobRecord) -> JobFinish: ...
+    def run(self, job: EmulatedJob) -> JobFinish: ...
 
-    def failed(self, job: JobRecord, code: str, message: str) -> JobFinish: ...
+    def failed(self, job: EmulatedJob, code: str, message: str) -> JobFinish: ...
 
 
 class JobStore:
@@ -108,7 +111,7 @@ class JobStore:
 
     def create(
         self, kind: str, params: dict[str, Any], *, pipeline_id: str | None = None, user_data: str | None = None
-    ) -> JobRecord:
+    ) -> EmulatedJob:
         if kind not in JOB_KINDS:
             raise ValueError(f"unknown job kind {kind!r}")
         job_id = uuid.uuid4().hex  # 32 lowercase hex, the shape of MPS job ids
@@ -122,12 +125,12 @@ class JobStore:
         assert record is not None
         return record
 
-    def get(self, job_id: str, kind: str | None = None) -> JobRecord | None:
+    def get(self, job_id: str, kind: str | None = None) -> EmulatedJob | None:
         row = self._db.connection().execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
         record = _record(row) if row else None
         return record if record is not None and (kind is None or record.kind == kind) else None
 
-    def get_many(self, job_ids: Collection[str], kind: str) -> dict[str, JobRecord]:
+    def get_many(self, job_ids: Collection[str], kind: str) -> dict[str, EmulatedJob]:
         if not job_ids:
             return {}
         marks = ",".join("?" * len(job_ids))
@@ -146,7 +149,7 @@ class JobStore:
         created_to: str | None = None,
         from_seq: int = 0,
         limit: int = 10,
-    ) -> list[JobRecord]:
+    ) -> list[EmulatedJob]:
         """Jobs of `kind` matching the filters, oldest first, starting at `from_seq` (inclusive)."""
         where, args = ["kind = ?", "seq >= ?"], [kind, from_seq]
         for clause, value in (
@@ -163,13 +166,13 @@ class JobStore:
         )
         return [_record(row) for row in rows]
 
-    def recent(self, kind: str, limit: int) -> list[JobRecord]:
+    def recent(self, kind: str, limit: int) -> list[EmulatedJob]:
         rows = self._db.connection().execute(
             f"SELECT {_COLUMNS} FROM jobs WHERE kind = ? ORDER BY seq DESC LIMIT ?", (kind, limit)
         )
         return [_record(row) for row in rows]
 
-    def claim_next(self) -> JobRecord | None:
+    def claim_next(self) -> EmulatedJob | None:
         """Move the oldest `Queuing` job to `Analysing` and return it (None when there is none)."""
         with self._db.write() as db:  # IMMEDIATE: no other worker can claim the same row in between
             row = db.execute("SELECT seq FROM jobs WHERE state = ? ORDER BY seq LIMIT 1", (QUEUING,)).fetchone()
@@ -182,7 +185,7 @@ class JobStore:
             claimed = db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE seq = ?", (row[0],)).fetchone()
         return _record(claimed)
 
-    def finish(self, job_id: str, outcome: JobFinish) -> JobRecord | None:
+    def finish(self, job_id: str, outcome: JobFinish) -> EmulatedJob | None:
         """`Analysing` → final, with the outbox row in the same transaction. None if the job was not `Analysing`."""
         if outcome.state not in FINAL_STATES:
             raise ValueError(f"{outcome.state!r} is not a final state")
@@ -204,7 +207,7 @@ class JobStore:
                 notify.enqueue(db, job_id, outcome.notification)
         return self.get(job_id) if changed else None
 
-    def interrupted(self) -> list[JobRecord]:
+    def interrupted(self) -> list[EmulatedJob]:
         rows = self._db.connection().execute(f"SELECT {_COLUMNS} FROM jobs WHERE state = ? ORDER BY seq", (ANALYSING,))
         return [_record(row) for row in rows]
 
@@ -253,7 +256,7 @@ class JobRunner:
         *,
         workers: int = 2,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
-        on_finished: Callable[[JobRecord], None] | None = None,
+        on_finished: Callable[[EmulatedJob], None] | None = None,
     ) -> None:
         if workers < 0:
             raise ValueError("workers must be >= 0")
@@ -313,14 +316,14 @@ class JobRunner:
 
     def submit(
         self, kind: str, params: dict[str, Any], *, pipeline_id: str | None = None, user_data: str | None = None
-    ) -> JobRecord:
+    ) -> EmulatedJob:
         record = self.store.create(kind, params, pipeline_id=pipeline_id, user_data=user_data)
         with self._cond:
             self._dirty = True
             self._cond.notify_all()
         return record
 
-    def wait_for_job(self, job_id: str, states: Collection[str] = FINAL_STATES, timeout: float = 30.0) -> JobRecord:
+    def wait_for_job(self, job_id: str, states: Collection[str] = FINAL_STATES, timeout: float = 30.0) -> EmulatedJob:
         """Block until the job is in one of `states`; raises `TimeoutError` (with the last state) or `KeyError`."""
         deadline = time.monotonic() + timeout
         with self._cond:
@@ -360,7 +363,7 @@ class JobRunner:
                     self._cond.wait(_IDLE_POLL_SECONDS)
                 self._dirty = False
 
-    def _run(self, job: JobRecord) -> None:
+    def _run(self, job: EmulatedJob) -> None:
         try:
             outcome = self._handler.run(job)
         except Exception as exc:  # a bug or an unexpected library error: the job fails, the worker lives on
@@ -368,7 +371,7 @@ class JobRunner:
             outcome = self._handler.failed(job, "InternalError", f"{type(exc).__name__}: {exc}")
         self._finish(job, outcome)
 
-    def _finish(self, job: JobRecord, outcome: JobFinish) -> None:
+    def _finish(self, job: EmulatedJob, outcome: JobFinish) -> None:
         with self._cond:
             if self._abandoned:
                 return  # the service stopped without us: leave the job Analysing, the next start re-runs it

@@ -26,6 +26,7 @@ from typing import Any
 from engine.service.db import ServiceClosed, ServiceDb, utc_text
 from shared.contracts.modalities import RESULT_KEYS
 from shared.credentials import Credentials
+from shared.retry import Backoff as Backoff  # re-exported: engine.service.app and the tests use it from here
 
 log = logging.getLogger(__name__)
 
@@ -50,17 +51,6 @@ class OutboxRow:
     next_attempt_at: float
     last_error: str | None
     sent_at: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Delay before retry n (1-based): `first * 2**(n-1)`, capped."""
-
-    first: float = 1.0
-    cap: float = 60.0
-
-    def delay(self, attempts: int) -> float:
-        return min(self.cap, self.first * (2 ** max(0, attempts - 1)))
 
 
 def fp_shot_notify_body(
@@ -195,7 +185,7 @@ class Notifier:
     ) -> None:
         self._outbox = outbox
         self._publisher = publisher
-        self._backoff = backoff or Backoff()
+        self._backoff = backoff or Backoff(base=1.0, cap=60.0)
         self._clock = clock
         self._cond = threading.Condition()
         self._dirty = False
@@ -253,7 +243,7 @@ class Notifier:
                 return
             except Exception:  # the loop must survive anything; the rows stay pending
                 log.exception("notification outbox drain failed")
-                next_at = self._clock() + self._backoff.first
+                next_at = self._clock() + self._backoff.base
             with self._cond:
                 if self._stopping:
                     return

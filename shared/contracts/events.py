@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
 from shared.contracts.wire import WireModel
+from shared.vocabulary import DEFAULT_REGION
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class EventParseError(ValueError):
@@ -25,7 +28,7 @@ def _load_json(event: bytes | str | dict[str, Any], kind: str) -> Any:
         raise EventParseError(f"{kind} event is not JSON: {exc}") from exc
 
 
-def _validate(model: type[BaseModel], data: Any, kind: str) -> Any:
+def _validate(model: type[M], data: Any, kind: str) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -83,7 +86,7 @@ class OssEventRecord(CamelModel):
     @property
     def location(self) -> str:
         """MPS `Input.Location` for this bucket: `oss-<region>`."""
-        return f"oss-{self.region}" if self.region else "oss-cn-shanghai"
+        return f"oss-{self.region or DEFAULT_REGION}"
 
     @property
     def is_object_created(self) -> bool:

@@ -17,21 +17,26 @@ from shared.contracts.modalities import MODALITIES, SPEC_BY_NAME
 from shared.contracts.modalities import MODEL_AUDIO as MODEL_AUDIO
 from shared.contracts.modalities import MODEL_TEXT as MODEL_TEXT
 from shared.contracts.modalities import MODEL_VIDEO as MODEL_VIDEO
-from shared.contracts.wire import StrFloat, WireModel, json_string_of
+from shared.contracts.wire import FROM_JSON_STRING, TO_JSON_STRING, StrFloat, WireModel
+from shared.vocabulary import FINAL_STATES as FINAL_STATES  # re-exported (with the two below) for older importers
+from shared.vocabulary import (
+    MAX_BUCKET_LENGTH,
+    MAX_LOCATION_LENGTH,
+    MAX_OBJECT_LENGTH,
+    MAX_QUERY_PAGE_SIZE,
+    MAX_USER_DATA_BYTES,
+    JobState,
+    QueryState,
+)
+from shared.vocabulary import MAX_QUERY_JOB_IDS as MAX_QUERY_JOB_IDS
+from shared.vocabulary import STATE_RANK as STATE_RANK
 
 API_VERSION = "2014-06-18"
 
-JobState = Literal["Queuing", "Analysing", "Success", "Fail"]
-FINAL_STATES: frozenset[str] = frozenset({"Success", "Fail"})
-# A job only moves forward: a late "Analysing" must never overwrite a stored "Success".
-STATE_RANK: dict[str, int] = {"Queuing": 0, "Analysing": 1, "Success": 2, "Fail": 2}
 
 SaveType = Literal["nosave", "save", "forcesave", "onlysave"]
 TextType = Literal["Text", "ASR"]
-QueryState = Literal["All", "Queuing", "Analysing", "Fail", "Success"]
 
-MAX_USER_DATA_BYTES = 128
-MAX_QUERY_JOB_IDS = 10
 _SPECIAL_LEADING = re.compile(r"^[^0-9A-Za-z\u0080-\uffff]")
 
 
@@ -72,9 +77,9 @@ WireInt = Annotated[int, BeforeValidator(_int_from_wire)]
 class InputFile(WireModel):
     """The OSS triple of a job input: `{"Bucket","Location","Object"}` (Object is URL-encoded UTF-8)."""
 
-    bucket: str = Field(min_length=1, max_length=63)
-    location: str = Field(min_length=1, max_length=64)
-    object: str = Field(min_length=1, max_length=1024)
+    bucket: str = Field(min_length=1, max_length=MAX_BUCKET_LENGTH)
+    location: str = Field(min_length=1, max_length=MAX_LOCATION_LENGTH)
+    object: str = Field(min_length=1, max_length=MAX_OBJECT_LENGTH)
 
 
 class FpShotConfig(WireModel):
@@ -97,8 +102,8 @@ def _parse_optional_float(value: Any) -> Any:
 
 
 class SubmitFpShotJobRequest(WireModel):
-    input: json_string_of(InputFile)  # type: ignore[valid-type]
-    fp_shot_config: json_string_of(FpShotConfig)  # type: ignore[valid-type]
+    input: Annotated[InputFile, FROM_JSON_STRING, TO_JSON_STRING]
+    fp_shot_config: Annotated[FpShotConfig, FROM_JSON_STRING, TO_JSON_STRING]
     pipeline_id: str | None = None
     user_data: str | None = None
 
@@ -119,7 +124,7 @@ class QueryFpShotJobListRequest(WireModel):
     state: QueryState | None = None
     start_of_job_created_time_range: str | None = None
     end_of_job_created_time_range: str | None = None
-    maximum_page_size: int | None = Field(default=None, ge=1, le=100)
+    maximum_page_size: int | None = Field(default=None, ge=1, le=MAX_QUERY_PAGE_SIZE)
     next_page_token: str | None = None
 
     @field_validator("job_ids")
@@ -209,10 +214,10 @@ class FpShotResult(WireModel):
     def matches_of(self, modality: str) -> list[FpShot] | list[TextFpShot]:
         """The matched items a modality reports (`shared.contracts.modalities`), [] when its key is absent."""
         spec = SPEC_BY_NAME[modality]
-        shots = getattr(self, spec.result_field)
+        shots: FpShots | TextFpShots | None = getattr(self, spec.result_field)
         if shots is None:
             return []
-        return shots.text_fp_shot if spec.shape == "text" else shots.fp_shot
+        return shots.text_fp_shot if isinstance(shots, TextFpShots) else shots.fp_shot
 
     def has_matches(self) -> bool:
         return any(self.matches_of(spec.name) for spec in MODALITIES)

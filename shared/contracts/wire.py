@@ -76,10 +76,12 @@ def _dump_json_string(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+# A field holding a model in Python and a JSON *string* on the wire (MPS `Input`, `FpShotConfig`):
+# `field: Annotated[Model, FROM_JSON_STRING, TO_JSON_STRING]` (a form type checkers understand).
+FROM_JSON_STRING = BeforeValidator(_parse_json_string)
+TO_JSON_STRING = PlainSerializer(_dump_json_string, return_type=str, when_used="json")
+
+
 def json_string_of(model: type) -> Any:
-    """A field holding `model` in Python and a JSON *string* on the wire (MPS `Input`, `FpShotConfig`)."""
-    return Annotated[
-        model,
-        BeforeValidator(_parse_json_string),
-        PlainSerializer(_dump_json_string, return_type=str, when_used="json"),
-    ]
+    """`Annotated[model, FROM_JSON_STRING, TO_JSON_STRING]` built at runtime (type checkers can't read it)."""
+    return Annotated[model, FROM_JSON_STRING, TO_JSON_STRING]

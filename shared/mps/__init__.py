@@ -16,8 +16,8 @@ from shared.mps.client import (
     wire_params,
 )
 from shared.mps.ratelimit import DEFAULT_BURST, DEFAULT_RATE, RateLimiter, TokenBucket, Unlimited
-from shared.mps.retry import NO_RETRY, Retrier, RetryPolicy, is_retryable_error
 from shared.ports import MpsError
+from shared.retry import NO_RETRY, Retrier, RetryPolicy, is_retryable_error
 
 __all__ = [
     "DEFAULT_BURST",

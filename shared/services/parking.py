@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 
 from shared.log import get_logger
-from shared.ports import ParkedMessage, ResultStore
+from shared.ports import ParkedMessage, ParkingLot
 
 log = get_logger("fpscreen.parking")
 
 
 def park(
-    store: ResultStore,
+    store: ParkingLot,
     *,
     source: str,
     body: bytes | str,

@@ -6,18 +6,23 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from shared.config import Settings
 from shared.contracts.mps import ReportFpShotJobResultRequest
 from shared.log import get_logger
-from shared.ports import MpsError, MpsPort, ResultStore
-from shared.services.results import ResultRecorder
+from shared.ports import FailedJobOutbox, MpsError, MpsPort
+from shared.services.results import RecorderStores, ResultRecorder
+from shared.vocabulary import FAIL, MAX_QUERY_JOB_IDS, NON_FINAL_STATES
 
 log = get_logger("fpscreen.report")
 
-NON_FINAL = ["Queuing", "Analysing"]
 SWEEP_BATCH = 100
 REPORT_PAGE = 100
+
+
+class ReporterStores(RecorderStores, FailedJobOutbox, Protocol):
+    """What the reporter uses: the outbox, and what re-recording swept jobs needs."""
 
 
 @dataclass(slots=True)
@@ -40,7 +45,7 @@ class FailedJobReporter:
     def __init__(
         self,
         mps: MpsPort,
-        store: ResultStore,
+        store: ReporterStores,
         settings: Settings,
         *,
         clock: Callable[[], float] = time.time,
@@ -63,14 +68,14 @@ class FailedJobReporter:
     def sweep(self, *, deadline: float, summary: ReportSummary) -> int:
         now = self._clock()
         stuck = self._store.jobs_in_states(
-            NON_FINAL, updated_before=now - self._settings.stuck_after_seconds, limit=SWEEP_BATCH
+            NON_FINAL_STATES, updated_before=now - self._settings.stuck_after_seconds, limit=SWEEP_BATCH
         )
         swept = 0
-        for start in range(0, len(stuck), 10):
+        for start in range(0, len(stuck), MAX_QUERY_JOB_IDS):
             if self._clock() >= deadline:
                 summary.stopped_early = True
                 break
-            batch = stuck[start : start + 10]
+            batch = stuck[start : start + MAX_QUERY_JOB_IDS]
             try:
                 outcomes = self._recorder.record_jobs([job.job_id for job in batch])
             except MpsError as exc:
@@ -87,18 +92,15 @@ class FailedJobReporter:
         return swept
 
     def report(self, *, deadline: float, summary: ReportSummary) -> None:
-        pending = [
-            item
-            for item in self._store.pending_failed(REPORT_PAGE)
-            if item.attempts < self._settings.report_max_attempts
-        ]
+        # Giving up is this service's call: a job tried report_max_attempts times is no longer asked for.
+        pending = self._store.pending_failed(REPORT_PAGE, max_attempts=self._settings.report_max_attempts)
         for item in pending:
             if self._clock() >= deadline:
                 summary.stopped_early = True
                 return
             request = ReportFpShotJobResultRequest(
                 job_id=item.job_id,
-                result=item.code or "Fail",
+                result=item.code or FAIL,
                 details=json.dumps({"Message": item.message, "UserData": item.user_data}, ensure_ascii=False),
             )
             try:

@@ -5,15 +5,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from shared.contracts.events import MnsTopicMessage
-from shared.contracts.mps import MAX_QUERY_JOB_IDS, FpShotJob, QueryFpShotJobListRequest
+from shared.contracts.mps import FpShotJob, QueryFpShotJobListRequest
 from shared.contracts.notify import NotifyParseError, parse_fp_shot_job_notify
 from shared.log import get_logger
-from shared.ports import FailedJob, MpsPort, ResultStore
+from shared.ports import ClaimStore, FailedJob, FailedJobOutbox, JobStore, MatchStore, MpsPort, ParkingLot
 from shared.services.job_rows import job_record, match_rows
 from shared.services.parking import park
 from shared.services.submit import claim_key_from_user_data
+from shared.vocabulary import FAIL, MAX_QUERY_JOB_IDS, RecordStatus
 
 log = get_logger("fpscreen.results")
 
@@ -21,7 +23,7 @@ log = get_logger("fpscreen.results")
 @dataclass(frozen=True, slots=True)
 class RecordOutcome:
     job_id: str
-    status: str  # "stored" | "unchanged" | "pending" | "missing" | "parked"
+    status: RecordStatus
     state: str = ""
     reason: str = ""
 
@@ -31,8 +33,13 @@ def chunks(ids: list[str], size: int = MAX_QUERY_JOB_IDS) -> Iterable[list[str]]
         yield ids[start : start + size]
 
 
+class RecorderStores(ClaimStore, JobStore, MatchStore, FailedJobOutbox, ParkingLot, Protocol):
+    """What recording a job touches: its claim (read, to trace bucket and key), its row, its matches, the
+    failed-job outbox, and the parking lot for unreadable notifications."""
+
+
 class ResultRecorder:
-    def __init__(self, mps: MpsPort, store: ResultStore, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, mps: MpsPort, store: RecorderStores, *, clock: Callable[[], float] = time.time) -> None:
         self._mps = mps
         self._store = store
         self._clock = clock
@@ -85,7 +92,7 @@ class ResultRecorder:
         # Matches first: a reader that sees a final job row also sees all of its matches.
         self._store.replace_matches(job.id, match_rows(job))
         changed = self._store.save_job(record)
-        if job.state == "Fail":
+        if job.state == FAIL:
             self._store.add_failed(
                 FailedJob(
                     job_id=job.id,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import quote
 
 from shared.config import Route, Settings
@@ -12,8 +13,9 @@ from shared.contracts.events import OssEvent, OssEventRecord
 from shared.contracts.mps import FpShotConfig, InputFile, QueryFpShotJobListRequest, SubmitFpShotJobRequest
 from shared.idempotency import AlreadyInProgress, Idempotency, object_version_key, primary_key_for
 from shared.log import get_logger
-from shared.ports import JobRecord, MpsError, MpsPort, ObjectClaim, ResultStore
+from shared.ports import ClaimStore, JobRecord, JobStore, MpsError, MpsPort, ObjectClaim, ParkingLot
 from shared.services.parking import park
+from shared.vocabulary import CLAIM_IN_PROGRESS, MAX_QUERY_PAGE_SIZE, QUEUING, SubmitStatus
 
 log = get_logger("fpscreen.submit")
 
@@ -42,7 +44,7 @@ class UploadedObject:
 class SubmitOutcome:
     object_key: str
     fp_db_id: str
-    status: str  # "submitted" | "duplicate" | "rejected" | "skipped"
+    status: SubmitStatus
     job_id: str = ""
     reason: str = ""
     retry_at: float | None = None  # in_progress: when the holder's lease runs out
@@ -60,11 +62,15 @@ def claim_key_from_user_data(user_data: str | None) -> str | None:
     return None
 
 
+class SubmitStores(ClaimStore, JobStore, ParkingLot, Protocol):
+    """What submitting touches: claims, the queued job row, and the parking lot for rejected requests."""
+
+
 class SubmitService:
     def __init__(
         self,
         mps: MpsPort,
-        store: ResultStore,
+        store: SubmitStores,
         settings: Settings,
         *,
         clock: Callable[[], float] = time.time,
@@ -106,7 +112,7 @@ class SubmitService:
         claim = ObjectClaim(
             key=key,
             owner=owner,
-            status="IN_PROGRESS",
+            status=CLAIM_IN_PROGRESS,
             expires_at=0.0,
             bucket=obj.bucket,
             object_key=obj.key,
@@ -145,7 +151,7 @@ class SubmitService:
                 attrs={"object_key": obj.key, "fp_db_id": db},
             )
             return SubmitOutcome(obj.key, db, "rejected", reason=f"{exc.code}: {exc.message}")
-        status = "submitted" if ran else "duplicate"
+        status: SubmitStatus = "submitted" if ran else "duplicate"
         log.info(f"job {status}", extra={"key": obj.key, "job_id": job_id, "fp_db_id": db})
         return SubmitOutcome(obj.key, db, status, job_id=job_id)
 
@@ -170,7 +176,7 @@ class SubmitService:
                     state="All",
                     start_of_job_created_time_range=_utc(since - slack),
                     end_of_job_created_time_range=_utc(self._clock() + slack),
-                    maximum_page_size=100,
+                    maximum_page_size=MAX_QUERY_PAGE_SIZE,
                     next_page_token=token,
                 )
             )
@@ -193,7 +199,7 @@ class SubmitService:
         self._store.save_job(
             JobRecord(
                 job_id=job_id,
-                state="Queuing",
+                state=QUEUING,
                 user_data=request.user_data or "",
                 primary_key=claim.primary_key,
                 fp_db_id=claim.fp_db_id,

@@ -12,10 +12,10 @@ import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, Final, Literal, TypeVar
 
-from shared.contracts.mps import FINAL_STATES, STATE_RANK
 from shared.ports import FailedJob, JobRecord, MatchRow, ObjectClaim, ParkedMessage
+from shared.vocabulary import CLAIM_COMPLETED, CLAIM_IN_PROGRESS, state_rank
 
 Scalar = str | int | float
 PkType = Literal["STRING", "INTEGER", "BINARY"]
@@ -43,31 +43,15 @@ PARKED_MESSAGES = TableSpec("fp_parked_messages", (("message_id", "STRING"),), P
 TABLES: tuple[TableSpec, ...] = (OBJECTS, JOBS, MATCHES, FAILED_JOBS, PARKED_MESSAGES)
 
 # Claim statuses (ObjectClaim.status).
-IN_PROGRESS = "IN_PROGRESS"
-COMPLETED = "COMPLETED"
-
-
-# ------------------------------------------------------------------------------------------ job states
-
-
-def state_rank(state: str) -> int:
-    try:
-        return STATE_RANK[state]
-    except KeyError:
-        raise ValueError(f"unknown job state {state!r}; expected one of {sorted(STATE_RANK)}") from None
-
-
-def overwrite_rule(state: str) -> tuple[int, bool]:
-    """`(rank, allow_equal)`: a stored job may be overwritten by one in `state` iff its rank is below `rank`,
-    or equal to it when `allow_equal`. Equal non-final states refresh the row (the sweeper re-queried it);
-    a final state is never rewritten, so a redelivered or contradicting final result is a no-op."""
-    return state_rank(state), state not in FINAL_STATES
+IN_PROGRESS: Final = CLAIM_IN_PROGRESS
+COMPLETED: Final = CLAIM_COMPLETED
 
 
 # --------------------------------------------------------------------------------------------- codec
 
 R = TypeVar("R")
-_SCALAR_KINDS: dict[str, Kind] = {"str": "str", "int": "int", "float": "float"}
+# Annotations as written in ports.py; the vocabulary's Literal aliases are strings on the wire and in a column.
+_SCALAR_KINDS: dict[str, Kind] = {"str": "str", "int": "int", "float": "float", "JobState": "str", "ClaimStatus": "str"}
 
 
 def _field_kinds(record: type) -> dict[str, tuple[Kind, bool]]:

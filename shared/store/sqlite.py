@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -19,6 +19,7 @@ from shared.sqlite import MEMORY as MEMORY  # re-exported: SqliteStore(MEMORY)
 from shared.sqlite import SqliteDatabase
 from shared.store import schema
 from shared.store.schema import COMPLETED, IN_PROGRESS, TableSpec
+from shared.vocabulary import JobState, overwrite_rule
 
 _SQL_TYPES = {"str": "TEXT", "int": "INTEGER", "float": "REAL", "json": "TEXT"}
 # Secondary indexes for the scans the protocol offers (stuck jobs, recent jobs, pending outbox, parked list).
@@ -131,7 +132,7 @@ class SqliteStore:
     # ------------------------------------------------------------------------------------- jobs
 
     def save_job(self, job: JobRecord) -> bool:
-        rank, allow_equal = schema.overwrite_rule(job.state)
+        rank, allow_equal = overwrite_rule(job.state)
         sql, names = _insert_sql(schema.JOBS)
         updates = ", ".join(f"{_q(n)} = excluded.{_q(n)}" for n in names if n != "job_id")
         op = "<=" if allow_equal else "<"
@@ -142,7 +143,7 @@ class SqliteStore:
         rows = self._select('SELECT * FROM "fp_jobs" WHERE "job_id" = ?', (job_id,))
         return schema.decode(JobRecord, dict(rows[0])) if rows else None
 
-    def jobs_in_states(self, states: list[str], *, updated_before: float, limit: int) -> list[JobRecord]:
+    def jobs_in_states(self, states: Collection[JobState], *, updated_before: float, limit: int) -> list[JobRecord]:
         if not states or limit <= 0:
             return []
         marks = ", ".join("?" for _ in states)
@@ -178,11 +179,12 @@ class SqliteStore:
         sql, _ = _insert_sql(schema.FAILED_JOBS, 'ON CONFLICT ("job_id") DO NOTHING')
         return self._execute(sql, schema.encode(failed)) == 1
 
-    def pending_failed(self, limit: int) -> list[FailedJob]:
+    def pending_failed(self, limit: int, *, max_attempts: int | None = None) -> list[FailedJob]:
         if limit <= 0:
             return []
+        below = "" if max_attempts is None else f'AND "attempts" < {int(max_attempts):d} '
         rows = self._select(
-            'SELECT * FROM "fp_failed_jobs" WHERE "reported" = 0 ORDER BY "failed_at", "job_id" LIMIT ?',
+            f'SELECT * FROM "fp_failed_jobs" WHERE "reported" = 0 {below}ORDER BY "failed_at", "job_id" LIMIT ?',
             (limit,),
         )
         return [schema.decode(FailedJob, dict(r)) for r in rows]

@@ -14,8 +14,9 @@ This module imports the SDK at the top: `shared.store` only imports it when a Ta
 
 from __future__ import annotations
 
+import random as _random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import replace
 from typing import Any, Protocol
 
@@ -49,12 +50,14 @@ from tablestore.credentials import CredentialsProvider
 
 from shared.credentials import Credentials, resolve_credentials
 from shared.ports import ClaimOutcome, ClaimResult, FailedJob, JobRecord, MatchRow, ObjectClaim, ParkedMessage
+from shared.retry import Backoff
 from shared.store import schema
 from shared.store.schema import COMPLETED, IN_PROGRESS, TableSpec
+from shared.vocabulary import TABLESTORE_MAX_BATCH_ROWS, TABLESTORE_MAX_FILTER_CONDITIONS, JobState, overwrite_rule
 
 CONDITION_CHECK_FAIL = "OTSConditionCheckFail"
-MAX_BATCH_ROWS = 200  # BatchWriteRow limit per request
-MAX_FILTER_CONDITIONS = 10  # column conditions per filter
+MAX_BATCH_ROWS = TABLESTORE_MAX_BATCH_ROWS
+MAX_FILTER_CONDITIONS = TABLESTORE_MAX_FILTER_CONDITIONS
 # Row-level BatchWriteRow errors worth another try (throttling, conflicts, transient server states).
 RETRYABLE_ROW_ERRORS = frozenset(
     {
@@ -180,11 +183,13 @@ class TablestoreStore:
         max_batch_attempts: int = 4,
         retry_delay: float = 0.1,
         sleep: Callable[[float], None] = time.sleep,
+        random: Callable[[], float] = _random.random,
     ) -> None:
         self._client = client
         self._max_batch_attempts = max(1, max_batch_attempts)
-        self._retry_delay = retry_delay
+        self._backoff = Backoff(base=retry_delay, cap=retry_delay * 2 ** (self._max_batch_attempts - 1))
         self._sleep = sleep
+        self._random = random
 
     # ------------------------------------------------------------------------------------ helpers
 
@@ -229,7 +234,7 @@ class TablestoreStore:
                 if fatal or attempt == self._max_batch_attempts - 1:
                     raise BatchWriteError(spec.name, errors)
                 pending = [pending[item.index] for item in failed]
-                self._sleep(self._retry_delay * 2**attempt)
+                self._sleep(self._backoff.delay(attempt + 1, self._random()))
 
     # ------------------------------------------------------------------------------ object claims
 
@@ -288,7 +293,7 @@ class TablestoreStore:
     # --------------------------------------------------------------------------------------- jobs
 
     def save_job(self, job: JobRecord) -> bool:
-        rank, allow_equal = schema.overwrite_rule(job.state)
+        rank, allow_equal = overwrite_rule(job.state)
         row = _row(schema.JOBS, schema.encode(job))
         table = schema.JOBS.name
         if _attempt(self._client.put_row, table, row, Condition(RowExistenceExpectation.EXPECT_NOT_EXIST)):
@@ -303,7 +308,7 @@ class TablestoreStore:
         columns = self._get(schema.JOBS, job_id)
         return None if columns is None else schema.decode(JobRecord, columns)
 
-    def jobs_in_states(self, states: list[str], *, updated_before: float, limit: int) -> list[JobRecord]:
+    def jobs_in_states(self, states: Collection[JobState], *, updated_before: float, limit: int) -> list[JobRecord]:
         wanted = sorted(set(states))
         if not wanted or limit <= 0:
             return []
@@ -363,12 +368,15 @@ class TablestoreStore:
             Condition(RowExistenceExpectation.EXPECT_NOT_EXIST),
         )
 
-    def pending_failed(self, limit: int) -> list[FailedJob]:
+    def pending_failed(self, limit: int, *, max_attempts: int | None = None) -> list[FailedJob]:
         if limit <= 0:
             return []
         # Full scan filtered on `reported == 0`; the outbox is tiny. At scale: a secondary index on
         # (reported, failed_at, job_id) gives the oldest pending rows directly.
-        pending = _eq("reported", 0)
+        pending: ColumnCondition = _eq("reported", 0)
+        if max_attempts is not None:
+            tried = SingleColumnCondition("attempts", int(max_attempts), ComparatorType.LESS_THAN, False)
+            pending = _all(pending, tried)
         spec = schema.FAILED_JOBS
         failed = [schema.decode(FailedJob, c) for c in self._scan(spec, *_whole_table(spec), pending)]
         failed.sort(key=lambda job: (job.failed_at, job.job_id))
@@ -436,7 +444,7 @@ def create_tables(client: OtsClient) -> list[str]:
 CredentialsSource = Credentials | Callable[[], Credentials] | None
 
 
-class _ResolvingCredentials(CredentialsProvider):
+class _ResolvingCredentials(CredentialsProvider):  # type: ignore[misc]  # the SDK ships no types
     """Resolves credentials on every request, so a rotated STS token is used without a new client."""
 
     def __init__(self, source: Callable[[], Credentials]) -> None:

@@ -19,6 +19,7 @@ from engine.modalities import REGISTRY, get_modality, guess_kind, modality_names
 from engine.synth import audio as synth_audio
 from engine.synth import text as synth_text
 from engine.synth.video import make_video, transform_video
+from engine.template import load_template
 from shared.config import Route, Settings
 from shared.contracts.modalities import (
     AUDIO_SUFFIXES,
@@ -30,7 +31,6 @@ from shared.contracts.modalities import (
     text_type_for,
 )
 from shared.contracts.mps import FpShotResult
-from shared.template import load_template
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yml"
 

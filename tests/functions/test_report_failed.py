@@ -4,6 +4,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from shared.config import Settings
 from shared.contracts.mps import FpShotConfig, InputFile, SubmitFpShotJobRequest
 from shared.ports import FailedJob, JobRecord, MpsError
@@ -92,6 +94,19 @@ def test_rejected_report_is_not_retried_forever(wired: Runtime, fake_mps: FakeMp
     failed = wired.store.get_failed(job_id)
     assert failed is not None and failed.attempts == 2 and failed.reported_at is None
     assert "InvalidParameter.ResourceNotFound" in failed.last_error
+
+
+def test_jobs_given_up_on_do_not_starve_newer_ones(
+    wired: Runtime, fake_mps: FakeMps, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The oldest page of the outbox is all given up on: the reporter still reaches the job behind it."""
+    monkeypatch.setattr("shared.services.report.REPORT_PAGE", 2)
+    ids = _failed_jobs(wired, 3, fake_mps)
+    for job_id in ids[:2]:
+        for _ in range(2):
+            wired.store.record_failed_attempt(job_id, "InvalidParameter.ResourceNotFound")
+    summary = FailedJobReporter(wired.mps, wired.store, Settings(report_max_attempts=2)).run(deadline=2e9)
+    assert summary.reported == [ids[2]] and summary.failed == []
 
 
 def test_sweep_recovers_a_lost_notification(

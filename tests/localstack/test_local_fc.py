@@ -15,9 +15,9 @@ from engine.localstack.fc_context import FcCredentials
 from engine.localstack.fc_runtime import LocalFc, LocalFunction, RetrySchedule, merged_environment, next_fire_after
 from engine.localstack.stack import DEFAULT_TEMPLATE, invocations_for, template_parameters
 from engine.localstack.state import Enqueue, StackState
+from engine.template import load_template
 from shared.contracts.events import parse_oss_event
 from shared.idempotency import AlreadyInProgress
-from shared.template import load_template
 
 
 @pytest.fixture

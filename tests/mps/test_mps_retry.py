@@ -1,11 +1,15 @@
-"""shared.mps.retry: capped exponential backoff with full jitter, attempt cap and deadline."""
+"""shared.retry: capped exponential backoff with full jitter, attempt cap and deadline."""
 
 from __future__ import annotations
 
+import json
+import logging
+
 import pytest
 
-from shared.mps.retry import NO_RETRY, Retrier, RetryPolicy
+from shared.log import JsonFormatter, bind_invocation
 from shared.ports import MpsError
+from shared.retry import NO_RETRY, Retrier, RetryPolicy
 
 from .helpers import FakeClock
 
@@ -123,3 +127,21 @@ def test_no_retry_policy_makes_one_attempt(clock: FakeClock) -> None:
 def test_invalid_policies_are_rejected(kwargs: dict) -> None:
     with pytest.raises(ValueError):
         RetryPolicy(**kwargs)
+
+
+def test_retry_logs_are_json_lines_carrying_the_fc_request_id(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    bind_invocation("req-42", "submit_on_upload")
+    try:
+        with caplog.at_level(logging.INFO, logger="fpscreen"):
+            retrier(RetryPolicy(max_attempts=3, base_delay=0.1, deadline=None), clock).call(
+                Flaky(throttled()), label="SubmitFpShotJob"
+            )
+        [record] = [r for r in caplog.records if r.name.startswith("fpscreen.")]
+        entry = json.loads(JsonFormatter().format(record))
+    finally:
+        bind_invocation("", "")
+    assert entry["request_id"] == "req-42" and entry["function"] == "submit_on_upload"
+    assert (entry["message"], entry["call"], entry["attempt"]) == ("retrying", "SubmitFpShotJob", 1)
+    assert entry["wait"] == pytest.approx(0.05) and "Throttling.User" in entry["error"]

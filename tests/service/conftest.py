@@ -27,7 +27,7 @@ from engine.synth import text as text_synth
 from shared.contracts.mps import API_VERSION
 
 AK, SK = "test-service-ak", "test-service-secret"
-FAST_NOTIFY = Backoff(first=0.05, cap=0.2)
+FAST_NOTIFY = Backoff(base=0.05, cap=0.2)
 TEXT_ORIGINAL = text_synth.document(21, 3000, "en")
 TEXT_OTHER = text_synth.document(22, 3000, "en")
 

@@ -92,5 +92,6 @@ def test_notification_body_is_flat_pascal_case_and_parses() -> None:
 
 
 def test_backoff_doubles_up_to_its_cap() -> None:
-    backoff = Backoff(first=0.5, cap=3.0)
-    assert [backoff.delay(n) for n in range(1, 6)] == [0.5, 1.0, 2.0, 3.0, 3.0]
+    backoff = Backoff(base=0.5, cap=3.0)
+    assert [backoff.ceiling(n) for n in range(1, 6)] == [0.5, 1.0, 2.0, 3.0, 3.0]
+    assert [backoff.delay(n, 0.5) for n in range(1, 6)] == [0.25, 0.5, 1.0, 1.5, 1.5]  # full jitter

@@ -272,6 +272,17 @@ def test_failed_attempts_are_counted(store: ResultStore) -> None:
     assert store.get_failed("nope") is None
 
 
+def test_pending_can_leave_out_jobs_tried_too_often(store: ResultStore) -> None:
+    for job_id, at, tries in (("j-a", 10.0, 3), ("j-b", 20.0, 2), ("j-c", 30.0, 0)):
+        store.add_failed(make_failed(job_id, failed_at=at))
+        for _ in range(tries):
+            store.record_failed_attempt(job_id, "Throttling.User")
+    assert [f.job_id for f in store.pending_failed(10, max_attempts=3)] == ["j-b", "j-c"]
+    assert [f.job_id for f in store.pending_failed(1, max_attempts=3)] == ["j-b"]  # the limit counts after it
+    assert [f.job_id for f in store.pending_failed(10, max_attempts=1)] == ["j-c"]
+    assert [f.job_id for f in store.pending_failed(10)] == ["j-a", "j-b", "j-c"]
+
+
 def test_many_pending_failed_jobs_span_pages(store: ResultStore) -> None:
     for n in range(30):
         store.add_failed(make_failed(f"j{n:02d}", failed_at=float(100 - n)))

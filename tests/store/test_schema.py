@@ -6,6 +6,7 @@ import pytest
 
 from shared.ports import FailedJob, JobRecord, ObjectClaim, ParkedMessage
 from shared.store import schema
+from shared.vocabulary import overwrite_rule, state_rank
 
 from .records import make_claim, make_failed, make_job, make_match, make_parked
 
@@ -58,9 +59,11 @@ def test_decode_fills_defaults_and_refuses_missing_required_fields() -> None:
 
 
 def test_state_rules() -> None:
-    assert schema.overwrite_rule("Queuing") == (0, True)
-    assert schema.overwrite_rule("Analysing") == (1, True)
-    assert schema.overwrite_rule("Success") == (2, False)
-    assert schema.overwrite_rule("Fail") == (2, False)
+    assert overwrite_rule("Queuing") == (0, True)
+    assert overwrite_rule("Analysing") == (1, True)
+    assert overwrite_rule("Success") == (2, False)
+    assert overwrite_rule("Fail") == (2, False)
     with pytest.raises(ValueError):
-        schema.state_rank("Done")
+        state_rank("Done")
+    with pytest.raises(ValueError):
+        schema.encode(make_job("j1", "Done"))

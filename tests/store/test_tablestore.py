@@ -17,7 +17,8 @@ from .records import make_claim, make_failed, make_job, make_match
 
 def _store(client: FakeOTSClient, **options: Any) -> tuple[TablestoreStore, list[float]]:
     sleeps: list[float] = []
-    return TablestoreStore(client, sleep=sleeps.append, **options), sleeps
+    # rand = 0.5: every full-jitter wait is half its ceiling, so the waits are exact.
+    return TablestoreStore(client, sleep=sleeps.append, random=lambda: 0.5, **options), sleeps
 
 
 def test_create_tables_declares_the_schema_once() -> None:
@@ -47,7 +48,7 @@ def test_transiently_failed_batch_rows_are_retried(fake_ots: FakeOTSClient) -> N
     assert store.matches_for_job("j1") == rows
     # First request: rows 0-2 failed; the retry resends exactly those three.
     assert fake_ots.batch_sizes == [5, 3]
-    assert sleeps == [0.1]
+    assert sleeps == [0.05]
 
 
 def test_persistently_failing_rows_raise_after_the_last_attempt(fake_ots: FakeOTSClient) -> None:
@@ -57,7 +58,7 @@ def test_persistently_failing_rows_raise_after_the_last_attempt(fake_ots: FakeOT
         store.replace_matches("j1", [make_match("j1", 0)])
     assert caught.value.table == "fp_matches"
     assert fake_ots.batch_sizes == [1, 1, 1]
-    assert sleeps == [0.1, 0.2]
+    assert sleeps == [0.05, 0.1]  # full jitter below a doubling ceiling
 
 
 def test_a_non_retryable_row_error_raises_at_once(fake_ots: FakeOTSClient) -> None:

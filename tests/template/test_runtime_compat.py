@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.template import load_template
+from engine.template import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 

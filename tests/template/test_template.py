@@ -1,4 +1,4 @@
-"""template.yml, read through shared/template.py: handlers exist, tables match the store schema, triggers are
+"""template.yml, read through engine/template.py: handlers exist, tables match the store schema, triggers are
 complete, the RAM policy is least-privilege, and every variable the code reads is declared."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 from croniter import croniter
 
-from shared.template import (
+from engine.template import (
     ALLOWED_ACTIONS,
     FUNCTION_NAMES,
     REQUIRED_ENV,

@@ -18,8 +18,8 @@ import pytest
 from typer.testing import CliRunner
 
 from engine.localstack.oss_compat import OssCompatServer
+from engine.template import Template, load_template
 from shared.contracts.events import parse_oss_event
-from shared.template import Template, load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 OBJECTS = {

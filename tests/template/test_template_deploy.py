@@ -21,7 +21,7 @@ import fc2
 import pytest
 from typer.testing import CliRunner
 
-from shared.template import load_template
+from engine.template import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 PARAMS = {
@@ -86,10 +86,10 @@ def test_layer_zip_layout(deploy: ModuleType, tmp_path: Path) -> None:
         names = set(archive.namelist())
     assert all(n.startswith("python/") for n in names)
     shipped = {p.relative_to(ROOT).as_posix() for p in (ROOT / "shared").rglob("*.py") if "__pycache__" not in p.parts}
-    expected = {f"python/{n}" for n in shipped if not n.endswith("/template.py")}
+    expected = {f"python/{n}" for n in shipped}
     assert expected <= names
     assert "python/shared/__init__.py" in names
-    assert "python/shared/template.py" not in names, "dev-only module (needs PyYAML) must not ship"
+    assert not [n for n in names if n.startswith("python/engine/")], "the template reader (engine/) is not layer code"
     assert {"python/fakedep/__init__.py", "python/fakedep-1.0.dist-info/METADATA"} <= names
     assert not [n for n in names if n.startswith("python/bin/") or "__pycache__" in n]
 

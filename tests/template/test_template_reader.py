@@ -1,4 +1,4 @@
-"""shared/template.py must reject what Funcraft's schema rejects, so a broken template fails in CI, not at deploy."""
+"""engine/template.py must reject what Funcraft's schema rejects, so a broken template fails in CI, not at deploy."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from shared.template import TemplateError, load_template, load_yaml, parse_assignments, parse_template
+from engine.template import TemplateError, load_template, load_yaml, parse_assignments, parse_template
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yml"
 

@@ -14,7 +14,8 @@ resolve against the template's `Parameters` (defaults, overridden by `parameters
 yet resolves to the placeholder `${Name}` and is listed in `Template.missing_parameters`, so the structure can be
 read before deploy-time values (bucket, pipeline id, published layer ARN) exist.
 
-Imports stay light (PyYAML + pydantic): the FC layer ships this module but the functions never import it.
+Imports stay light (PyYAML + pydantic). It lives in `engine`, not `shared`: the FC layer doesn't ship it, so the
+layer needs no PyYAML.
 """
 
 from __future__ import annotations
@@ -122,7 +123,7 @@ def _mapping_without_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode)
     for key_node, _ in node.value:
         if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor`: merged keys may be overridden
             continue
-        key = loader.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+        key = loader.construct_object(key_node, deep=True)
         if key in seen:
             raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
         seen.add(key)
