@@ -152,7 +152,7 @@ class LocalStack:
     def start(self) -> LocalStack:
         # Imported here: these pull in the engine (numpy, PyAV) and servers; `upload_file` needs none of it.
         from engine.localstack.mns_server import MnsServer, RetryPolicy
-        from engine.service.app import LOCAL_ACCESS_KEY_ID, LOCAL_ACCESS_KEY_SECRET, EngineService
+        from engine.service.app import LOCAL_ACCESS_KEY_ID, LOCAL_ACCESS_KEY_SECRET, EngineService, EngineSettings
 
         self.paths.data_dir.mkdir(parents=True, exist_ok=True)
         if self.log_file:
@@ -173,13 +173,15 @@ class LocalStack:
         )
         self.mns.start()
         self.engine = EngineService(
-            data_dir=self.paths.engine,
-            oss_root=self.paths.oss_root,
-            host=self.host,
-            port=0,
-            workers=self.engine_workers,
-            credentials=creds,
-            mns_endpoint=self.mns.endpoint,
+            EngineSettings(
+                data_dir=self.paths.engine,
+                oss_root=self.paths.oss_root,
+                host=self.host,
+                port=0,
+                workers=self.engine_workers,
+                credentials={creds.access_key_id: creds.access_key_secret},
+                mns_endpoint=self.mns.endpoint,
+            )
         )
         self.engine.start()
 
