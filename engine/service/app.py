@@ -14,7 +14,8 @@ HTTP: `engine.wsgi.WsgiServer` (waitress) serves `EngineService.wsgi`; what wait
 
 Access keys: `EngineSettings.credentials` (a `Credentials` or `{AccessKeyId: secret}`), else
 `ALIBABA_CLOUD_ACCESS_KEY_ID` / `ALIBABA_CLOUD_ACCESS_KEY_SECRET`, else the documented local pair
-`LOCAL_ACCESS_KEY_ID` / `LOCAL_ACCESS_KEY_SECRET`. MNS notifications are signed with the first pair (or `mns_credentials`).
+`LOCAL_ACCESS_KEY_ID` / `LOCAL_ACCESS_KEY_SECRET`.
+MNS notifications are signed with the first pair (or `mns_credentials`).
 """
 
 from __future__ import annotations
