@@ -12,6 +12,7 @@ the service's `render_error` (Alibaba JSON, MNS XML) instead of waitress's plain
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -22,7 +23,7 @@ from waitress import wasyncore
 from waitress.adjustments import Adjustments
 from waitress.channel import HTTPChannel
 from waitress.server import TcpWSGIServer
-from waitress.task import ErrorTask
+from waitress.task import ErrorTask, WSGITask
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,27 @@ class _ErrorTask(ErrorTask):
         self.write(body)
 
 
+def _title(name: str) -> str:
+    return "-".join(part.capitalize() for part in name.split("-"))
+
+
+class _WsgiTask(WSGITask):
+    """Sends header names as the application spelled them. Waitress title-cases them, but the MNS SDK looks
+    response headers up case-sensitively in a dict (`resp.header["x-mns-request-id"]`), as real MNS sends them."""
+
+    def build_response_header(self) -> bytes:
+        spelled = {_title(name): name for name, _ in self.response_headers}
+        head: bytes = super().build_response_header()
+        lines = head.decode("latin-1").split("\r\n")
+        for i, line in enumerate(lines[1:], start=1):
+            name, sep, value = line.partition(":")
+            if sep and name in spelled:
+                lines[i] = f"{spelled[name]}{sep}{value}"
+        return "\r\n".join(lines).encode("latin-1")
+
+
 class _Channel(HTTPChannel):
+    task_class = _WsgiTask
     error_task_class = _ErrorTask
 
 
@@ -169,7 +190,9 @@ class WsgiServer:
             return
         self._stopping.set()
         if self._started:
-            self._server.pull_trigger()  # wake the poll now rather than after its timeout
+            # Wake the poll now rather than after its timeout (unless the loop already closed everything).
+            with contextlib.suppress(OSError):
+                self._server.pull_trigger()
             self._thread.join(timeout)
         else:
             for dispatcher in list(self._server._map.values()):

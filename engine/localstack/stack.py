@@ -151,7 +151,7 @@ class LocalStack:
 
     def start(self) -> LocalStack:
         # Imported here: these pull in the engine (numpy, PyAV) and servers; `upload_file` needs none of it.
-        from engine.localstack.mns_server import MnsServer, RetryPolicy
+        from engine.localstack.mns import MnsServer, RetryPolicy
         from engine.service.app import LOCAL_ACCESS_KEY_ID, LOCAL_ACCESS_KEY_SECRET, EngineService, EngineSettings
 
         self.paths.data_dir.mkdir(parents=True, exist_ok=True)
