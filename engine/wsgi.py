@@ -60,13 +60,13 @@ def _status_line(status: int) -> str:
 
 
 def error_response(
-    start_response: Callable[..., Any], render_error: ErrorRenderer, status: int, detail: str
+    environ: dict[str, Any], start_response: Callable[..., Any], render_error: ErrorRenderer, status: int, detail: str
 ) -> list[bytes]:
-    """Answer a WSGI request with `render_error`'s body for `status`."""
+    """Answer a WSGI request with `render_error`'s body for `status` (headers only for HEAD)."""
     line = _status_line(status)
     content_type, body = render_error(status, line.partition(" ")[2], detail)
     start_response(line, [("Content-Type", content_type), ("Content-Length", str(len(body)))])
-    return [body]
+    return [] if environ.get("REQUEST_METHOD") == "HEAD" else [body]
 
 
 def limit_request(app: WsgiApp, limits: HttpLimits, render_error: ErrorRenderer) -> WsgiApp:
@@ -75,12 +75,12 @@ def limit_request(app: WsgiApp, limits: HttpLimits, render_error: ErrorRenderer)
     def guarded(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         target = environ.get("REQUEST_URI") or ""
         if len(target) > limits.max_target_bytes:
-            return error_response(start_response, render_error, 414, "The request URL is too long.")
+            return error_response(environ, start_response, render_error, 414, "The request URL is too long.")
         count = sum(1 for key in environ if key.startswith("HTTP_")) + sum(
             1 for key in ("CONTENT_TYPE", "CONTENT_LENGTH") if environ.get(key)
         )
         if count > limits.max_header_count:
-            return error_response(start_response, render_error, 431, "The request has too many header fields.")
+            return error_response(environ, start_response, render_error, 431, "The request has too many header fields.")
         return app(environ, start_response)
 
     return guarded

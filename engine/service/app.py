@@ -387,7 +387,7 @@ class EngineService:
         """The WSGI application: RPC over GET or POST, JSON out."""
         request = Request(environ)
         if request.method not in ("GET", "POST"):
-            return error_response(start_response, _render_error, 501, f"{request.method} is not supported.")
+            return error_response(environ, start_response, _render_error, 501, f"{request.method} is not supported.")
         body = request.get_data(cache=False)
         target = environ.get("REQUEST_URI") or request.full_path
         status, payload = self.handle(request.method, target, request.headers, body, request.headers.get("Host"))
