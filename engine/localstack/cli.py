@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from engine.cli_root import data_dir
 from engine.localstack.results import ScreeningResult, screening_results
 from engine.localstack.stack import DEFAULT_BUCKET, DEFAULT_TEMPLATE, LocalStack, StackPaths, upload_file
 from shared.store.sqlite import SqliteStore
@@ -27,8 +28,6 @@ VERDICT_STYLE = {"copy": "bold red", "clean": "green", "failed": "yellow", "pend
 
 
 def _paths(ctx: typer.Context, oss_root: Path | None) -> StackPaths:
-    from engine.cli import data_dir
-
     return StackPaths.under(data_dir(ctx), oss_root)
 
 
