@@ -15,7 +15,7 @@ from rich.table import Table
 
 from engine.cli_root import data_dir
 from engine.localstack.results import ScreeningResult, screening_results
-from engine.localstack.stack import DEFAULT_BUCKET, DEFAULT_TEMPLATE, LocalStack, StackPaths, upload_file
+from engine.localstack.stack import DEFAULT_BUCKET, DEFAULT_TEMPLATE, LocalStack, StackPaths, StackSettings, upload_file
 from shared.store.sqlite import SqliteStore
 
 OssRootOption = Annotated[
@@ -41,7 +41,9 @@ def up(
     """Start the whole stack — local MNS, the engine service, the bucket watcher and the three functions wired
     to their triggers as template.yml declares them — and run until interrupted."""
     stack = LocalStack(
-        _paths(ctx, oss_root), template_path=template, bucket=bucket, engine_workers=workers, log_file=True
+        StackSettings(
+            _paths(ctx, oss_root), template_path=template, bucket=bucket, engine_workers=workers, log_file=True
+        )
     )
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
