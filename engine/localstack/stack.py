@@ -203,6 +203,14 @@ class LocalStack:
     def credentials(self) -> Credentials:
         return self.settings.access_key()
 
+    @property
+    def region(self) -> str:
+        return self.settings.region
+
+    @property
+    def engine_workers(self) -> int:
+        return self.settings.engine_workers
+
     def start(self) -> LocalStack:
         # Imported here: these pull in the engine (numpy, PyAV) and servers; `upload_file` needs none of it.
         from engine.localstack.mns import MnsServer
