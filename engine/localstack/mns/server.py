@@ -188,8 +188,10 @@ class MnsServer:
 
     def _wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         api = self._api
-        if api is None:  # stopping
-            return Response(status=503)(environ, start_response)
+        if api is None:  # a request that raced stop()
+            unavailable = MnsError("ServiceUnavailable", "The local MNS is stopping.", 503)
+            body = error_doc(unavailable, secrets.token_hex(12).upper(), "")
+            return Response(body, status=503, content_type="text/xml;charset=utf-8")(environ, start_response)
         request = Request(environ)
         # The signature covers the resource exactly as sent: the raw request target, not the decoded path.
         target = environ.get("REQUEST_URI") or request.full_path
