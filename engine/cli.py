@@ -1,7 +1,8 @@
 """`fpscreen`: the developer CLI over the local engine.
 
-A top-level `app` with one sub-typer per area; other areas add theirs with `app.add_typer(...)` or `@app.command()`
-(e.g. `fpscreen engine serve`, `fpscreen up`, `fpscreen demo`) and get the data directory from `data_dir(ctx)`.
+The root `app` lives in `engine.cli_root`; this module adds the library and match commands and composes the other
+areas (`fpscreen engine serve`, `fpscreen up`, `fpscreen demo`), which register on the same `app` and get the data
+directory from `engine.cli_root.data_dir(ctx)`; none of them imports this module.
 
     fpscreen library create NAME --model video|audio|text
     fpscreen library list | items ID | add ID FILE... [--key PK] | remove ID PK... | delete ID [--purge]
@@ -13,7 +14,6 @@ Machine-readable output (`--json`, `library create --quiet`) goes to stdout; pro
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,29 +25,23 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from engine.cli_root import DataDirOption, app, data_dir
 from engine.errors import EngineError
 from engine.library import LibraryStore
+from engine.localstack.cli import register as register_localstack
 from engine.matcher import JobOutcome, Matcher
 from engine.modalities import kind_of, model_id_of
 from shared.contracts.modalities import MODALITIES, text_type_for
 from shared.contracts.mps import FpShotConfig, FpShotResult
 
-DATA_DIR_ENV = "FPSCREEN_DATA_DIR"
-DEFAULT_DATA_DIR = Path("~/.fpscreen")
+try:
+    from engine.service.cli import engine_app
+except ImportError:  # the service's CLI is optional in a trimmed install
+    engine_app = None
 
-app = typer.Typer(
-    name="fpscreen",
-    help="Media fingerprinting and copyright screening: the local engine behind the MPS Video DNA API.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-)
 library_app = typer.Typer(help="Create, fill, list and delete fingerprint libraries.", no_args_is_help=True)
 app.add_typer(library_app, name="library")
 
-DataDirOption = Annotated[
-    Path | None,
-    typer.Option("--data-dir", help=f"Where libraries live [env {DATA_DIR_ENV}; default {DEFAULT_DATA_DIR}]."),
-]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the MPS wire shape as JSON.")]
 TextTypeOption = Annotated[
     str | None, typer.Option("--text-type", help="Text jobs: 'Text' or 'ASR' (JSON array of {start,end,text}).")
@@ -56,24 +50,6 @@ TextTypeOption = Annotated[
 
 def _stderr() -> Console:
     return Console(stderr=True)
-
-
-@app.callback()
-def main(ctx: typer.Context, data_dir: DataDirOption = None) -> None:
-    ctx.obj = {"data_dir": data_dir}
-
-
-def data_dir(ctx: typer.Context | None, override: Path | None = None) -> Path:
-    """The data directory: a command's `--data-dir`, else the top-level one, else $FPSCREEN_DATA_DIR, else
-    ~/.fpscreen."""
-    chosen = override
-    if chosen is None and ctx is not None:
-        root = ctx.find_root()
-        if isinstance(root.obj, dict):
-            chosen = root.obj.get("data_dir")
-    if chosen is None and os.environ.get(DATA_DIR_ENV):
-        chosen = Path(os.environ[DATA_DIR_ENV])
-    return (chosen or DEFAULT_DATA_DIR).expanduser()
 
 
 @contextmanager
@@ -347,14 +323,9 @@ def match(
 
 def _register_areas() -> None:
     """Other areas' commands: the local stack (up, upload, results, demo) and the engine service."""
-    from engine.localstack.cli import register
-
-    register(app)
-    try:
-        from engine.service.cli import engine_app
-    except ImportError:  # the service's CLI is optional in a trimmed install
-        return
-    app.add_typer(engine_app, name="engine")
+    register_localstack(app)
+    if engine_app is not None:
+        app.add_typer(engine_app, name="engine")
 
 
 _register_areas()

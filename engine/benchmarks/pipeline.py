@@ -33,7 +33,7 @@ from engine.benchmarks import Profile
 from engine.benchmarks.media import MediaCache, Spec, VideoSpec, video_spec
 from engine.benchmarks.timing import percentile
 from engine.localstack.fc_runtime import RetrySchedule
-from engine.localstack.stack import LocalStack, StackPaths
+from engine.localstack.stack import LocalStack, StackPaths, StackSettings
 from shared.config import ENV_MPS_QPS
 from shared.ports import JobRecord
 from shared.vocabulary import FINAL_STATES
@@ -161,7 +161,9 @@ def run(profile: Profile, cache: MediaCache, workdir: Path, progress: Callable[[
     root = workdir / "stack"
     shutil.rmtree(root, ignore_errors=True)
     stack = LocalStack(
-        StackPaths.under(root), retry=RetrySchedule(base=0.5, cap=5.0), mns_retry_scale=0.05, log_file=True
+        StackSettings(
+            StackPaths.under(root), retry=RetrySchedule(base=0.5, cap=5.0), mns_retry_scale=0.05, log_file=True
+        )
     )
     logger = logging.getLogger("fpscreen")
     handlers, propagate = list(logger.handlers), logger.propagate

@@ -13,8 +13,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from engine.cli_root import data_dir
 from engine.localstack.results import ScreeningResult, screening_results
-from engine.localstack.stack import DEFAULT_BUCKET, DEFAULT_TEMPLATE, LocalStack, StackPaths, upload_file
+from engine.localstack.stack import DEFAULT_BUCKET, DEFAULT_TEMPLATE, LocalStack, StackPaths, StackSettings, upload_file
 from shared.store.sqlite import SqliteStore
 
 OssRootOption = Annotated[
@@ -27,8 +28,6 @@ VERDICT_STYLE = {"copy": "bold red", "clean": "green", "failed": "yellow", "pend
 
 
 def _paths(ctx: typer.Context, oss_root: Path | None) -> StackPaths:
-    from engine.cli import data_dir
-
     return StackPaths.under(data_dir(ctx), oss_root)
 
 
@@ -42,7 +41,9 @@ def up(
     """Start the whole stack — local MNS, the engine service, the bucket watcher and the three functions wired
     to their triggers as template.yml declares them — and run until interrupted."""
     stack = LocalStack(
-        _paths(ctx, oss_root), template_path=template, bucket=bucket, engine_workers=workers, log_file=True
+        StackSettings(
+            _paths(ctx, oss_root), template_path=template, bucket=bucket, engine_workers=workers, log_file=True
+        )
     )
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

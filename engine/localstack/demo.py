@@ -20,7 +20,7 @@ from pathlib import Path
 
 from engine.localstack.fc_runtime import RetrySchedule
 from engine.localstack.results import AlignedSlice, ScreeningResult, screening_results
-from engine.localstack.stack import LocalStack, StackPaths
+from engine.localstack.stack import LocalStack, StackPaths, StackSettings
 from engine.synth import av
 from engine.synth import text as synth_text
 from engine.synth import video as synth
@@ -233,10 +233,12 @@ def run_demo(
     workdir = root / "media-src"
     workdir.mkdir(parents=True, exist_ok=True)
     stack = LocalStack(
-        StackPaths.under(root),
-        retry=RetrySchedule(base=0.5, cap=5.0),
-        mns_retry_scale=0.05,
-        log_file=True,
+        StackSettings(
+            StackPaths.under(root),
+            retry=RetrySchedule(base=0.5, cap=5.0),
+            mns_retry_scale=0.05,
+            log_file=True,
+        )
     )
     try:
         progress("generating media …")

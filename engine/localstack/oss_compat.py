@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import io
 import re
-import threading
 import time
 import urllib.request
 import uuid
@@ -25,7 +24,9 @@ from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any
 from urllib.parse import unquote
+from xml.sax.saxutils import escape
 
+from engine.wsgi import HttpLimits, WsgiServer
 from shared.vocabulary import DEFAULT_REGION
 
 WsgiEnviron = dict[str, Any]
@@ -273,6 +274,17 @@ class OssShim:
         return b"<Bucket>" + inner + extra.encode() + b"</Bucket>"
 
 
+# Objects are media files: bodies up to OSS's 5 GB PutObject limit (waitress spools large bodies to disk).
+OSS_HTTP_LIMITS = HttpLimits(threads=8, channel_timeout=60, max_request_body_size=5 << 30)
+
+
+def _oss_error(status: int, reason: str, detail: str) -> tuple[str, bytes]:
+    code = escape(reason.replace(" ", ""))
+    message = escape(detail.strip() or reason)
+    body = f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{message}</Message></Error>'
+    return "application/xml", body.encode("utf-8")
+
+
 class OssCompatServer:
     """The shim served over HTTP on 127.0.0.1 (port 0 = any free port) in a daemon thread.
 
@@ -285,40 +297,28 @@ class OssCompatServer:
         self.host = host
         self.port = port
         self.region = region
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
+        self._server: WsgiServer | None = None
 
     @property
     def endpoint(self) -> str:
         if self._server is None:
             raise RuntimeError("OssCompatServer is not running: use it as a context manager or call start()")
-        return f"http://{self.host}:{self._server.server_port}"
+        return f"http://{self.host}:{self._server.port}"
 
     def start(self) -> OssCompatServer:
         # Imported here: moto + Flask are heavy and only the local stack needs them.
         from moto.moto_server.werkzeug_app import create_backend_app
-        from werkzeug.serving import WSGIRequestHandler, make_server
-
-        class QuietHandler(WSGIRequestHandler):
-            def log(self, type: str, message: str, *args: Any) -> None:  # no access log on stderr
-                pass
 
         shim = OssShim(create_backend_app("s3"), api_app=create_backend_app("moto_api"), region=self.region)
-        self._server = make_server(self.host, self.port, shim, threaded=True, request_handler=QuietHandler)
-        # A short poll interval makes stop() return promptly (shutdown waits for the loop's next poll).
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="oss-compat", daemon=True
-        )
-        self._thread.start()
+        self._server = WsgiServer(
+            shim, self.host, self.port, limits=OSS_HTTP_LIMITS, render_error=_oss_error, name="oss-compat"
+        ).start()
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server, self._thread = None, None
+            self._server.stop()
+        self._server = None
 
     def reset(self) -> None:
         """Forget every bucket and object (moto's reset API: all of moto's in-process state)."""

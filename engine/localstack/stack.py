@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.localstack.bootstrap import (
     LIBRARY_SETTING,
@@ -38,6 +38,10 @@ from shared.credentials import Credentials
 from shared.log import get_logger, log_to_file
 from shared.store.sqlite import SqliteStore
 from shared.vocabulary import DEFAULT_REGION
+
+if TYPE_CHECKING:
+    from engine.localstack.mns import MnsSettings
+    from engine.service.app import EngineSettings
 
 log = get_logger("fpscreen.local.stack")
 
@@ -121,15 +125,18 @@ def upload_file(
         state.close()
 
 
-@dataclass
-class LocalStack:
+@dataclass(frozen=True)
+class StackSettings:
+    """How `fpscreen up` (and tests, the demo, benchmarks) configure the local stack; the MNS and engine settings
+    derive from it in `mns_settings` / `engine_settings`, the one place the stack's components are configured."""
+
     paths: StackPaths
     template_path: Path = DEFAULT_TEMPLATE
     bucket: str = DEFAULT_BUCKET
     region: str = DEFAULT_REGION
     host: str = "127.0.0.1"
     engine_workers: int = 2
-    credentials: Credentials | None = None
+    credentials: Credentials | None = None  # None: the engine's documented local key pair
     retry: RetrySchedule = field(default_factory=lambda: RetrySchedule(base=1.0, cap=30.0))
     mns_retry_scale: float = 1.0
     scan_interval: float = 0.5
@@ -137,6 +144,45 @@ class LocalStack:
     # restart re-drive interrupted uploads within seconds instead of the cloud's five minutes.
     claim_lease_seconds: float = 10.0
     log_file: bool = False  # JSON logs to <data-dir>/stack.log instead of stdout
+
+    def access_key(self) -> Credentials:
+        if self.credentials is not None:
+            return self.credentials
+        # Imported here: the engine service pulls in numpy and PyAV; `upload_file` needs none of it.
+        from engine.service.app import LOCAL_ACCESS_KEY_ID, LOCAL_ACCESS_KEY_SECRET
+
+        return Credentials(LOCAL_ACCESS_KEY_ID, LOCAL_ACCESS_KEY_SECRET)
+
+    def mns_settings(self) -> MnsSettings:
+        from engine.localstack.mns import MnsSettings, RetryPolicy
+
+        key = self.access_key()
+        return MnsSettings(
+            self.paths.mns,
+            host=self.host,
+            port=0,
+            credentials={key.access_key_id: key.access_key_secret},
+            retry_policy=RetryPolicy().scaled(self.mns_retry_scale),
+        )
+
+    def engine_settings(self, mns_endpoint: str) -> EngineSettings:
+        from engine.service.app import EngineSettings
+
+        key = self.access_key()
+        return EngineSettings(
+            data_dir=self.paths.engine,
+            oss_root=self.paths.oss_root,
+            host=self.host,
+            port=0,
+            workers=self.engine_workers,
+            credentials={key.access_key_id: key.access_key_secret},
+            mns_endpoint=mns_endpoint,
+        )
+
+
+@dataclass
+class LocalStack:
+    settings: StackSettings
 
     state: StackState = field(init=False)
     template: Template = field(init=False)
@@ -149,64 +195,69 @@ class LocalStack:
     _progress: threading.Condition = field(default_factory=threading.Condition, init=False)
     _restore_logging: Callable[[], None] | None = field(default=None, init=False)
 
+    @property
+    def paths(self) -> StackPaths:
+        return self.settings.paths
+
+    @property
+    def credentials(self) -> Credentials:
+        return self.settings.access_key()
+
+    @property
+    def region(self) -> str:
+        return self.settings.region
+
+    @property
+    def engine_workers(self) -> int:
+        return self.settings.engine_workers
+
     def start(self) -> LocalStack:
         # Imported here: these pull in the engine (numpy, PyAV) and servers; `upload_file` needs none of it.
-        from engine.localstack.mns_server import MnsServer, RetryPolicy
-        from engine.service.app import LOCAL_ACCESS_KEY_ID, LOCAL_ACCESS_KEY_SECRET, EngineService
+        from engine.localstack.mns import MnsServer
+        from engine.service.app import EngineService
 
         self.paths.data_dir.mkdir(parents=True, exist_ok=True)
-        if self.log_file:
+        if self.settings.log_file:
             self._restore_logging = log_to_file(str(self.paths.data_dir / "stack.log"))
             # The SDKs log every retried error at ERROR; our JSON log already records what matters.
             logging.getLogger("aliyunsdkcore").setLevel(logging.CRITICAL)
-        creds = self.credentials or Credentials(LOCAL_ACCESS_KEY_ID, LOCAL_ACCESS_KEY_SECRET)
-        self.credentials = creds
+        creds = self.credentials
         self.state = StackState(self.paths.state)
-        self.bucket_dir = LocalBucket(self.paths.oss_root, self.bucket)
+        self.bucket_dir = LocalBucket(self.paths.oss_root, self.settings.bucket)
 
-        self.mns = MnsServer(
-            self.paths.mns,
-            host=self.host,
-            port=0,
-            credentials={creds.access_key_id: creds.access_key_secret},
-            retry_policy=RetryPolicy().scaled(self.mns_retry_scale),
-        )
+        self.mns = MnsServer.from_settings(self.settings.mns_settings())
         self.mns.start()
-        self.engine = EngineService(
-            data_dir=self.paths.engine,
-            oss_root=self.paths.oss_root,
-            host=self.host,
-            port=0,
-            workers=self.engine_workers,
-            credentials=creds,
-            mns_endpoint=self.mns.endpoint,
-        )
+        self.engine = EngineService(self.settings.engine_settings(self.mns.endpoint))
         self.engine.start()
 
-        template = load_template(self.template_path, template_parameters(self.state, self.bucket, self.region))
+        template = load_template(
+            self.settings.template_path, template_parameters(self.state, self.settings.bucket, self.settings.region)
+        )
         topics = {trigger.topic for trigger in template.mns_topic_triggers()}
         if len(topics) != 1:
             raise ValueError(f"template.yml must have exactly one MNSTopic trigger topic, found {sorted(topics)}")
         [topic] = topics
         self._ensure_topic(topic)
-        ensure_pipeline(self.state, self.engine.endpoint, creds, self.region, topic)
-        ensure_library(self.state, self.engine.endpoint, creds, self.region)
-        ensure_text_library(self.state, self.engine.endpoint, creds, self.region)
+        ensure_pipeline(self.state, self.engine.endpoint, creds, self.settings.region, topic)
+        ensure_library(self.state, self.engine.endpoint, creds, self.settings.region)
+        ensure_text_library(self.state, self.engine.endpoint, creds, self.settings.region)
         # Re-read with the bootstrapped ids filled in: env vars like FPSCREEN_ROUTES reference them.
-        self.template = load_template(self.template_path, template_parameters(self.state, self.bucket, self.region))
+        self.template = load_template(
+            self.settings.template_path, template_parameters(self.state, self.settings.bucket, self.settings.region)
+        )
 
         self.fc = LocalFc(
             self.template,
             self.state,
             FcCredentials(creds.access_key_id, creds.access_key_secret, creds.security_token or ""),
-            retry=self.retry,
+            retry=self.settings.retry,
             on_invocation=self._on_invocation,
         )
         self.fc.load(
             {
                 "MPS_ENDPOINT": self.engine.url,
                 "FPSCREEN_STORE_URL": f"sqlite:///{self.paths.results}",
-                "FPSCREEN_CLAIM_LEASE_SECONDS": str(self.claim_lease_seconds),
+                "FPSCREEN_CLAIM_LEASE_SECONDS": str(self.settings.claim_lease_seconds),
             }
         )
         for trigger in self.template.mns_topic_triggers():
@@ -230,7 +281,6 @@ class LocalStack:
         from mns.account import Account
         from mns.topic import TopicMeta
 
-        assert self.credentials is not None
         account = Account(self.mns.endpoint, self.credentials.access_key_id, self.credentials.access_key_secret)
         account.get_topic(topic).create(TopicMeta())
 
@@ -247,7 +297,7 @@ class LocalStack:
 
     def _watch(self) -> None:
         """Files dropped straight into the bucket directory become uploads too."""
-        while not self._stop.wait(self.scan_interval):
+        while not self._stop.wait(self.settings.scan_interval):
             try:
                 self.scan_once()
             except Exception as exc:  # a vanished or unreadable file must not stop the watcher
@@ -255,8 +305,8 @@ class LocalStack:
 
     def scan_once(self) -> int:
         announced = 0
-        for obj, mtime_ns in self.bucket_dir.scan(self.state.known_objects(self.bucket)):
-            if announce_upload(self.state, self.template, obj, mtime_ns, self.region):
+        for obj, mtime_ns in self.bucket_dir.scan(self.state.known_objects(self.settings.bucket)):
+            if announce_upload(self.state, self.template, obj, mtime_ns, self.settings.region):
                 announced += 1
         if announced:
             self.fc.notify()
@@ -264,7 +314,7 @@ class LocalStack:
 
     def upload(self, source: Path, key: str) -> tuple[StoredObject, bool]:
         obj, mtime_ns = self.bucket_dir.put_file(Path(source), key)
-        fresh = announce_upload(self.state, self.template, obj, mtime_ns, self.region)
+        fresh = announce_upload(self.state, self.template, obj, mtime_ns, self.settings.region)
         self.fc.notify()
         return obj, fresh
 

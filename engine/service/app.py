@@ -1,6 +1,6 @@
 """`EngineService`: the MPS (Mts 2014-06-18) RPC API served over HTTP by the local engine.
 
-    with EngineService(data_dir, oss_root, port=0) as service:
+    with EngineService(EngineSettings(data_dir, oss_root, port=0)) as service:
         client = AcsClient(LOCAL_ACCESS_KEY_ID, LOCAL_ACCESS_KEY_SECRET, "cn-shanghai")   # endpoint: service.endpoint
         ...
         service.wait_for_job(job_id)          # woken by the worker pool, no polling
@@ -9,26 +9,29 @@ Requests are routed on the query `Action` (RPC v1, CoreSDK) or the `x-acs-action
 `engine.service.auth` verified their signature, clock and nonce. Errors are Alibaba's JSON
 `{"RequestId","HostId","Code","Message"}` with its HTTP status. Responses are always JSON (both SDKs ask for it).
 
-Access keys: `credentials` (a `Credentials` or `{AccessKeyId: secret}`), else `ALIBABA_CLOUD_ACCESS_KEY_ID` /
-`ALIBABA_CLOUD_ACCESS_KEY_SECRET`, else the documented local pair `LOCAL_ACCESS_KEY_ID` /
-`LOCAL_ACCESS_KEY_SECRET`. MNS notifications are signed with the first pair (or `mns_credentials`).
+HTTP: `engine.wsgi.WsgiServer` (waitress) serves `EngineService.wsgi`; what waitress refuses itself (bad framing,
+413, 431) is answered in the same error JSON.
+
+Access keys: `EngineSettings.credentials` (a `Credentials` or `{AccessKeyId: secret}`), else
+`ALIBABA_CLOUD_ACCESS_KEY_ID` / `ALIBABA_CLOUD_ACCESS_KEY_SECRET`, else the documented local pair
+`LOCAL_ACCESS_KEY_ID` / `LOCAL_ACCESS_KEY_SECRET`.
+MNS notifications are signed with the first pair (or `mns_credentials`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import threading
 import time
-from collections.abc import Callable, Collection, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 from urllib.parse import urlsplit
+
+from werkzeug.wrappers import Request, Response
 
 from engine.library import LibraryStore
 from engine.matcher import Matcher
@@ -49,6 +52,7 @@ from engine.service.jobs import DEFAULT_MAX_ATTEMPTS, EmulatedJob, JobRunner, Jo
 from engine.service.nonces import DurableNonceLedger
 from engine.service.notify import Backoff, MnsPublisher, Notifier, Outbox, OutboxRow
 from engine.service.pipelines import PipelineStore
+from engine.wsgi import HttpLimits, WsgiServer, error_response
 from shared.contracts.mps import API_VERSION, FINAL_STATES
 from shared.credentials import ENV_ACCESS_KEY_ID, ENV_ACCESS_KEY_SECRET, Credentials
 
@@ -61,9 +65,21 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 DEFAULT_WORKERS = 2
 LOCK_FILE = "service.lock"
-MAX_BODY_BYTES = 1 << 20  # RPC bodies are empty or small form posts
-HTTP_THREADS = 8
-REQUEST_TIMEOUT_SECONDS = 30  # a client that stalls mid-request frees its thread after this
+DATA_DIR_ENV = "FPSCREEN_DATA_DIR"  # same variable as the top-level CLI
+OSS_ROOT_ENV = "FPSCREEN_OSS_ROOT"
+DEFAULT_DATA_DIR = Path("~/.fpscreen")
+# RPC bodies are empty or small form posts. Fixed threads: `LibraryStore` and `ServiceDb` keep one SQLite
+# connection per thread, so a thread per request would leak connections. Slow clients cost no thread (waitress
+# reads a request whole before dispatching it) and are cut after 30 s of silence.
+ENGINE_HTTP_LIMITS = HttpLimits(threads=8, channel_timeout=30, max_request_body_size=1 << 20)
+# Alibaba-style codes for what the HTTP layer refuses before a request reaches an action.
+_HTTP_ERROR_CODES = {
+    400: "InvalidParameter",
+    413: "RequestEntityTooLarge",
+    414: "RequestURITooLong",
+    431: "RequestHeaderFieldsTooLarge",
+    501: "NotImplemented",
+}
 
 
 def default_credentials(environ: Mapping[str, str] | None = None) -> Credentials:
@@ -83,6 +99,53 @@ def _secrets(credentials: Credentials | Mapping[str, str] | None) -> dict[str, s
     if not secrets:
         raise ValueError("credentials must hold at least one AccessKeyId -> secret pair")
     return secrets
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSettings:
+    """Everything an `EngineService` is configured with. `from_env` is the one place CLI options and environment
+    variables meet; `credentials` is normalised to `{AccessKeyId: secret}`."""
+
+    data_dir: Path
+    oss_root: Path
+    host: str = DEFAULT_HOST
+    port: int = 0
+    workers: int = DEFAULT_WORKERS
+    credentials: Mapping[str, str] = field(default_factory=dict)  # empty: `default_credentials()`
+    mns_endpoint: str | None = None
+    mns_credentials: Credentials | None = None  # signs MNS notifications; default: the first credentials pair
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    stop_timeout: float = 30.0  # how long stop() lets running jobs finish
+    http: HttpLimits = ENGINE_HTTP_LIMITS
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser())
+        object.__setattr__(self, "oss_root", Path(self.oss_root).expanduser())
+        creds: Credentials | Mapping[str, str] | None = self.credentials or None
+        object.__setattr__(self, "credentials", _secrets(creds))
+
+    @classmethod
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        data_dir: Path | None = None,
+        oss_root: Path | None = None,
+        **options: Any,
+    ) -> EngineSettings:
+        """Explicit options win, then $FPSCREEN_DATA_DIR / $FPSCREEN_OSS_ROOT / $ALIBABA_CLOUD_ACCESS_KEY_*,
+        then defaults (~/.fpscreen, <data-dir>/oss, the local key pair)."""
+        env = os.environ if environ is None else environ
+        directory = data_dir or Path(env.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR)
+        root = oss_root or (Path(env[OSS_ROOT_ENV]) if env.get(OSS_ROOT_ENV) else Path(directory).expanduser() / "oss")
+        options.setdefault("credentials", default_credentials(env))
+        return cls(Path(directory), root, **options)
+
+
+def _render_error(status: int, reason: str, detail: str) -> tuple[str, bytes]:
+    code = _HTTP_ERROR_CODES.get(status, reason.replace(" ", ""))
+    body = error_body(code, detail.strip() or reason, host_id=DEFAULT_HOST_ID)
+    return "application/json;charset=utf-8", json.dumps(body).encode("utf-8")
 
 
 class _DataDirLock:
@@ -111,63 +174,30 @@ class _DataDirLock:
             self._file = None
 
 
-class _PooledHTTPServer(ThreadingHTTPServer):
-    """`ThreadingHTTPServer` on a fixed pool of threads instead of one new thread per connection.
-
-    Why: `LibraryStore` and `ServiceDb` keep one SQLite connection per thread until closed, so a thread per
-    request would leak two connections (and their file descriptors) per request.
-    """
-
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], threads: int = HTTP_THREADS) -> None:
-        super().__init__(address, _Handler)
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mps-http")
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        self._pool.submit(self.process_request_thread, request, client_address)
-
-    def server_close(self) -> None:
-        super().server_close()
-        self._pool.shutdown(wait=True)  # requests in flight finish before the stores close
-
-
 class EngineService:
     """The local MPS endpoint: HTTP front, durable job table, worker pool, notification outbox."""
 
     def __init__(
         self,
-        data_dir: Path | str,
-        oss_root: Path | str,
-        host: str = DEFAULT_HOST,
-        port: int = 0,
-        workers: int = DEFAULT_WORKERS,
-        credentials: Credentials | Mapping[str, str] | None = None,
-        mns_endpoint: str | None = None,
+        settings: EngineSettings,
         *,
-        mns_credentials: Credentials | None = None,
         notify_backoff: Backoff | None = None,
-        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         clock: Callable[[], float] = time.time,
-        stop_timeout: float = 30.0,
     ) -> None:
-        self.data_dir = Path(data_dir).expanduser()
-        self.oss_root = Path(oss_root).expanduser()
-        self.host = host
-        self.port = port
-        self.workers = workers
-        self.secrets = _secrets(credentials)
-        self.mns_endpoint = mns_endpoint
+        self.settings = settings
+        self.data_dir = settings.data_dir
+        self.oss_root = settings.oss_root
+        self.host = settings.host
+        self.workers = settings.workers
+        self.secrets = dict(settings.credentials)
+        self.mns_endpoint = settings.mns_endpoint
         first_key = next(iter(self.secrets))
-        self.mns_credentials = mns_credentials or Credentials(first_key, self.secrets[first_key])
+        self.mns_credentials = settings.mns_credentials or Credentials(first_key, self.secrets[first_key])
         self.clock = clock  # epoch seconds for signature timestamps; tests move it to check the ±15 min window
         self._notify_backoff = notify_backoff
-        self._max_attempts = max_attempts
-        self._stop_timeout = stop_timeout
         self._nonces: NonceLedger = NonceCache()  # replaced by the durable ledger once service.db is open
         self._lock = _DataDirLock(self.data_dir / LOCK_FILE)
-        self._httpd: _PooledHTTPServer | None = None
-        self._serve_thread: threading.Thread | None = None
+        self._httpd: WsgiServer | None = None
         self._library: LibraryStore | None = None
         self._db: ServiceDb | None = None
         self._runner: JobRunner | None = None
@@ -192,8 +222,15 @@ class EngineService:
         return self
 
     def _open(self) -> None:
-        httpd = _PooledHTTPServer((self.host, self.port))
-        httpd.service = self  # type: ignore[attr-defined]
+        httpd = WsgiServer(
+            self.wsgi,
+            self.host,
+            self.settings.port,
+            limits=self.settings.http,
+            render_error=_render_error,
+            name="mps-http",
+            ident="fpscreen-mps",
+        )
         self._httpd = httpd
         self._library = LibraryStore(self.data_dir)
         self._db = ServiceDb(self.data_dir / SERVICE_DB_FILE)
@@ -207,39 +244,31 @@ class EngineService:
             JobStore(self._db),
             executor,
             workers=self.workers,
-            max_attempts=self._max_attempts,
+            max_attempts=self.settings.max_attempts,
             on_finished=self._job_finished,
         )
         self._context = ServiceContext(self._library, self._runner, pipelines, self.oss_root)
         self._notifier.start()  # first: rows left by a previous run go out while jobs are recovered
         self._runner.start()
-        # A short poll interval: shutdown() waits up to one interval.
-        self._serve_thread = threading.Thread(
-            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="mps-http", daemon=True
-        )
-        self._serve_thread.start()
+        httpd.start()
 
     def stop(self) -> None:
         """Stop answering, let running jobs finish (up to `stop_timeout`), flush nothing: state is on disk."""
         httpd, self._httpd = self._httpd, None
         if httpd is not None:
-            httpd.shutdown()
-            httpd.server_close()
-        if self._serve_thread is not None:
-            self._serve_thread.join(timeout=5)
-            self._serve_thread = None
+            httpd.stop()  # requests in flight finish before the stores close
         self._close()
 
     def _close(self) -> None:
         if self._runner is not None:
-            self._runner.stop(self._stop_timeout)
+            self._runner.stop(self.settings.stop_timeout)
         if self._notifier is not None:
             self._notifier.stop()
         for closable in (self._db, self._library):
             if closable is not None:
                 closable.close()
         if self._httpd is not None:  # start() failed half-way
-            self._httpd.server_close()
+            self._httpd.stop()
             self._httpd = None
         self._runner = self._notifier = self._outbox = self._context = None
         self._db = self._library = None
@@ -263,7 +292,7 @@ class EngineService:
     def bound_port(self) -> int:
         if self._httpd is None:
             raise RuntimeError("the service is not running")
-        return int(self._httpd.server_address[1])
+        return self._httpd.port
 
     @property
     def endpoint(self) -> str:
@@ -357,37 +386,16 @@ class EngineService:
                 host_id=host_id,
             )
 
-
-class _Handler(BaseHTTPRequestHandler):
-    server_version = "fpscreen-mps"
-    protocol_version = "HTTP/1.0"  # one request per connection: no pool thread waits on an idle keep-alive
-    timeout = REQUEST_TIMEOUT_SECONDS
-
-    def do_POST(self) -> None:
-        self._serve()
-
-    def do_GET(self) -> None:
-        self._serve()
-
-    def _serve(self) -> None:
-        service: EngineService = self.server.service  # type: ignore[attr-defined]
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = -1
-        if length < 0 or length > MAX_BODY_BYTES:
-            status, payload = 400, error_body("InvalidParameter", "Bad Content-Length.", host_id=DEFAULT_HOST_ID)
-        else:
-            body = self.rfile.read(length) if length else b""
-            status, payload = service.handle(self.command, self.path, self.headers, body, self.headers.get("Host"))
-        data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json;charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("x-acs-request-id", str(payload.get("RequestId", "")))
-        self.end_headers()
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            self.wfile.write(data)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s %s", self.address_string(), format % args)
+    def wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        """The WSGI application: RPC over GET or POST, JSON out."""
+        request = Request(environ)
+        if request.method not in ("GET", "POST"):
+            return error_response(environ, start_response, _render_error, 501, f"{request.method} is not supported.")
+        body = request.get_data(cache=False)
+        target = environ.get("REQUEST_URI") or request.full_path
+        status, payload = self.handle(request.method, target, request.headers, body, request.headers.get("Host"))
+        response = Response(
+            json.dumps(payload, ensure_ascii=False), status=status, content_type="application/json;charset=utf-8"
+        )
+        response.headers["x-acs-request-id"] = str(payload.get("RequestId", ""))
+        return response(environ, start_response)

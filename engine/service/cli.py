@@ -11,7 +11,6 @@ gracefully: running jobs finish, queued ones stay queued for the next start.
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import sys
 import threading
@@ -20,11 +19,16 @@ from typing import Annotated
 
 import typer
 
-from engine.service.app import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_WORKERS, EngineService, default_credentials
+from engine.service.app import (
+    DATA_DIR_ENV,
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    DEFAULT_WORKERS,
+    OSS_ROOT_ENV,
+    EngineService,
+    EngineSettings,
+)
 
-DATA_DIR_ENV = "FPSCREEN_DATA_DIR"  # same variable as the top-level CLI
-OSS_ROOT_ENV = "FPSCREEN_OSS_ROOT"
-DEFAULT_DATA_DIR = Path("~/.fpscreen")
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 engine_app = typer.Typer(
@@ -37,16 +41,13 @@ def _group() -> None:
     """Keeps `serve` a sub-command even while it is the only one."""
 
 
-def _data_dir(ctx: typer.Context, option: Path | None) -> Path:
-    """`--data-dir`, else the top-level CLI's `--data-dir` (when mounted), else $FPSCREEN_DATA_DIR, else ~/.fpscreen."""
-    chosen = option
-    if chosen is None:
+def _data_dir(ctx: typer.Context, option: Path | None) -> Path | None:
+    """`--data-dir`, else the top-level CLI's `--data-dir` (when mounted); None leaves it to `EngineSettings`."""
+    if option is None:
         root = ctx.find_root()
         if isinstance(root.obj, dict) and root.obj.get("data_dir"):
-            chosen = Path(root.obj["data_dir"])
-    if chosen is None and os.environ.get(DATA_DIR_ENV):
-        chosen = Path(os.environ[DATA_DIR_ENV])
-    return (chosen or DEFAULT_DATA_DIR).expanduser()
+            return Path(root.obj["data_dir"])
+    return option
 
 
 @engine_app.command("serve")
@@ -75,10 +76,15 @@ def serve(
 ) -> None:
     """Serve the MPS (Mts 2014-06-18) RPC API over HTTP, signed with ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET."""
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr, format=LOG_FORMAT)
-    directory = _data_dir(ctx, data_dir)
-    root = oss_root or (Path(os.environ[OSS_ROOT_ENV]) if os.environ.get(OSS_ROOT_ENV) else directory / "oss")
-    credentials = default_credentials()
-    service = EngineService(directory, root, host, port, workers, credentials, mns_endpoint)
+    settings = EngineSettings.from_env(
+        data_dir=_data_dir(ctx, data_dir),
+        oss_root=oss_root,
+        host=host,
+        port=port,
+        workers=workers,
+        mns_endpoint=mns_endpoint,
+    )
+    service = EngineService(settings)
     stop = threading.Event()
 
     def request_stop(signum: int, frame: object) -> None:
@@ -93,7 +99,7 @@ def serve(
             raise typer.Exit(1) from exc
         sys.stdout.write(f"listening on {service.url}\n")
         sys.stdout.flush()
-        logging.getLogger(__name__).info("access key id %s", credentials.access_key_id)
+        logging.getLogger(__name__).info("access key id %s", service.access_key().access_key_id)
         stop.wait()
     finally:
         service.stop()

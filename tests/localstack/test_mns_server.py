@@ -23,8 +23,8 @@ from mns.queue import Message, Queue, QueueMeta
 from mns.subscription import SubscriptionMeta
 from mns.topic import TopicMessage, TopicMeta
 
-from engine.localstack import mns_store
-from engine.localstack.mns_server import MnsServer, RetryPolicy, sign
+from engine.localstack.mns import MnsServer, RetryPolicy, sign
+from engine.localstack.mns import store as mns_store
 from shared.contracts.events import parse_mns_topic_event
 
 AK, SK = "test-ak", "test-secret"

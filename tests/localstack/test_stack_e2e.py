@@ -10,7 +10,7 @@ import pytest
 
 from engine.localstack.fc_runtime import RetrySchedule
 from engine.localstack.results import ScreeningResult, screening_results
-from engine.localstack.stack import LocalStack, StackPaths
+from engine.localstack.stack import LocalStack, StackPaths, StackSettings
 
 
 def _final(stack: LocalStack, keys: list[str]) -> bool:
@@ -24,9 +24,10 @@ def _by_key(stack: LocalStack) -> dict[str, ScreeningResult]:
 
 @pytest.fixture
 def stack(tmp_path: Path):  # type: ignore[no-untyped-def]
-    with LocalStack(
+    settings = StackSettings(
         StackPaths.under(tmp_path / "data"), retry=RetrySchedule(base=0.2, cap=2.0), mns_retry_scale=0.01
-    ) as running:
+    )
+    with LocalStack(settings) as running:
         yield running
 
 

@@ -15,7 +15,7 @@ from engine.localstack.bootstrap import LIBRARY_SETTING, TEXT_LIBRARY_SETTING
 from engine.localstack.demo import DemoUpload, Expected, _check
 from engine.localstack.fc_runtime import RetrySchedule
 from engine.localstack.results import AlignedSlice, MatchedItem, ScreeningResult, _text_unit, screening_results
-from engine.localstack.stack import LocalStack, StackPaths
+from engine.localstack.stack import LocalStack, StackPaths, StackSettings
 from engine.synth import av
 from engine.synth import text as synth_text
 from shared.contracts.mps import FpShotConfig, FpShotJob
@@ -50,7 +50,9 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def _stack(path: Path) -> LocalStack:
-    return LocalStack(StackPaths.under(path), retry=RetrySchedule(base=0.2, cap=2.0), mns_retry_scale=0.01)
+    return LocalStack(
+        StackSettings(StackPaths.under(path), retry=RetrySchedule(base=0.2, cap=2.0), mns_retry_scale=0.01)
+    )
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from alibabacloud_tea_openapi import models as open_api_models
 from aliyunsdkcore.client import AcsClient
 from aliyunsdkcore.request import AcsRequest, CommonRequest
 
-from engine.service.app import EngineService
+from engine.service.app import EngineService, EngineSettings
 from engine.service.auth import percent_encode, rpc_signature, rpc_string_to_sign
 from engine.service.notify import Backoff
 from engine.synth import text as text_synth
@@ -82,9 +82,10 @@ def oss(tmp_path: Path) -> Oss:
 def make_service(data_dir: Path, oss: Oss, **kwargs: Any) -> EngineService:
     kwargs.setdefault("workers", 1)
     kwargs.setdefault("credentials", {AK: SK})
-    kwargs.setdefault("notify_backoff", FAST_NOTIFY)
     kwargs.setdefault("stop_timeout", 60.0)
-    return EngineService(data_dir, oss.root, "127.0.0.1", 0, **kwargs)
+    runtime = {key: kwargs.pop(key) for key in ("notify_backoff", "clock") if key in kwargs}
+    runtime.setdefault("notify_backoff", FAST_NOTIFY)
+    return EngineService(EngineSettings(data_dir, oss.root, "127.0.0.1", 0, **kwargs), **runtime)
 
 
 @pytest.fixture

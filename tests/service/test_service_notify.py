@@ -17,7 +17,7 @@ from engine.service.app import EngineService
 from shared.contracts.notify import parse_fp_shot_job_notify
 from tests.service.conftest import AK, SK, TEXT_ORIGINAL, CoreMps, Oss, input_json, make_service, submit
 
-mns_server = pytest.importorskip("engine.localstack.mns_server")
+mns_server = pytest.importorskip("engine.localstack.mns")
 TOPIC, SINK, QUEUE = "mts-topic", "topic-sink", "mts-queue"
 
 

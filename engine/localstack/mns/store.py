@@ -10,27 +10,24 @@ Semantics follow MNS (reference §6, Part 2 §4; error codes from the MNS error-
     `MessageNotExist`. Undeleted messages come back: at-least-once.
   * a publish fans out inside its own transaction: into the endpoint queue directly when it can, otherwise into
     `deliveries`, from which the server's push threads deliver, retry and finally dead-letter.
+The store knows no wire format: what a topic pushes into a queue is rendered by the `Render` the caller passes.
 Times on the wire are epoch milliseconds (CreateTime/LastModifyTime: seconds), as MNS sends them.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from xml.sax.saxutils import escape
 
 from shared.sqlite import SqliteDatabase
-
-XMLNS = "http://mns.aliyuncs.com/doc/v1/"
 
 QUEUE_DEFAULTS: dict[str, int] = {
     "VisibilityTimeout": 30,
@@ -217,33 +214,7 @@ def check_range(field: str, value: int, limits: Mapping[str, tuple[int, int]]) -
         raise MnsError("InvalidArgument", f"The value of {field} should between {low} and {high}.")
 
 
-def notification(sub: Subscription, d: Delivery, account_id: str) -> dict[str, str]:
-    """The JSON NotifyContentFormat (also the FC MNS-topic trigger event in JSON mode); `Message` is the raw body."""
-    return {
-        "TopicOwner": account_id,
-        "TopicName": d.topic,
-        "Subscriber": account_id,
-        "SubscriptionName": sub.name,
-        "MessageId": d.message_id,
-        "Message": d.body,
-        "MessageMD5": d.body_md5,
-        "MessageTag": d.message_tag,
-        "PublishTime": str(d.publish_time),
-    }
-
-
-def render_notification(sub: Subscription, d: Delivery, account_id: str) -> str:
-    """What a push endpoint receives for `sub.content_format`: SIMPLIFIED is the body as published, untouched."""
-    if sub.content_format == "SIMPLIFIED":
-        return d.body
-    note = notification(sub, d, account_id)
-    if sub.content_format == "JSON":
-        return json.dumps(note, ensure_ascii=False)
-    if not d.message_tag:
-        del note["MessageTag"]
-    # "xlmns" is MNS's own (documented) spelling: consumers written against it parse without namespaces.
-    fields = "".join(f"<{key}>{escape(value)}</{key}>" for key, value in note.items())
-    return f'<?xml version="1.0" encoding="utf-8"?><Notification xlmns="{XMLNS}">{fields}</Notification>'
+Render = Callable[["Subscription", "Delivery"], str]  # the queue message body a push produces
 
 
 def _new_message_id(now: int) -> str:
@@ -721,7 +692,7 @@ class MnsStore:
 
     # -- publish & push -------------------------------------------------------------------------------------
 
-    def publish(self, topic: str, body: str, message_tag: str, account_id: str) -> tuple[str, str]:
+    def publish(self, topic: str, body: str, message_tag: str, render: Render) -> tuple[str, str]:
         """Fan out atomically; → (MessageId, MessageBodyMD5). FilterTag: a tagged subscription gets only that tag."""
         if len(message_tag) > MAX_TAG:
             raise MnsError("InvalidArgument", f"The length of MessageTag should not be larger than {MAX_TAG}.")
@@ -739,7 +710,7 @@ class MnsStore:
                     continue
                 if sub.kind == "queue":
                     try:  # straight into the queue, so a consumer sees it as soon as publish returns
-                        self._push_to_queue(db, sub, d, account_id)
+                        self._push_to_queue(db, sub, d, render)
                         continue
                     except MnsError:
                         pass  # e.g. the queue is missing: retried by the push thread, then dead-lettered
@@ -751,15 +722,13 @@ class MnsStore:
                 self._cond(("local", topic, sub.name) if sub.kind == "local" else ("dispatch",)).notify_all()
             return d.message_id, d.body_md5
 
-    def _push_to_queue(self, db: sqlite3.Connection, sub: Subscription, d: Delivery, account_id: str) -> None:
-        self._insert_message(
-            db, self._queue_row(db, sub.queue or ""), OutgoingMessage(render_notification(sub, d, account_id))
-        )
+    def _push_to_queue(self, db: sqlite3.Connection, sub: Subscription, d: Delivery, render: Render) -> None:
+        self._insert_message(db, self._queue_row(db, sub.queue or ""), OutgoingMessage(render(sub, d)))
 
-    def push_to_queue(self, d: Delivery, account_id: str) -> None:
+    def push_to_queue(self, d: Delivery, render: Render) -> None:
         """Retry of a queue push: enqueue and drop the delivery in one transaction (so exactly one copy lands)."""
         with self._tx() as db:
-            self._push_to_queue(db, self._subscription(db, d.topic, d.subscription), d, account_id)
+            self._push_to_queue(db, self._subscription(db, d.topic, d.subscription), d, render)
             db.execute("DELETE FROM deliveries WHERE id=?", (d.id,))
             self._cond(("pending", d.topic)).notify_all()
 
