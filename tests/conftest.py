@@ -37,3 +37,11 @@ def event_json() -> Callable[..., Any]:
 @pytest.fixture(scope="session")
 def spec_dir() -> Path:
     return SPEC
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Start building the oldest-Python environment now if its test is selected: it then overlaps the suite."""
+    if any(item.nodeid.startswith("tests/test_oldest_python.py::test_handler") for item in items):
+        from tests.support.oldest_python import start_building
+
+        start_building()

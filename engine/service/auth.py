@@ -24,7 +24,7 @@ import threading
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Literal, Protocol
 from urllib.parse import parse_qsl, quote
 
@@ -419,7 +419,7 @@ def _check_timestamp(value: str, now: float, max_skew: float) -> float:
     parsed: datetime | None = None
     for fmt in ("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S.%fZ"):
         try:
-            parsed = datetime.strptime(value, fmt).replace(tzinfo=UTC)
+            parsed = datetime.strptime(value, fmt).replace(tzinfo=timezone.utc)
             break
         except ValueError:
             continue

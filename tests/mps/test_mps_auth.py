@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from types import SimpleNamespace
 from urllib.parse import urlencode, urlsplit
 
@@ -41,7 +41,7 @@ DOC_STRING_TO_SIGN = (
     "%26SignatureVersion%3D1.0%26Timestamp%3D2015-05-14T09%253A03%253A45Z%26Version%3D2014-06-18"
 )
 DOC_SIGNATURE = "kmDv4mWo806GWPjQMy2z4VhBBDQ="
-DOC_NOW = datetime(2015, 5, 14, 9, 3, 45, tzinfo=UTC).timestamp()
+DOC_NOW = datetime(2015, 5, 14, 9, 3, 45, tzinfo=timezone.utc).timestamp()
 DOC_SECRETS = {"testId": "testKeySecret"}
 
 AK, SK = "testAK", "testSecret"
