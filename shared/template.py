@@ -373,6 +373,11 @@ class _Trigger(_Props):
         return self.source
 
 
+# An ARN's region and account may still be placeholders (`${ALIYUN::Region}`), which contain colons.
+_ARN_PART = r"(\$\{[^}]*\}|[^:]*)"
+_OSS_ARN = re.compile(rf"^acs:oss:{_ARN_PART}:{_ARN_PART}:([^:/]+)$")
+
+
 class _OssKey(_Props):
     prefix: str
     suffix: str
@@ -405,13 +410,15 @@ class OssTrigger(_Trigger):
     @field_validator("source")
     @classmethod
     def _oss_arn(cls, value: str | None) -> str | None:
-        if value is None or len(value.split(":")) != 5 or not value.startswith("acs:oss:"):
+        if value is None or not _OSS_ARN.match(value):
             raise ValueError(f"an OSS trigger's SourceArn is acs:oss:<region>:<account>:<bucket>, got {value!r}")
         return value
 
     @property
     def bucket(self) -> str:
-        return str(self.source).split(":")[4]
+        match = _OSS_ARN.match(str(self.source))
+        assert match is not None
+        return match.group(3)
 
     @property
     def events(self) -> list[str]:
@@ -444,7 +451,7 @@ class _MnsConfig(_Props):
     filterTag: str | None = Field(default=None, max_length=16)
 
 
-_MNS_TOPIC_ARN = re.compile(r"^acs:mns:([^:]*):([^:]*):/topics/([^/]+)$")
+_MNS_TOPIC_ARN = re.compile(rf"^acs:mns:{_ARN_PART}:{_ARN_PART}:/topics/([^/]+)$")
 
 
 class MnsTopicTrigger(_Trigger):
@@ -698,6 +705,7 @@ class CodeArtifact(BaseModel):
     kind: Literal["function", "layer"]
     name: str  # function or layer name
     source: str  # folder, relative to the template
+    bundle: tuple[str, ...] = ()  # packages (folders next to the template) shipped with it, with their dependencies
     object_parameter: str  # the parameter that names its OSS key
     bucket_parameter: str  # the parameter that names its OSS bucket
 
@@ -827,6 +835,13 @@ def _source(body: Mapping[str, Any], where: str) -> str:
     return source
 
 
+def _bundle(body: Mapping[str, Any], where: str) -> list[str]:
+    bundle = (body.get("Metadata") or {}).get("Bundle") or []
+    if not isinstance(bundle, list) or not all(isinstance(b, str) and b for b in bundle):
+        raise TemplateError(f"{where}: Metadata.Bundle must be a list of package folders")
+    return bundle
+
+
 def _artifact(name: str, body: Mapping[str, Any], kind: Literal["function", "layer"]) -> CodeArtifact | None:
     """From the unresolved body: which parameters name the archive's bucket and key."""
     code = (body.get("Properties") or {}).get("Code") or {}
@@ -839,6 +854,7 @@ def _artifact(name: str, body: Mapping[str, Any], kind: Literal["function", "lay
         kind=kind,
         name=str(label),
         source=_source(body, f"Resources.{name}"),
+        bundle=tuple(_bundle(body, f"Resources.{name}")),
         object_parameter=str(obj["Ref"]),
         bucket_parameter=str(bucket["Ref"]),
     )
