@@ -395,6 +395,7 @@ class _OssConfig(_Props):
 
 class OssTrigger(_Trigger):
     type: Literal["oss"] = Field(default="oss", alias="TriggerType")
+    source: str | None = Field(alias="SourceArn")  # required: the bucket
     config: _OssConfig = Field(alias="TriggerConfig")
 
     fc_type: ClassVar[str] = "oss"  # the FC API triggerType
@@ -456,6 +457,7 @@ _MNS_TOPIC_ARN = re.compile(rf"^acs:mns:{_ARN_PART}:{_ARN_PART}:/topics/([^/]+)$
 
 class MnsTopicTrigger(_Trigger):
     type: Literal["mns_topic"] = Field(default="mns_topic", alias="TriggerType")
+    source: str | None = Field(alias="SourceArn")  # required: the topic
     config: _MnsConfig = Field(alias="TriggerConfig")
 
     fc_type: ClassVar[str] = "mns_topic"
