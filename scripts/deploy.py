@@ -322,7 +322,8 @@ class Stack:
                     self._seen_events.add(event.event_id)
                     if event.logical_resource_id != self.name and event.status.endswith("_COMPLETE"):
                         done.add(event.logical_resource_id)
-                    progress.update(task, completed=len(done), description=f"{event.logical_resource_id} {event.status}")
+                    where = f"{event.logical_resource_id} {event.status}"
+                    progress.update(task, completed=len(done), description=where)
                 if stack is None or not str(stack.status).endswith("_IN_PROGRESS"):
                     if stack is not None and stack.status in SUCCESS_STATES:
                         progress.update(task, completed=total)

@@ -45,7 +45,6 @@ DEFAULT_TEMPLATE = REPO_ROOT / "template.yml"
 DEFAULT_BUCKET = "media"
 DEFAULT_REGION = "cn-shanghai"
 ACCOUNT_ID = "1234567890123456"
-LOCAL_LAYER = "acs:fc:local:layer/fpscreen-shared"
 
 
 @dataclass(frozen=True)
