@@ -362,12 +362,12 @@ def oss_bucket(bucket: str, region: str, endpoint: str | None, credentials: Any)
     return oss2.Bucket(auth, endpoint or f"https://oss-{region}.aliyuncs.com", bucket)
 
 
-def fc_zone(account_id: str, region: str, credentials: Any) -> str:
+def fc_zone(account_id: str, region: str, credentials: Any, endpoint: str | None = None) -> str:
     """A zone FC supports in the region (GetAccountSettings' availableAZs): the VSwitch must be in one."""
     import fc2
 
     client = fc2.Client(
-        endpoint=f"https://{account_id}.{region}.fc.aliyuncs.com",
+        endpoint=endpoint or f"https://{account_id}.{region}.fc.aliyuncs.com",
         accessKeyID=credentials.access_key_id,
         accessKeySecret=credentials.access_key_secret,
         securityToken=credentials.security_token or "",
@@ -491,6 +491,7 @@ def main(
     ] = None,
     ros_endpoint: Annotated[str | None, typer.Option(help="ROS endpoint (default ros.aliyuncs.com)")] = None,
     oss_endpoint: Annotated[str | None, typer.Option(help="OSS endpoint (default https://oss-<region>...)")] = None,
+    fc_endpoint: Annotated[str | None, typer.Option(help="FC endpoint (default https://<UID>.<region>.fc...)")] = None,
     build_dir: Annotated[Path, typer.Option(help="where the archives are built")] = ROOT / "build" / "deploy",
     runtime_python: Annotated[str, typer.Option(help="Python of the FC runtime, to pip-install the deps")] = (
         shutil.which("python3.10") or sys.executable
@@ -545,7 +546,7 @@ def main(
         if ZONE_PARAMETER in template.parameters and ZONE_PARAMETER not in parameters:
             if not account_id:
                 raise DeployError("pass --param ZoneId=... or --account-id (FC is asked for a zone it supports)")
-            parameters[ZONE_PARAMETER] = fc_zone(account_id, region, credentials)
+            parameters[ZONE_PARAMETER] = fc_zone(account_id, region, credentials, fc_endpoint)
             console.print(f"zone {parameters[ZONE_PARAMETER]} (FC supports it in {region})")
         deployment.run()
     except DeployError as exc:

@@ -8,11 +8,14 @@ import importlib.util
 import io
 import json
 import sys
+import threading
 import uuid
 import zipfile
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
+from typing import ClassVar
 
 import oss2
 import pytest
@@ -196,6 +199,47 @@ def test_deploy_creates_updates_and_deletes_one_stack(
         code, out = _cli(deploy, [*_deploy_args(fake, oss, media, tmp_path), "--delete"], env)
         assert code == 0, out
         assert stack.status == "DELETE_COMPLETE" and "deleted" in out
+
+
+class _AccountSettings(BaseHTTPRequestHandler):
+    """FC 2.0's GetAccountSettings, as much as deploy.py reads of it; records what it was asked."""
+
+    seen: ClassVar[list[tuple[str, str]]] = []
+
+    def do_GET(self) -> None:
+        self.seen.append((self.path, self.headers.get("Authorization", "")))
+        ok = self.path == "/2016-08-15/account-settings" and self.headers.get("Authorization", "").startswith(
+            f"FC {AK}:"
+        )
+        body = json.dumps({"availableAZs": ["cn-shanghai-f", "cn-shanghai-g"]} if ok else {"ErrorCode": "NotFound"})
+        self.send_response(200 if ok else 404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body.encode())
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+
+def test_the_zone_is_one_fc_supports_unless_given(
+    deploy: ModuleType, oss: OssCompatServer, media: oss2.Bucket, env: dict[str, str], tmp_path: Path
+) -> None:
+    fc = ThreadingHTTPServer(("127.0.0.1", 0), _AccountSettings)
+    threading.Thread(target=fc.serve_forever, daemon=True).start()
+    try:
+        with FakeRos() as fake:
+            args = _deploy_args(fake, oss, media, tmp_path, drop="ZoneId")
+            args += ["--fc-endpoint", f"http://127.0.0.1:{fc.server_port}", "--account-id", "123"]
+            code, out = _cli(deploy, args, env)
+            assert code == 0, out
+            [stack] = fake.stacks.values()
+            assert stack.parameters["ZoneId"] == "cn-shanghai-f"
+            assert "zone cn-shanghai-f (FC supports it in cn-shanghai)" in out
+            assert [path for path, _ in _AccountSettings.seen] == ["/2016-08-15/account-settings"]
+    finally:
+        fc.shutdown()
+        fc.server_close()
 
 
 def test_a_failing_resource_fails_the_deploy_with_its_events(
