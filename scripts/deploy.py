@@ -53,6 +53,8 @@ _FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # reproducible zips: same sources, same key
 # Stack states after which nothing more happens (everything else ends in _IN_PROGRESS).
 SUCCESS_STATES = frozenset({"CREATE_COMPLETE", "UPDATE_COMPLETE", "DELETE_COMPLETE", "IMPORT_CREATE_COMPLETE"})
 FAILED_EVENT_STATES = ("CREATE_FAILED", "UPDATE_FAILED", "DELETE_FAILED", "ROLLBACK_FAILED")
+# A stack whose creation failed and was rolled back holds nothing and cannot be updated: it must be deleted.
+DEAD_STATES = frozenset({"ROLLBACK_COMPLETE", "CREATE_ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "CREATE_ROLLBACK_FAILED"})
 
 Installer = Callable[[list[str], Path], None]
 
@@ -426,6 +428,11 @@ class Deployment:
         if existing is None:
             stack_id = self.stack.create(body, parameters)
             action = "creating"
+        elif existing.status in DEAD_STATES:
+            raise DeployError(
+                f"stack {self.stack.name} is {existing.status} (its creation failed and was undone): "
+                "remove it with --delete, then deploy again"
+            )
         else:
             stack_id = str(existing.stack_id)
             if not self.stack.update(stack_id, body, parameters):
@@ -551,6 +558,12 @@ def main(
         deployment.run()
     except DeployError as exc:
         console.print(f"deploy failed: {exc}")
+        raise typer.Exit(1) from exc
+    except Exception as exc:
+        if not getattr(exc, "code", None):
+            raise
+        # An API refusal (ROS, OSS, FC): its code and message say what to fix.
+        console.print(f"deploy failed: {exc.code}: {_message(exc)}")  # type: ignore[attr-defined]
         raise typer.Exit(1) from exc
 
 

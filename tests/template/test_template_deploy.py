@@ -266,12 +266,24 @@ def test_a_wrong_secret_is_refused_by_the_stand_in(
     deploy: ModuleType, oss: OssCompatServer, media: oss2.Bucket, env: dict[str, str], tmp_path: Path
 ) -> None:
     with FakeRos() as fake:
-        result = CliRunner().invoke(
-            deploy.app, _deploy_args(fake, oss, media, tmp_path), env={**env, "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "nope"}
+        code, out = _cli(
+            deploy, _deploy_args(fake, oss, media, tmp_path), {**env, "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "x"}
         )
-        assert result.exit_code != 0
-        assert "IncompleteSignature" in str(result.exception) or "SignatureDoesNotMatch" in str(result.exception)
+        assert code == 1
+        assert "deploy failed: IncompleteSignature" in out  # the ACS3 gateway's code for a signature mismatch
         assert fake.calls == [] and fake.stacks == {}
+
+
+def test_a_rolled_back_stack_must_be_deleted_first(
+    deploy: ModuleType, oss: OssCompatServer, media: oss2.Bucket, env: dict[str, str], tmp_path: Path
+) -> None:
+    with FakeRos() as fake:
+        assert _cli(deploy, _deploy_args(fake, oss, media, tmp_path), env)[0] == 0
+        [stack] = fake.stacks.values()
+        stack.status = "CREATE_ROLLBACK_COMPLETE"
+        code, out = _cli(deploy, _deploy_args(fake, oss, media, tmp_path, MpsPipelineId="pipe-2"), env)
+        assert code == 1 and "is CREATE_ROLLBACK_COMPLETE" in out and "--delete" in out
+        assert "UpdateStack" not in fake.actions()
 
 
 def test_the_stand_in_checks_the_template_it_receives(
