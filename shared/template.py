@@ -18,7 +18,8 @@ so the structure can be read before deploy-time values exist. `GetAtt X.Attr` re
 when X declares it (a function's `FunctionName`, the instance's `InstanceName`, ...); otherwise (an ARN, an id
 the cloud assigns) to the placeholder `${X.Attr}`.
 
-Imports stay light (PyYAML + pydantic): the FC layer ships this module but the functions never import it.
+Imports stay light (PyYAML + pydantic). The functions never import it, and scripts/deploy.py leaves it out of
+their archives (the runtime has no PyYAML).
 """
 
 from __future__ import annotations
@@ -554,7 +555,8 @@ class Function(_Props):
     environment: dict[str, str] = Field(default_factory=dict, alias="EnvironmentVariables")
     instance_concurrency: int | None = Field(default=None, alias="InstanceConcurrency", ge=1, le=100)
     instance_type: str | None = Field(default=None, alias="InstanceType")
-    layers: list[str] = Field(default_factory=list, alias="Layers")
+    # ROS's ALIYUN::FC::Function has no Layers property (a `Layers:` key is refused as unknown); kept empty.
+    layers: list[str] = Field(default_factory=list)
     async_config: AsyncConfig | None = Field(default=None, alias="AsyncConfiguration")
     triggers: list[Trigger] = Field(default_factory=list)
 

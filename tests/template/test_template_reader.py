@@ -77,6 +77,7 @@ def test_the_funcraft_template_is_refused() -> None:
     ("mutate", "message"),
     [
         (lambda r: _props(r, "SubmitOnUpload").update(Handlr="index.handler"), "Handlr"),
+        (lambda r: _props(r, "SubmitOnUpload").update(Layers=["acs:fc:cn-shanghai:1:layers/x/versions/1"]), "Layers"),
         (lambda r: _props(r, "SubmitOnUpload").pop("Code"), "Code"),
         (lambda r: r["Resources"]["SubmitOnUpload"].pop("Metadata"), "Metadata.Source"),
         (lambda r: _props(r, "SubmitOnUpload").update(memory_size=512), "memory_size"),
