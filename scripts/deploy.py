@@ -123,13 +123,21 @@ def pip_installer(python: str, runtime: str) -> Installer:
 
 
 def install_dependencies(root: Path, out_dir: Path, install: Installer | None) -> Path | None:
-    """pyproject's runtime dependencies in `out_dir/deps` (once for all archives); None without an installer."""
+    """pyproject's runtime dependencies in `out_dir/deps-<hash of the pins>`, installed once and reused while the
+    pins stay the same: a re-install compiles sdist-only C extensions (crcmod) anew, with different bytes, which
+    would change every archive's key and redeploy every function for nothing. None without an installer."""
     if install is None:
         return None
-    deps = out_dir / "deps"
+    requirements = runtime_requirements(root)
+    digest = hashlib.sha256("\n".join(requirements).encode()).hexdigest()[:16]
+    deps = out_dir / f"deps-{digest}"
+    marker = deps / ".fpscreen-complete"
+    if marker.is_file():
+        return deps
     shutil.rmtree(deps, ignore_errors=True)
     deps.mkdir(parents=True)
-    install(runtime_requirements(root), deps)
+    install(requirements, deps)
+    marker.write_text("\n".join(requirements) + "\n")  # written last: an interrupted install is redone
     return deps
 
 
@@ -149,7 +157,7 @@ def build_archive(artifact: CodeArtifact, template: Template, out_dir: Path, dep
             raise DeployError(f"{artifact.logical_id}: Metadata.Bundle names {package!r}, which is not a package")
         entries += [(p, f"{package}/{p.relative_to(folder).as_posix()}") for p in _files(folder, BUNDLE_EXCLUDE)]
     if deps is not None:
-        entries += [(p, p.relative_to(deps).as_posix()) for p in _files(deps)]
+        entries += [(p, p.relative_to(deps).as_posix()) for p in _files(deps, frozenset({".fpscreen-complete"}))]
     return _write_zip(out_dir / f"{artifact.name}.zip", entries)
 
 

@@ -118,6 +118,26 @@ def test_archives_and_keys_are_reproducible(deploy: ModuleType, tmp_path: Path) 
     assert key.startswith(f"fpscreen-deploy/{artifact.name}-") and key.endswith(".zip")
 
 
+def test_dependencies_are_installed_once_per_set_of_pins(deploy: ModuleType, tmp_path: Path) -> None:
+    calls: list[list[str]] = []
+
+    def counting(requirements: list[str], target: Path) -> None:
+        calls.append(requirements)
+        _fake_installer(requirements, target)
+
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / "pyproject.toml").write_text('[project]\nname = "x"\ndependencies = ["pydantic==2.13.4"]\n')
+    first = deploy.install_dependencies(root, tmp_path / "build", counting)
+    again = deploy.install_dependencies(root, tmp_path / "build", counting)
+    assert first == again and len(calls) == 1  # reused: same bytes, same archive keys, no needless redeploy
+    (root / "pyproject.toml").write_text('[project]\nname = "x"\ndependencies = ["pydantic==2.13.5"]\n')
+    changed = deploy.install_dependencies(root, tmp_path / "build", counting)
+    assert changed != first and calls[-1] == ["pydantic==2.13.5"] and len(calls) == 2
+    archive = deploy.build_archive(load_template(TEMPLATE).artifacts[0], load_template(TEMPLATE), tmp_path, changed)
+    assert ".fpscreen-complete" not in zipfile.ZipFile(archive).namelist()
+
+
 def test_runtime_deps_need_the_runtime_python(deploy: ModuleType, tmp_path: Path) -> None:
     assert deploy.runtime_python_version("python3.10") == "3.10"
     assert deploy.runtime_python_version("python3") == "3.6"
