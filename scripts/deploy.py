@@ -8,10 +8,10 @@
 
 What a deploy does, in order: build one code archive per function (its folder, the packages its
 `Metadata.Bundle` names, i.e. `shared/`, and pyproject's runtime dependencies pip-installed for the runtime's
-Python), upload them to OSS with `oss2` under content-hashed keys (an unchanged archive is not re-uploaded and
-does not update its function), then create the ROS stack, or update it if it exists, through the official ROS
-SDK; wait for it with a progress display, print the stack's outputs, and on failure the failing resources'
-events (exit status 1). Re-running it is safe: ROS applies only what changed.
+Python, once per set of pins); upload them to OSS with `oss2` under content-hashed keys (an unchanged archive is
+not re-uploaded and does not update its function); create the ROS stack, or update it if it exists, through the
+official ROS SDK; wait for it with a progress display; print the stack's outputs, or on failure the failing
+resources' events (exit status 1). Re-running it is safe: ROS applies only what changed.
 
 Credentials: ALIBABA_CLOUD_ACCESS_KEY_ID / _SECRET (/ ALIBABA_CLOUD_SECURITY_TOKEN). The VSwitch's zone is asked
 from FC (GetAccountSettings: a zone FC supports) unless `--param ZoneId=...` is given.
