@@ -193,6 +193,7 @@ def test_deploy_creates_updates_and_deletes_one_stack(
         assert {call.style for call in fake.calls} == {"ACS3"}  # the SDK's default signature, verified
         [stack] = fake.stacks.values()
         assert stack.status == "CREATE_COMPLETE"
+        assert stack.template == load_yaml(TEMPLATE)  # template.yml itself (as JSON), checked by the stand-in
         # The archives are in the media bucket under the keys the stack was given, and hold the code.
         for key in ("SubmitOnUploadCodeObject", "StoreResultsCodeObject", "ReportFailedCodeObject"):
             archive = zipfile.ZipFile(io.BytesIO(media.get_object(stack.parameters[key]).read()))
