@@ -207,7 +207,7 @@ def local_context(template: Template, function: str = FUNCTION) -> SimpleNamespa
         credentials=None,
         function=SimpleNamespace(name=fn.name, handler=fn.handler, memory=fn.memory_size, timeout=fn.timeout),
         service=SimpleNamespace(name=template.service.name, log_project="", log_store="", qualifier="LATEST"),
-        region=str(template.parameter_values.get("Region", "")),
+        region=str(template.region or ""),
         account_id="",
     )
 
@@ -270,7 +270,7 @@ def main(
     ),
     template_path: Annotated[Path, typer.Option("--template")] = ROOT / "template.yml",
     param: Annotated[list[str] | None, typer.Option(help="template parameter NAME=VALUE (repeatable)")] = None,
-    region: Annotated[str | None, typer.Option(help="bucket/FC region (default: the template's Region)")] = None,
+    region: Annotated[str, typer.Option(help="bucket/FC region (the stack's region)")] = "cn-shanghai",
     endpoint: Annotated[
         str | None, typer.Option(help="OSS endpoint (default: https://oss-<region>.aliyuncs.com)")
     ] = None,
@@ -289,10 +289,8 @@ def main(
 
     console = Console(highlight=False, emoji=False, markup=False)
     parameters = _parse_params(param or [])
-    if region:
-        parameters["Region"] = region
+    parameters["ALIYUN::Region"] = region
     template = load_template(template_path, parameters)
-    region = str(template.parameter_values.get("Region") or "")
     creds = resolve_credentials(None)
     auth = (
         oss2.StsAuth(creds.access_key_id, creds.access_key_secret, creds.security_token)

@@ -1,65 +1,85 @@
-"""Deploy fpscreen to Function Compute 2.0 from template.yml with the fc2 SDK.
+"""Deploy fpscreen to Alibaba Cloud with one command: template.yml as one ROS stack.
 
-    python scripts/deploy.py --dry-run --param MediaBucketName=my-media           # print the plan, touch nothing
-    python scripts/deploy.py --account-id 123 --role-arn acs:ram::123:role/fpscreen \
-        --param MediaBucketName=my-media --param MpsPipelineId=... --param LibraryFpDBId=...
-    python scripts/deploy.py --print-policy                                       # the RAM policy for that role
+    python scripts/deploy.py --param MediaBucketName=my-media --param MpsPipelineId=... \\
+        --param LibraryFpDBId=... --param TextLibraryFpDBId=...          # create or update everything
+    python scripts/deploy.py --dry-run --param MediaBucketName=my-media   # the plan: every resource; calls nothing
+    python scripts/deploy.py --print-policy                               # the functions' RAM policy
+    python scripts/deploy.py --delete                                     # delete the stack and all it created
 
-What it does, in order: build one code zip per function and the layer zip (`python/shared/...` plus the
-layer's dependencies pip-installed into `python/`), publish the layer, then create-or-update the service, each
-function (code, settings, layer, async-invoke config) and each trigger. Re-running it is safe.
+What a deploy does, in order: build one code archive per function (its folder, the packages its
+`Metadata.Bundle` names, i.e. `shared/`, and pyproject's runtime dependencies pip-installed for the runtime's
+Python, once per set of pins); upload them to OSS with `oss2` under content-hashed keys (an unchanged archive is
+not re-uploaded and does not update its function); create the ROS stack, or update it if it exists, through the
+official ROS SDK; wait for it with a progress display; print the stack's outputs, or on failure the failing
+resources' events (exit status 1). Re-running it is safe: ROS applies only what changed.
 
-Not done here (create them once, e.g. with the console or `fun deploy`): the Tablestore instance and tables, the
-Log project and Logstore, the MNS topic and dead-letter queue, the media bucket, and the service's RAM role
-(`--role-arn`; attach the policy from `--print-policy`).
+Credentials: ALIBABA_CLOUD_ACCESS_KEY_ID / _SECRET (/ ALIBABA_CLOUD_SECURITY_TOKEN). The VSwitch's zone is asked
+from FC (GetAccountSettings: a zone FC supports) unless `--param ZoneId=...` is given.
 """
 
 from __future__ import annotations
 
-import base64
+import hashlib
 import json
-import logging
 import os
 import shutil
 import subprocess
 import sys
+import time
 import zipfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
 import tomllib
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as `python scripts/deploy.py` without an installed checkout
     sys.path.insert(0, str(ROOT))
 
-from engine.template import Function, Template, TemplateError, load_template, parse_assignments  # noqa: E402
+from engine.template import CodeArtifact, Template, TemplateError, load_template, parse_assignments  # noqa: E402
 
-LAYER_NAME = "fpscreen-shared"
-LAYER_PARAMETER = "SharedLayerArn"
-# The roles OSS and MNS assume to invoke a function, unless a trigger names its own InvocationRole.
-DEFAULT_INVOCATION_ROLES = {"oss": "aliyunosseventnotificationrole", "mns_topic": "aliyunmnsnotificationrole"}
-_FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # reproducible zips: same sources, same checksum, no needless code update
+DEFAULT_STACK = "fpscreen"
+DEFAULT_REGION = "cn-shanghai"
+CODE_PREFIX = "fpscreen-deploy"  # where the archives go in the code bucket (no trigger watches it)
+ZONE_PARAMETER = "ZoneId"
+_FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # reproducible zips: same sources, same key, no needless code update
+# Stack states after which nothing more happens (everything else ends in _IN_PROGRESS).
+SUCCESS_STATES = frozenset({"CREATE_COMPLETE", "UPDATE_COMPLETE", "DELETE_COMPLETE", "IMPORT_CREATE_COMPLETE"})
+FAILED_EVENT_STATES = ("CREATE_FAILED", "UPDATE_FAILED", "DELETE_FAILED", "ROLLBACK_FAILED")
+# A stack whose creation failed and was rolled back holds nothing and cannot be updated: it must be deleted.
+DEAD_STATES = frozenset({"ROLLBACK_COMPLETE", "CREATE_ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "CREATE_ROLLBACK_FAILED"})
 
 Installer = Callable[[list[str], Path], None]
+
+
+class DeployError(RuntimeError):
+    """The deploy could not complete; the message says why (and what failed)."""
 
 
 # ---------------------------------------------------------------------------------------------- build
 
 
-def _files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc")
+def _files(folder: Path, exclude: frozenset[str] = frozenset()) -> list[Path]:
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc" and p.name not in exclude
+    )
 
 
 def _write_zip(target: Path, entries: Iterable[tuple[Path, str]]) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
+    seen: set[str] = set()
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
-        for source, name in entries:
+        for source, name in sorted(entries, key=lambda entry: entry[1]):
+            if name in seen:
+                raise DeployError(f"{target.name}: two files would be stored as {name}")
+            seen.add(name)
             info = zipfile.ZipInfo(name, date_time=_FIXED_TIME)
             info.external_attr = 0o644 << 16
             info.compress_type = zipfile.ZIP_DEFLATED
@@ -67,16 +87,8 @@ def _write_zip(target: Path, entries: Iterable[tuple[Path, str]]) -> Path:
     return target
 
 
-def build_code_zip(fn: Function, root: Path, out_dir: Path) -> Path:
-    """The function's CodeUri folder, zipped with the handler module at the zip root."""
-    code_dir = fn.code_dir(root)
-    if not fn.handler_file(root).is_file():
-        raise FileNotFoundError(f"{fn.name}: handler module {fn.handler_file(root)} does not exist")
-    return _write_zip(out_dir / f"{fn.name}.zip", ((p, p.relative_to(code_dir).as_posix()) for p in _files(code_dir)))
-
-
-def layer_requirements(root: Path) -> list[str]:
-    """The layer's dependencies: pyproject's runtime dependencies (pinned there and only there)."""
+def runtime_requirements(root: Path) -> list[str]:
+    """The functions' dependencies: pyproject's runtime dependencies (pinned there and only there)."""
     with open(root / "pyproject.toml", "rb") as handle:
         return list(tomllib.load(handle)["project"]["dependencies"])
 
@@ -97,330 +109,468 @@ def pip_installer(python: str, runtime: str) -> Installer:
         probe = [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"]
         found = subprocess.run(probe, capture_output=True, text=True, check=False).stdout.strip()
         if found != expected:
-            raise RuntimeError(
-                f"{python} is Python {found or '?'}, but the functions run {runtime}: pass --layer-python with a "
+            raise DeployError(
+                f"{python} is Python {found or '?'}, but the functions run {runtime}: pass --runtime-python with a "
                 f"Python {expected} (or build on a matching image)"
             )
         command = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile"]
         subprocess.run([*command, "--target", str(target), *requirements], check=True)
+        shutil.rmtree(target / "bin", ignore_errors=True)  # console scripts: useless in a function
 
     return install
 
 
-def build_layer_zip(root: Path, out_dir: Path, install: Installer | None) -> Path:
-    """`python/shared/...` + dependencies in `python/` (FC puts the layer's `python/` on sys.path)."""
-    staging = out_dir / "layer"
-    shutil.rmtree(staging, ignore_errors=True)
-    site = staging / "python"
-    site.mkdir(parents=True)
-    if install is not None:
-        install(layer_requirements(root), site)
-        shutil.rmtree(site / "bin", ignore_errors=True)  # console scripts: useless in a layer
-    shared = root / "shared"
-    for source in _files(shared):
-        target = site / "shared" / source.relative_to(shared)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target)
-    return _write_zip(out_dir / f"{LAYER_NAME}.zip", ((p, p.relative_to(staging).as_posix()) for p in _files(staging)))
+def install_dependencies(root: Path, out_dir: Path, install: Installer | None) -> Path | None:
+    """pyproject's runtime dependencies in `out_dir/deps-<hash of the pins>`, installed once and reused while the
+    pins stay the same: a re-install compiles sdist-only C extensions (crcmod) anew, with different bytes, which
+    would change every archive's key and redeploy every function for nothing. None without an installer."""
+    if install is None:
+        return None
+    requirements = runtime_requirements(root)
+    digest = hashlib.sha256("\n".join(requirements).encode()).hexdigest()[:16]
+    deps = out_dir / f"deps-{digest}"
+    marker = deps / ".fpscreen-complete"
+    if marker.is_file():
+        return deps
+    shutil.rmtree(deps, ignore_errors=True)
+    deps.mkdir(parents=True)
+    install(requirements, deps)
+    marker.write_text("\n".join(requirements) + "\n")  # written last: an interrupted install is redone
+    return deps
+
+
+def build_archive(artifact: CodeArtifact, template: Template, out_dir: Path, deps: Path | None) -> Path:
+    """The function's folder at the zip root (so `index.handler` resolves), its bundled packages beside it
+    (`shared/...`), and the dependencies (FC puts the code root on sys.path)."""
+    root = template.root
+    source = (root / artifact.source).resolve()
+    if artifact.kind == "function":
+        fn = template.function(artifact.name)
+        if not fn.handler_file(root).is_file():
+            raise DeployError(f"{fn.name}: handler module {fn.handler_file(root)} does not exist")
+    entries = [(p, p.relative_to(source).as_posix()) for p in _files(source)]
+    for package in artifact.bundle:
+        folder = root / package
+        if not (folder / "__init__.py").is_file():
+            raise DeployError(f"{artifact.logical_id}: Metadata.Bundle names {package!r}, which is not a package")
+        entries += [(p, f"{package}/{p.relative_to(folder).as_posix()}") for p in _files(folder)]
+    if deps is not None:
+        entries += [(p, p.relative_to(deps).as_posix()) for p in _files(deps, frozenset({".fpscreen-complete"}))]
+    return _write_zip(out_dir / f"{artifact.name}.zip", entries)
+
+
+def object_key(artifact: CodeArtifact, archive: Path) -> str:
+    """Content-addressed: ROS updates a function's code only when its OssObjectName changes."""
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()[:16]
+    return f"{CODE_PREFIX}/{artifact.name}-{digest}.zip"
 
 
 # ----------------------------------------------------------------------------------------------- plan
 
 
-@dataclass
-class Context:
-    region: str
-    account_id: str
-    role_arn: str | None
-    code_zips: dict[str, Path] = field(default_factory=dict)
-
-
-@dataclass
-class Step:
-    """One create-or-update call; `describe()` is what --dry-run prints, `apply()` what a deploy does."""
-
-    kind: str
-    target: str
-    details: dict[str, Any]
-    run: Callable[[Any], None] | None = None
-
-    def describe(self) -> str:
-        return f"{self.kind:<13} {self.target}  {json.dumps(self.details, ensure_ascii=False, sort_keys=True)}"
-
-
-def _is_not_found(exc: Exception) -> bool:
-    return getattr(exc, "status_code", None) == 404
-
-
-def _upsert(get: Callable[[], Any], create: Callable[[], Any], update: Callable[[], Any]) -> None:
-    try:
-        get()
-    except Exception as exc:  # fc2 raises FcError; only "does not exist" means create
-        if not _is_not_found(exc):
-            raise
-        create()
-    else:
-        update()
-
-
-def _signed(client: Any, method: str, path: str, body: dict[str, Any]) -> Any:
-    # fc2 2.5.2 has no layer API and no `layers` argument: send those FC API calls with its own signer.
-    headers = client._build_common_headers(method, path, {})
-    return client._do_request(method, path, headers, body=json.dumps(body).encode("utf-8")).json()
-
-
-def publish_layer(client: Any, zip_path: Path, runtimes: list[str], region: str, account_id: str) -> str:
-    """PublishLayerVersion; returns the new version's ARN."""
-    path = f"/{client.api_version}/layers/{LAYER_NAME}/versions"
-    data = _signed(
-        client,
-        "POST",
-        path,
-        {
-            "code": {"zipFile": base64.b64encode(zip_path.read_bytes()).decode("ascii")},
-            "compatibleRuntime": runtimes,
-            "description": "fpscreen shared package and its dependencies",
-        },
-    )
-    arn = data.get("arn") or data.get("layerVersionArn")
-    return arn or f"acs:fc:{region}:{account_id}:layers/{LAYER_NAME}/versions/{data['version']}"
-
-
-def plan(template: Template, ctx: Context) -> list[Step]:
-    service = template.service
-    steps: list[Step] = []
-    log_config = None
-    if service.log_config is not None:
-        log_config = {"project": service.log_config.project, "logStore": service.log_config.logstore}
-        if service.log_config.enable_request_metrics is not None:
-            log_config["enableRequestMetrics"] = service.log_config.enable_request_metrics
-    role = service.role or ctx.role_arn
-    svc_args = {
-        "description": service.description,
-        "logConfig": log_config,
-        "role": role,
-        "internetAccess": service.internet_access,
-    }
-    steps.append(
-        Step(
-            "service",
-            service.name,
-            svc_args,
-            lambda c: _upsert(
-                lambda: c.get_service(service.name),
-                lambda: c.create_service(service.name, **svc_args),
-                lambda: c.update_service(service.name, **svc_args),
+def describe_resources(template: Template) -> list[str]:
+    """One line per resource of the stack: logical id, type and what it is."""
+    lines = []
+    for name, body in template.resources.items():
+        props = body.get("Properties") or {}
+        label = next(
+            (
+                str(props[key])
+                for key in (
+                    "FunctionName",
+                    "TriggerName",
+                    "ServiceName",
+                    "TableName",
+                    "InstanceName",
+                    "TopicName",
+                    "QueueName",
+                    "LogstoreName",
+                    "Name",
+                    "RoleName",
+                    "VpcName",
+                    "VSwitchName",
+                    "SecurityGroupName",
+                    "LayerName",
+                )
+                if key in props
             ),
+            "",
         )
-    )
-    for fn in template.functions:
-        steps += _function_steps(service.name, fn, ctx)
-    return steps
+        lines.append(f"{name:<24} {body['Type']:<28} {label}")
+    return lines
 
 
-def _function_steps(service: str, fn: Function, ctx: Context) -> list[Step]:
-    code = ctx.code_zips.get(fn.name)
-    args: dict[str, Any] = {
-        "runtime": fn.runtime,
-        "handler": fn.handler,
-        "memorySize": fn.memory_size,
-        "timeout": fn.timeout,
-        "environmentVariables": dict(fn.environment),
-        "description": fn.description,
-        "initializer": fn.initializer,
-        "codeZipFile": str(code) if code else f"<{fn.name}.zip>",
-    }
-    if fn.initialization_timeout is not None:
-        args["initializationTimeout"] = fn.initialization_timeout
-    if fn.instance_concurrency is not None:
-        args["instanceConcurrency"] = fn.instance_concurrency
-    summary = {k: v for k, v in args.items() if k != "environmentVariables"} | {"env": sorted(fn.environment)}
-    steps = [
-        Step(
-            "function",
-            f"{service}/{fn.name}",
-            summary,
-            partial(_upsert_function, service=service, name=fn.name, args=args),
-        ),
-        Step(
-            "layers",
-            f"{service}/{fn.name}",
-            {"layers": fn.layers},
-            partial(_put_layers, service=service, name=fn.name, layers=fn.layers),
-        ),
-    ]
-    if fn.async_config is not None:
-        async_config = fn.async_config.fc_config()
-        steps.append(
-            Step(
-                "async-config",
-                f"{service}/{fn.name}@LATEST",
-                async_config,
-                partial(_put_async_config, service=service, function=fn.name, config=async_config),
+def stack_parameters(template: Template, values: dict[str, str]) -> list[tuple[str, str]]:
+    """The (key, value) pairs CreateStack/UpdateStack get: declared parameters given a value, in order."""
+    return [(name, str(values[name])) for name in template.parameters if name in values]
+
+
+def missing_parameters(template: Template, values: dict[str, str]) -> list[str]:
+    return [name for name, spec in template.parameters.items() if spec.default is None and name not in values]
+
+
+# -------------------------------------------------------------------------------------------------- ROS
+
+
+def _code(exc: Exception) -> str:
+    return str(getattr(exc, "code", "") or "")
+
+
+def _message(exc: Exception) -> str:
+    return str(getattr(exc, "message", "") or exc)
+
+
+def _event_line(event: Any) -> str:
+    reason = f"  {event.status_reason}" if event.status_reason else ""
+    return f"{event.logical_resource_id:<24} {event.resource_type or '':<28} {event.status}{reason}"
+
+
+@dataclass
+class Stack:
+    """A ROS stack driven through the official SDK (`alibabacloud_ros20190910`)."""
+
+    client: Any
+    region: str
+    name: str
+    console: Console
+    poll_seconds: float = 5.0
+    timeout_minutes: int = 60
+    _seen_events: set[str] = field(default_factory=set)
+
+    def find(self) -> Any | None:
+        """The live stack of this name (not one deleted earlier), or None."""
+        from alibabacloud_ros20190910 import models
+
+        request = models.ListStacksRequest(region_id=self.region, stack_name=[self.name], page_size=50)
+        stacks = self.client.list_stacks(request).body.stacks or []
+        live = [s for s in stacks if s.stack_name == self.name and s.status != "DELETE_COMPLETE"]
+        return live[0] if live else None
+
+    def create(self, body: str, parameters: list[tuple[str, str]]) -> str:
+        from alibabacloud_ros20190910 import models
+
+        request = models.CreateStackRequest(
+            region_id=self.region,
+            stack_name=self.name,
+            template_body=body,
+            parameters=[models.CreateStackRequestParameters(parameter_key=k, parameter_value=v) for k, v in parameters],
+            timeout_in_minutes=self.timeout_minutes,
+            disable_rollback=False,
+        )
+        return str(self.client.create_stack(request).body.stack_id)
+
+    def update(self, stack_id: str, body: str, parameters: list[tuple[str, str]]) -> bool:
+        """UpdateStack; False when ROS says nothing changed."""
+        from alibabacloud_ros20190910 import models
+
+        request = models.UpdateStackRequest(
+            region_id=self.region,
+            stack_id=stack_id,
+            template_body=body,
+            parameters=[models.UpdateStackRequestParameters(parameter_key=k, parameter_value=v) for k, v in parameters],
+            timeout_in_minutes=self.timeout_minutes,
+        )
+        try:
+            self.client.update_stack(request)
+        except Exception as exc:
+            # ROS refuses an update that changes nothing ("... completely same stack ...").
+            if _code(exc) == "NotSupported" and "same" in _message(exc).lower():
+                return False
+            raise
+        return True
+
+    def delete(self, stack_id: str) -> None:
+        from alibabacloud_ros20190910 import models
+
+        self.client.delete_stack(models.DeleteStackRequest(region_id=self.region, stack_id=stack_id))
+
+    def get(self, stack_id: str) -> Any | None:
+        from alibabacloud_ros20190910 import models
+
+        try:
+            return self.client.get_stack(models.GetStackRequest(region_id=self.region, stack_id=stack_id)).body
+        except Exception as exc:
+            if _code(exc) == "StackNotFound":
+                return None
+            raise
+
+    def events(self, stack_id: str, statuses: Iterable[str] = ()) -> Iterator[Any]:
+        """Every event of the stack, oldest first as ROS pages them."""
+        from alibabacloud_ros20190910 import models
+
+        page = 1
+        while True:
+            request = models.ListStackEventsRequest(
+                region_id=self.region, stack_id=stack_id, page_number=page, page_size=50, status=list(statuses) or None
             )
-        )
-    # Runners get their values bound now (partial), never through closures over loop variables.
-    for trigger in fn.triggers:
-        source = trigger.source_arn(ctx.region, ctx.account_id)
-        role = trigger.invocation_role
-        if role is None and trigger.fc_type in DEFAULT_INVOCATION_ROLES:
-            role = f"acs:ram::{ctx.account_id}:role/{DEFAULT_INVOCATION_ROLES[trigger.fc_type]}"
-        config = trigger.fc_config()
-        qualifier = trigger.qualifier
-        steps.append(
-            Step(
-                "trigger",
-                f"{service}/{fn.name}/{trigger.name}",
-                {"type": trigger.fc_type, "config": config, "sourceArn": source, "invocationRole": role},
-                _trigger_runner(service, fn.name, trigger.name, trigger.fc_type, config, source, role, qualifier),
-            )
-        )
-    return steps
+            body = self.client.list_stack_events(request).body
+            yield from body.events or []
+            if page * (body.page_size or 50) >= (body.total_count or 0):
+                return
+            page += 1
+
+    def wait(self, stack_id: str, total: int, action: str) -> Any | None:
+        """Poll until the stack leaves *_IN_PROGRESS, showing resources done of `total`; the final GetStack."""
+        done: set[str] = set()
+        with Progress(
+            TextColumn(f"{action} {self.name}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=self.console,
+            transient=False,
+        ) as progress:
+            task = progress.add_task("", total=total)
+            while True:
+                stack = self.get(stack_id)
+                for event in self.events(stack_id):
+                    if event.event_id in self._seen_events:
+                        continue
+                    self._seen_events.add(event.event_id)
+                    if event.logical_resource_id != self.name and event.status.endswith("_COMPLETE"):
+                        done.add(event.logical_resource_id)
+                    where = f"{event.logical_resource_id} {event.status}"
+                    progress.update(task, completed=len(done), description=where)
+                if stack is None or not str(stack.status).endswith("_IN_PROGRESS"):
+                    if stack is not None and stack.status in SUCCESS_STATES:
+                        progress.update(task, completed=total)
+                    return stack
+                time.sleep(self.poll_seconds)  # a remote API: polling is the only way to learn of progress
+
+    def failures(self, stack_id: str) -> list[str]:
+        return [_event_line(e) for e in self.events(stack_id, FAILED_EVENT_STATES) if e.logical_resource_id]
 
 
-def _upsert_function(client: Any, *, service: str, name: str, args: dict[str, Any]) -> None:
-    _upsert(
-        lambda: client.get_function(service, name),
-        lambda: client.create_function(service, name, **args),
-        lambda: client.update_function(service, name, **args),
+def ros_client(region: str, endpoint: str | None, credentials: Any) -> Any:
+    from alibabacloud_ros20190910.client import Client
+    from alibabacloud_tea_openapi import models as open_api_models
+
+    host = endpoint or "ros.aliyuncs.com"
+    protocol = "http" if host.startswith("http://") else "https"
+    config = open_api_models.Config(
+        access_key_id=credentials.access_key_id,
+        access_key_secret=credentials.access_key_secret,
+        security_token=credentials.security_token or None,
+        region_id=region,
+        endpoint=host.removeprefix("http://").removeprefix("https://"),
+        protocol=protocol,
     )
+    return Client(config)
 
 
-def _put_layers(client: Any, *, service: str, name: str, layers: list[str]) -> None:
-    _signed(client, "PUT", f"/{client.api_version}/services/{service}/functions/{name}", {"layers": layers})
+def oss_bucket(bucket: str, region: str, endpoint: str | None, credentials: Any) -> Any:
+    import oss2
+
+    auth = (
+        oss2.StsAuth(credentials.access_key_id, credentials.access_key_secret, credentials.security_token)
+        if credentials.security_token
+        else oss2.Auth(credentials.access_key_id, credentials.access_key_secret)
+    )
+    return oss2.Bucket(auth, endpoint or f"https://oss-{region}.aliyuncs.com", bucket)
 
 
-def _put_async_config(client: Any, *, service: str, function: str, config: dict[str, Any]) -> None:
-    client.put_function_async_invoke_config(service, "LATEST", function, config)
+def fc_zone(account_id: str, region: str, credentials: Any, endpoint: str | None = None) -> str:
+    """A zone FC supports in the region (GetAccountSettings' availableAZs): the VSwitch must be in one."""
+    import fc2
 
-
-def _trigger_runner(
-    service: str,
-    fn: str,
-    name: str,
-    kind: str,
-    config: dict[str, Any],
-    source: str | None,
-    role: str | None,
-    qualifier: str | None,
-) -> Callable[[Any], None]:
-    def run(c: Any) -> None:
-        _upsert(
-            lambda: c.get_trigger(service, fn, name),
-            lambda: c.create_trigger(service, fn, name, kind, config, source, role, qualifier=qualifier),
-            # The event source and type of a trigger cannot change in place; config and role can.
-            lambda: c.update_trigger(service, fn, name, triggerConfig=config, invocationRole=role, qualifier=qualifier),
-        )
-
-    return run
+    client = fc2.Client(
+        endpoint=endpoint or f"https://{account_id}.{region}.fc.aliyuncs.com",
+        accessKeyID=credentials.access_key_id,
+        accessKeySecret=credentials.access_key_secret,
+        securityToken=credentials.security_token or "",
+    )
+    zones = client.get_account_settings().data.get("availableAZs") or []
+    if not zones:
+        raise DeployError(f"FC lists no available zone in {region}; pass --param ZoneId=...")
+    return str(zones[0])
 
 
 # --------------------------------------------------------------------------------------------- deploy
 
 
-def check_deployable(template: Template, ctx: Context) -> None:
-    """Fail before building or calling anything if a deploy could not complete."""
-    missing = template.missing_parameters - {LAYER_PARAMETER}
-    if missing:
-        raise typer.BadParameter(f"give --param for {sorted(missing)}")
-    if template.service.role is None and not ctx.role_arn:
-        raise typer.BadParameter("the service needs a RAM role: pass --role-arn (policy: --print-policy)")
+@dataclass
+class Deployment:
+    template_path: Path
+    parameters: dict[str, str]
+    region: str
+    stack: Stack
+    bucket_for: Callable[[str], Any]  # bucket name → oss2.Bucket
+    build_dir: Path
+    install: Installer | None
+    console: Console
+
+    def build_and_upload(self, template: Template) -> dict[str, str]:
+        """Archives built and uploaded; their parameters (bucket and key) for the stack."""
+        deps = install_dependencies(template.root, self.build_dir, self.install)
+        values: dict[str, str] = {}
+        for artifact in template.artifacts:
+            bucket_name = self.parameters.get(artifact.bucket_parameter) or self.parameters["MediaBucketName"]
+            archive = build_archive(artifact, template, self.build_dir, deps)
+            key = object_key(artifact, archive)
+            bucket = self.bucket_for(bucket_name)
+            if bucket.object_exists(key):
+                self.console.print(f"unchanged  oss://{bucket_name}/{key}")
+            else:
+                bucket.put_object_from_file(key, str(archive))
+                self.console.print(f"uploaded   oss://{bucket_name}/{key}  ({archive.stat().st_size} bytes)")
+            values[artifact.bucket_parameter] = bucket_name
+            values[artifact.object_parameter] = key
+        return values
+
+    def run(self) -> dict[str, str]:
+        """Create or update the stack; its outputs. Raises DeployError with the failing resources' events."""
+        draft = load_template(self.template_path, {"ALIYUN::Region": self.region})
+        given = {**self.parameters}
+        generated = {a.bucket_parameter for a in draft.artifacts} | {a.object_parameter for a in draft.artifacts}
+        missing = [name for name in missing_parameters(draft, given) if name not in generated]
+        if missing:
+            raise DeployError(f"give --param for {missing}")
+        values = {**given, **self.build_and_upload(draft)}
+        template = load_template(self.template_path, {**values, "ALIYUN::Region": self.region})
+        body = json.dumps(template.raw, ensure_ascii=False)
+        parameters = stack_parameters(template, values)
+        existing = self.stack.find()
+        if existing is None:
+            stack_id = self.stack.create(body, parameters)
+            action = "creating"
+        elif existing.status in DEAD_STATES:
+            raise DeployError(
+                f"stack {self.stack.name} is {existing.status} (its creation failed and was undone): "
+                "remove it with --delete, then deploy again"
+            )
+        else:
+            stack_id = str(existing.stack_id)
+            if not self.stack.update(stack_id, body, parameters):
+                self.console.print(f"stack {self.stack.name} is up to date: nothing to change")
+                return self._outputs(self.stack.get(stack_id))
+            action = "updating"
+        final = self.stack.wait(stack_id, len(template.resources), action)
+        if final is None or final.status not in SUCCESS_STATES:
+            status = final.status if final is not None else "gone"
+            reason = f" ({final.status_reason})" if final is not None and final.status_reason else ""
+            failed = self.stack.failures(stack_id)
+            raise DeployError("\n".join([f"stack {self.stack.name} {status}{reason}", *failed]))
+        return self._outputs(final)
+
+    def _outputs(self, stack: Any) -> dict[str, str]:
+        outputs = {str(o["OutputKey"]): str(o.get("OutputValue")) for o in (stack.outputs or [])} if stack else {}
+        for key, value in outputs.items():
+            self.console.print(f"{key:<20} {value}")
+        return outputs
+
+    def delete(self) -> None:
+        existing = self.stack.find()
+        if existing is None:
+            self.console.print(f"no stack {self.stack.name} in {self.region}: nothing to delete")
+            return
+        stack_id = str(existing.stack_id)
+        template = load_template(self.template_path, {"ALIYUN::Region": self.region})
+        self.stack.delete(stack_id)
+        final = self.stack.wait(stack_id, len(template.resources), "deleting")
+        if final is not None and final.status != "DELETE_COMPLETE":
+            failed = self.stack.failures(stack_id)
+            raise DeployError("\n".join([f"stack {self.stack.name} {final.status}: {final.status_reason}", *failed]))
+        self.console.print(f"stack {self.stack.name} deleted (the code archives stay in oss://…/{CODE_PREFIX}/)")
 
 
-def deploy(
-    template_path: Path,
-    parameters: dict[str, str],
-    ctx: Context,
-    client: Any,
-    build_dir: Path,
-    install: Installer | None,
-    echo: Callable[[str], None] = print,
-) -> Template:
-    """Build, publish the layer, then apply every step. Returns the template as deployed."""
-    draft = load_template(template_path, parameters)
-    check_deployable(draft, ctx)
-    ctx.code_zips = {fn.name: build_code_zip(fn, draft.root, build_dir) for fn in draft.functions}
-    layer_zip = build_layer_zip(draft.root, build_dir, install)
-    runtimes = sorted({fn.runtime for fn in draft.functions})
-    arn = publish_layer(client, layer_zip, runtimes, ctx.region, ctx.account_id)
-    echo(f"published layer {arn}")
-    template = load_template(template_path, {**parameters, LAYER_PARAMETER: arn})
-    for step in plan(template, ctx):
-        echo(step.describe())
-        assert step.run is not None
-        step.run(client)
-    return template
+def print_plan(template: Template, values: dict[str, str], stack_name: str, region: str, console: Console) -> None:
+    console.print(f"# plan for stack {stack_name} in {region} (dry run: nothing is called)")
+    generated = {a.bucket_parameter for a in template.artifacts} | {a.object_parameter for a in template.artifacts}
+    for name in missing_parameters(template, values):
+        if name not in generated and name != ZONE_PARAMETER:
+            console.print(f"! parameter {name} has no value (--param {name}=...)")
+    for artifact in template.artifacts:
+        bundled = " + ".join([artifact.source, *artifact.bundle, "runtime dependencies"])
+        console.print(f"build+upload  {artifact.name}.zip  ({bundled}) → {artifact.object_parameter}")
+    console.print(f"create-or-update ROS stack {stack_name}: {len(template.resources)} resources")
+    for line in describe_resources(template):
+        console.print(f"  {line}")
 
 
-def _parse_params(values: list[str]) -> dict[str, str]:
-    try:
-        return parse_assignments(values)
-    except TemplateError as exc:
-        raise typer.BadParameter(str(exc)) from exc
-
-
-app = typer.Typer(add_completion=False, help=__doc__)
+app = typer.Typer(add_completion=False, help=__doc__, rich_markup_mode=None)
 
 
 @app.command()
 def main(
     template_path: Annotated[Path, typer.Option("--template", help="template.yml to deploy")] = ROOT / "template.yml",
     param: Annotated[list[str] | None, typer.Option(help="template parameter NAME=VALUE (repeatable)")] = None,
-    region: Annotated[str | None, typer.Option(help="region (default: the template's Region parameter)")] = None,
-    account_id: Annotated[str | None, typer.Option(envvar="ALIBABA_CLOUD_ACCOUNT_ID", help="Alibaba Cloud UID")] = None,
-    role_arn: Annotated[str | None, typer.Option(help="RAM role FC assumes (needs the template's policy)")] = None,
-    build_dir: Annotated[Path, typer.Option(help="where the zips are built")] = ROOT / "build" / "deploy",
-    layer_python: Annotated[str, typer.Option(help="Python of the FC runtime, to pip-install the layer deps")] = (
+    stack_name: Annotated[str, typer.Option(help="ROS stack name")] = DEFAULT_STACK,
+    region: Annotated[str, typer.Option(envvar="ALIBABA_CLOUD_REGION_ID", help="region of everything")] = (
+        DEFAULT_REGION
+    ),
+    account_id: Annotated[
+        str | None, typer.Option(envvar="ALIBABA_CLOUD_ACCOUNT_ID", help="Alibaba Cloud UID (to ask FC for a zone)")
+    ] = None,
+    ros_endpoint: Annotated[str | None, typer.Option(help="ROS endpoint (default ros.aliyuncs.com)")] = None,
+    oss_endpoint: Annotated[str | None, typer.Option(help="OSS endpoint (default https://oss-<region>...)")] = None,
+    fc_endpoint: Annotated[str | None, typer.Option(help="FC endpoint (default https://<UID>.<region>.fc...)")] = None,
+    build_dir: Annotated[Path, typer.Option(help="where the archives are built")] = ROOT / "build" / "deploy",
+    runtime_python: Annotated[str, typer.Option(help="Python of the FC runtime, to pip-install the deps")] = (
         shutil.which("python3.10") or sys.executable
     ),
-    skip_deps: Annotated[bool, typer.Option(help="build the layer without dependencies (inspection only)")] = False,
-    build: Annotated[bool, typer.Option(help="with --dry-run: also build the zips into --build-dir")] = False,
+    skip_deps: Annotated[bool, typer.Option(help="archives without dependencies (inspection/tests only)")] = False,
+    poll_seconds: Annotated[float, typer.Option(help="seconds between stack status polls")] = 5.0,
+    build: Annotated[bool, typer.Option(help="with --dry-run: also build the archives into --build-dir")] = False,
     dry_run: Annotated[bool, typer.Option(help="print the plan; call nothing")] = False,
-    print_policy: Annotated[bool, typer.Option(help="print the service role's RAM policy document and exit")] = False,
+    print_policy: Annotated[bool, typer.Option(help="print the functions' RAM policy document and exit")] = False,
+    delete: Annotated[bool, typer.Option(help="delete the stack and everything it created")] = False,
 ) -> None:
     console = Console(soft_wrap=True, highlight=False, emoji=False, markup=False)
-    parameters = _parse_params(param or [])
-    if region:
-        parameters["Region"] = region
-    template = load_template(template_path, parameters)
+    try:
+        parameters = parse_assignments(param or [])
+        template = load_template(template_path, {**parameters, "ALIYUN::Region": region})
+    except TemplateError as exc:
+        raise typer.BadParameter(str(exc)) from exc
     if print_policy:
-        for doc in template.service.policies:
-            console.print_json(json.dumps(doc if isinstance(doc, str) else doc.as_ram_json()))
+        for document in template.policy_documents():
+            console.print_json(json.dumps(document.as_ram_json()))
         return
-    region = str(template.parameter_values.get("Region") or region or "")
-    ctx = Context(region=region, account_id=account_id or "<account-id>", role_arn=role_arn)
     runtimes = sorted({fn.runtime for fn in template.functions})
-    install = None if skip_deps else pip_installer(layer_python, runtimes[0])
+    install = None if skip_deps else pip_installer(runtime_python, runtimes[0])
     if dry_run:
-        console.print(f"# plan for {template_path.name} → FC {region} (dry run: nothing is called)")
-        for name in sorted(template.missing_parameters - {LAYER_PARAMETER}):
-            console.print(f"! parameter {name} has no value (--param {name}=...)")
+        print_plan(template, parameters, stack_name, region, console)
         if build:
-            ctx.code_zips = {fn.name: build_code_zip(fn, template.root, build_dir) for fn in template.functions}
-            layer_zip = build_layer_zip(template.root, build_dir, install)
-            console.print(f"build         {layer_zip}  ({layer_zip.stat().st_size} bytes)")
-        console.print(f"publish-layer {LAYER_NAME}  {json.dumps({'compatibleRuntime': runtimes})}")
-        for step in plan(template, ctx):
-            console.print(step.describe())
+            deps = install_dependencies(template.root, build_dir, install)
+            for artifact in template.artifacts:
+                archive = build_archive(artifact, template, build_dir, deps)
+                console.print(f"built {archive}  ({archive.stat().st_size} bytes)  key {object_key(artifact, archive)}")
         return
-    if not account_id:
-        raise typer.BadParameter("--account-id (or ALIBABA_CLOUD_ACCOUNT_ID) is required to deploy")
-    check_deployable(template, ctx)
-    import fc2  # deploy-time only
-
-    # fc2 logs every 4xx at ERROR on the root logger; a 404 from a get-before-create is expected here.
-    logging.getLogger().addFilter(lambda record: "Client error: 404" not in record.getMessage())
 
     from shared.credentials import resolve_credentials
 
-    creds = resolve_credentials(None, dict(os.environ))
-    client = fc2.Client(
-        endpoint=f"https://{account_id}.{region}.fc.aliyuncs.com",
-        accessKeyID=creds.access_key_id,
-        accessKeySecret=creds.access_key_secret,
-        securityToken=creds.security_token or "",
+    credentials = resolve_credentials(None, dict(os.environ))
+    client = ros_client(region, ros_endpoint, credentials)
+    stack = Stack(client, region, stack_name, console, poll_seconds=poll_seconds)
+    deployment = Deployment(
+        template_path,
+        parameters,
+        region,
+        stack,
+        lambda name: oss_bucket(name, region, oss_endpoint, credentials),
+        build_dir,
+        install,
+        console,
     )
-    deploy(template_path, parameters, ctx, client, build_dir, install, echo=console.print)
+    try:
+        if delete:
+            deployment.delete()
+            return
+        if ZONE_PARAMETER in template.parameters and ZONE_PARAMETER not in parameters:
+            if not account_id:
+                raise DeployError("pass --param ZoneId=... or --account-id (FC is asked for a zone it supports)")
+            parameters[ZONE_PARAMETER] = fc_zone(account_id, region, credentials, fc_endpoint)
+            console.print(f"zone {parameters[ZONE_PARAMETER]} (FC supports it in {region})")
+        deployment.run()
+    except DeployError as exc:
+        console.print(f"deploy failed: {exc}")
+        raise typer.Exit(1) from exc
+    except Exception as exc:
+        if not getattr(exc, "code", None):
+            raise
+        # An API refusal (ROS, OSS, FC): its code and message say what to fix.
+        console.print(f"deploy failed: {exc.code}: {_message(exc)}")  # type: ignore[attr-defined]
+        raise typer.Exit(1) from exc
 
 
 if __name__ == "__main__":

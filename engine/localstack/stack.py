@@ -49,7 +49,6 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_TEMPLATE = REPO_ROOT / "template.yml"
 DEFAULT_BUCKET = "media"
 ACCOUNT_ID = "1234567890123456"
-LOCAL_LAYER = "acs:fc:local:layer/fpscreen-shared"
 
 
 @dataclass(frozen=True)
@@ -81,13 +80,13 @@ class StackPaths:
 
 def template_parameters(state: StackState, bucket: str, region: str) -> dict[str, str]:
     return {
-        "Region": region,
+        "ALIYUN::Region": region,
+        "ALIYUN::AccountId": ACCOUNT_ID,
         "MediaBucketName": bucket,
         # Until the stack has bootstrapped, only the triggers are read, for which these do not matter.
         "MpsPipelineId": state.get_setting(PIPELINE_SETTING) or "not-bootstrapped",
         "LibraryFpDBId": state.get_setting(LIBRARY_SETTING) or "not-bootstrapped",
         "TextLibraryFpDBId": state.get_setting(TEXT_LIBRARY_SETTING) or "not-bootstrapped",
-        "SharedLayerArn": LOCAL_LAYER,
     }
 
 

@@ -22,6 +22,7 @@ from engine.template import (
     MnsTopicTrigger,
     OssTrigger,
     Template,
+    TemplateError,
     TimerTrigger,
     load_template,
 )
@@ -29,14 +30,22 @@ from engine.template import (
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yml"
 
-# What a deploy supplies (scripts/deploy.py --param); SharedLayerArn comes from publishing the layer.
+# What a deploy supplies: the user's --param values, what scripts/deploy.py fills in (zone, code archives), and
+# the pseudo parameters ROS sets.
 DEPLOY_PARAMS = {
     "MediaBucketName": "media-bucket",
     "MpsPipelineId": "pipe-0123",
     "LibraryFpDBId": "fpdb-0123",
     "TextLibraryFpDBId": "fpdb-text-0456",
-    "SharedLayerArn": "acs:fc:cn-shanghai:123456789:layers/fpscreen-shared/versions/7",
+    "ZoneId": "cn-shanghai-e",
+    "CodeBucketName": "media-bucket",
+    "SubmitOnUploadCodeObject": "fpscreen-deploy/submit_on_upload-0123.zip",
+    "StoreResultsCodeObject": "fpscreen-deploy/store_results-0123.zip",
+    "ReportFailedCodeObject": "fpscreen-deploy/report_failed-0123.zip",
+    "ALIYUN::Region": "cn-shanghai",
+    "ALIYUN::AccountId": "123456789",
 }
+REGION, ACCOUNT = DEPLOY_PARAMS["ALIYUN::Region"], DEPLOY_PARAMS["ALIYUN::AccountId"]
 
 # The product facts (the store engineer's shared/store/schema.py must agree, see below).
 EXPECTED_TABLES = {
@@ -94,9 +103,14 @@ def test_handler_resolves_to_a_real_function(template: Template, name: str) -> N
 
 
 @pytest.mark.parametrize("name", FUNCTION_NAMES)
-def test_every_function_uses_the_shared_layer(template: Template, deployed: Template, name: str) -> None:
-    assert template.function(name).layers == ["${SharedLayerArn}"]
-    assert deployed.function(name).layers == [DEPLOY_PARAMS["SharedLayerArn"]]
+def test_every_function_ships_shared_in_its_archive(template: Template, deployed: Template, name: str) -> None:
+    # ROS's ALIYUN::FC::Function has no Layers property: shared/ travels in each function's archive.
+    [artifact] = [a for a in template.artifacts if a.name == name]
+    assert (artifact.kind, artifact.source, artifact.bundle) == ("function", f"functions/{name}", ("shared",))
+    fn = deployed.function(name)
+    assert fn.code.bucket == DEPLOY_PARAMS["CodeBucketName"]
+    assert fn.code.object == DEPLOY_PARAMS[artifact.object_parameter]
+    assert fn.layers == []
 
 
 def test_deploy_time_parameters(template: Template, deployed: Template) -> None:
@@ -121,13 +135,41 @@ def test_tables_equal_the_store_schema(template: Template) -> None:
     }
 
 
-def test_store_url_points_at_the_template_instance(template: Template) -> None:
+def test_tablestore_instance_name_is_accepted(template: Template) -> None:
+    name = template.tablestore.name
+    assert not [word for word in ("ali", "ay", "ots", "taobao", "admin") if word in name.lower()]
+    assert template.parameters["TablestoreInstanceName"].allowed_pattern
+    with pytest.raises(TemplateError, match="reserved word 'ots'"):
+        load_template(TEMPLATE, {"TablestoreInstanceName": "fpscreen-ots"})
+
+
+def test_store_url_is_the_instance_vpc_endpoint(deployed: Template) -> None:
     # shared.store.open_store's form: tablestore://<instance>@<endpoint host>
-    instance, region = template.tablestore.name, template.parameter_values["Region"]
-    for fn in template.functions:
+    instance = deployed.tablestore.name
+    for fn in deployed.functions:
         url = urlsplit(fn.environment["FPSCREEN_STORE_URL"])
         assert url.scheme == "tablestore"
-        assert (url.username, url.hostname) == (instance, f"{instance}.{region}.ots.aliyuncs.com")
+        assert (url.username, url.hostname) == (instance, f"{instance}.{REGION}.vpc.tablestore.aliyuncs.com")
+
+
+def test_functions_reach_the_store_through_the_vpc(template: Template) -> None:
+    vpc = template.service.vpc_config
+    assert vpc is not None and template.service.internet_access  # Tablestore by the VPC, MPS on the Internet
+    types = template.resource_types()
+    vpc_id = "${" + next(n for n, t in types.items() if t == "ALIYUN::ECS::VPC") + ".VpcId}"
+    [vswitch] = [n for n, t in types.items() if t == "ALIYUN::ECS::VSwitch"]
+    [group] = [n for n, t in types.items() if t == "ALIYUN::ECS::SecurityGroup"]
+    assert vpc.vpc_id == vpc_id and vpc.vswitch_ids == ["${" + vswitch + ".VSwitchId}"]
+    assert vpc.security_group_id == "${" + group + ".SecurityGroupId}"
+    assert template.resources[vswitch]["Properties"]["VpcId"] == vpc_id
+    assert template.resources[group]["Properties"]["VpcId"] == vpc_id
+    [binder] = [b for b in template.resources.values() if b["Type"] == "ALIYUN::OTS::VpcBinder"]
+    assert binder["Properties"]["InstanceName"] == template.tablestore.name
+    [binding] = binder["Properties"]["Vpcs"]
+    assert (binding["VpcId"], binding["VirtualSwitchId"]) == (vpc_id, vpc.vswitch_ids[0])
+    # The functions must not start before the instance accepts their VPC.
+    service = next(b for b in template.raw["Resources"].values() if b["Type"] == "ALIYUN::FC::Service")
+    assert "StoreVpcBinding" in service["DependsOn"]
 
 
 # -------------------------------------------------------------------------------------------- triggers
@@ -137,8 +179,12 @@ def test_oss_triggers(deployed: Template) -> None:
     triggers = deployed.oss_triggers()
     assert {t.function for t in triggers} == {"submit_on_upload"}
     assert sorted(t.prefix for t in triggers) == ["library/", "uploads/"]
+    role = deployed.role("TriggerRole")
+    assert role.trusted_services() == {"oss.aliyuncs.com", "mns.aliyuncs.com"}
     for t in triggers:
         assert t.bucket == DEPLOY_PARAMS["MediaBucketName"]
+        assert t.source_arn() == f"acs:oss:{REGION}:{ACCOUNT}:{t.bucket}"
+        assert t.invocation_role == "${TriggerRole.Arn}"
         assert t.events == ["oss:ObjectCreated:*"]
         assert t.fc_config() == {"events": t.events, "filter": {"key": {"prefix": t.prefix, "suffix": t.suffix}}}
     # OSS refuses two rules on one bucket whose prefix/suffix ranges overlap.
@@ -160,7 +206,8 @@ def test_oss_trigger_matching(deployed: Template) -> None:
     assert deployed.oss_triggers_for("ObjectCreated:PutObject", "library/a.mp4", bucket="elsewhere") == []
 
 
-def test_mns_topic_trigger(template: Template) -> None:
+def test_mns_topic_trigger(deployed: Template) -> None:
+    template = deployed
     (trigger,) = template.mns_topic_triggers()
     assert isinstance(trigger, MnsTopicTrigger)
     assert trigger.function == "store_results"
@@ -169,7 +216,8 @@ def test_mns_topic_trigger(template: Template) -> None:
     assert trigger.notify_strategy == "BACKOFF_RETRY"
     assert trigger.filter_tag is None, "MPS publishes without a tag: a FilterTag would drop every message"
     assert trigger.fc_config() == {"notifyContentFormat": "JSON", "notifyStrategy": "BACKOFF_RETRY"}
-    assert trigger.source_arn("cn-shanghai", "123") == "acs:mns:cn-shanghai:123:/topics/fpscreen-mps-notify"
+    assert trigger.source_arn() == f"acs:mns:{REGION}:{ACCOUNT}:/topics/fpscreen-mps-notify"
+    assert trigger.invocation_role == "${TriggerRole.Arn}"
 
 
 def test_timer_trigger_fires_every_minute(template: Template) -> None:
@@ -196,19 +244,19 @@ def test_every_trigger_has_a_valid_fc_type(template: Template) -> None:
 # --------------------------------------------------------------------------------------- async & logs
 
 
-def test_upload_function_async_config(template: Template) -> None:
-    config = template.function("submit_on_upload").async_config
+def test_upload_function_async_config(deployed: Template) -> None:
+    config = deployed.function("submit_on_upload").async_config
     assert config is not None
     assert config.max_async_retry_attempts is not None and 1 <= config.max_async_retry_attempts <= 8
     assert config.max_async_event_age_in_seconds is not None
     assert config.destination is not None and config.destination.on_failure
-    assert re.fullmatch(r"acs:mns:::/queues/[A-Za-z0-9-]+/messages", config.destination.on_failure)
-    fc = config.fc_config()
-    assert fc["destinationConfig"] == {"onFailure": {"destination": config.destination.on_failure}}
-    assert fc["maxAsyncRetryAttempts"] == config.max_async_retry_attempts
+    # The full form FC requires: region and account, and a queue the stack creates.
+    queues = "|".join(q.name for q in deployed.mns_queues)
+    assert re.fullmatch(rf"acs:mns:{REGION}:{ACCOUNT}:/queues/({queues})/messages", config.destination.on_failure)
 
 
-def test_log_config_points_at_a_declared_logstore(template: Template) -> None:
+def test_log_config_points_at_a_declared_logstore(deployed: Template) -> None:
+    template = deployed
     log_config = template.service.log_config
     assert log_config is not None
     assert log_config.project == template.log_project.name
@@ -219,9 +267,11 @@ def test_log_config_points_at_a_declared_logstore(template: Template) -> None:
 
 
 def test_policy_is_least_privilege(template: Template) -> None:
-    service = template.service
-    assert service.role is None, "Role overrides Policies: the template's policy would not apply"
-    assert service.managed_policies() == [], "managed policies grant far more than the code uses"
+    role = template.function_role
+    assert template.service.role == f"${{{role.logical_id}.Arn}}"
+    assert role.trusted_services() == {"fc.aliyuncs.com"}
+    raw_role = template.raw["Resources"][role.logical_id]["Properties"]
+    assert "PolicyAttachments" not in raw_role, "managed policies grant far more than the code uses"
     statements = template.policy_statements()
     assert statements
     actions = [a for s in statements for a in s.action]
@@ -235,17 +285,25 @@ def test_policy_is_least_privilege(template: Template) -> None:
     assert by_service["ots"] == ALLOWED_ACTIONS["ots"]
 
 
-def test_policy_resources_are_exactly_ours(template: Template) -> None:
+def test_policy_resources_are_exactly_ours(deployed: Template) -> None:
+    template = deployed
     resources = {a.split(":", 1)[0]: set(s.resource) for s in template.policy_statements() for a in s.action}
+    here = f"{REGION}:{ACCOUNT}"
     instance = template.tablestore.name
-    assert resources["ots"] == {f"acs:ots:*:*:instance/{instance}/table/{t}" for t in template.tables()}
+    assert resources["ots"] == {f"acs:ots:{here}:instance/{instance}/table/{t}" for t in template.tables()}
+    assert resources["mts"] == {f"acs:mts:{here}:*"}
     log_config = template.service.log_config
     assert log_config is not None
-    assert resources["log"] == {f"acs:log:*:*:project/{log_config.project}/logstore/{log_config.logstore}"}
+    assert resources["log"] == {f"acs:log:{here}:project/{log_config.project}/logstore/{log_config.logstore}"}
     config = template.function("submit_on_upload").async_config
     assert config is not None and config.destination is not None and config.destination.on_failure
-    queue = config.destination.on_failure.split("/queues/", 1)[1]
-    assert resources["mns"] == {f"acs:mns:*:*:/queues/{queue}"}
+    assert resources["mns"] == {config.destination.on_failure}
+    # FC's network interfaces for the VSwitch cannot be named before they exist.
+    assert resources["ecs"] == resources["vpc"] == {"*"}
+    trigger_policy = [s for p in template.role("TriggerRole").policies for s in p.document.statement]
+    assert [(s.action, s.resource) for s in trigger_policy] == [
+        (["fc:InvokeFunction"], [f"acs:fc:{here}:services/{template.service.name}/functions/*"])
+    ]
 
 
 # -------------------------------------------------------------------------------------- environment
@@ -278,7 +336,7 @@ def test_env_builds_valid_settings(deployed: Template, name: str) -> None:
     config = pytest.importorskip("shared.config")
     fn = deployed.function(name)
     settings = config.Settings.from_env(fn.environment)
-    assert settings.mps_region == deployed.parameter_values["Region"]
+    assert settings.mps_region == REGION
     assert settings.mps_endpoint == f"mts.{settings.mps_region}.aliyuncs.com"
     assert settings.mps_pipeline_id == DEPLOY_PARAMS["MpsPipelineId"]
     assert {r.fp_db_id for r in settings.routes} == {DEPLOY_PARAMS["LibraryFpDBId"], DEPLOY_PARAMS["TextLibraryFpDBId"]}
@@ -338,7 +396,6 @@ def test_media_and_text_routes_do_not_overlap(deployed: Template) -> None:
 
 
 def test_regions_agree(deployed: Template) -> None:
-    region = deployed.parameter_values["Region"]
-    assert {t.region for t in deployed.mns_topics} == {region}
+    region = REGION
     assert {t.region for t in deployed.mns_topic_triggers()} == {region}
     assert {fn.environment["MPS_REGION"] for fn in deployed.functions} == {region}

@@ -59,7 +59,7 @@ def bucket(oss: OssCompatServer) -> oss2.Bucket:
 
 @pytest.fixture(scope="module")
 def template() -> Template:
-    return load_template(ROOT / "template.yml")
+    return load_template(ROOT / "template.yml", {"ALIYUN::Region": "cn-shanghai"})
 
 
 class RecordingLimiter:
@@ -211,7 +211,8 @@ def test_apply_function_env_reports_unfilled_parameters(backfill: ModuleType, te
     assert env["MPS_ENDPOINT"] == "mts.cn-shanghai.aliyuncs.com"
     assert set(unfilled) == {"FPSCREEN_ROUTES", "MPS_PIPELINE_ID"}
     filled = load_template(
-        ROOT / "template.yml", {"LibraryFpDBId": "db", "TextLibraryFpDBId": "text-db", "MpsPipelineId": "p"}
+        ROOT / "template.yml",
+        {"LibraryFpDBId": "db", "TextLibraryFpDBId": "text-db", "MpsPipelineId": "p", "ALIYUN::Region": "cn-shanghai"},
     )
     assert backfill.apply_function_env(filled, environ={}) == []
 

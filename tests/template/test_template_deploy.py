@@ -1,34 +1,37 @@
-"""scripts/deploy.py: the dry-run plan, the zips it builds, and a full deploy through the real fc2 SDK against a
-recording FC API stand-in on 127.0.0.1."""
+"""scripts/deploy.py end to end against loopback stand-ins: archives built from template.yml, uploaded to the
+local stack's OSS-compatible shim, and one ROS stack created, updated and deleted through the official ROS SDK
+against tests/support/fake_ros.py, which verifies each request's signature and the template it receives."""
 
 from __future__ import annotations
 
-import base64
 import importlib.util
 import io
 import json
-import re
 import sys
 import threading
+import uuid
 import zipfile
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import ClassVar
 
-import fc2
+import oss2
 import pytest
 from typer.testing import CliRunner
 
-from engine.template import load_template
+from engine.localstack.oss_compat import OssCompatServer
+from engine.template import load_template, load_yaml
+from tests.support.fake_ros import AK, SK, FakeRos
 
 ROOT = Path(__file__).resolve().parents[2]
-PARAMS = {
-    "MediaBucketName": "media-bucket",
-    "MpsPipelineId": "pipe-1",
-    "LibraryFpDBId": "fpdb-1",
-    "TextLibraryFpDBId": "fpdb-text-1",
+TEMPLATE = ROOT / "template.yml"
+USER_PARAMS = {
+    "MpsPipelineId": "pipe-0123",
+    "LibraryFpDBId": "fpdb-0123",
+    "TextLibraryFpDBId": "fpdb-text-0456",
+    "ZoneId": "cn-shanghai-e",
 }
 
 
@@ -42,251 +45,285 @@ def deploy() -> ModuleType:
     return module
 
 
-class FakeInstaller:
-    """Stands in for pip: records what it was asked to install and drops one package into the target."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[list[str], Path]] = []
-
-    def __call__(self, requirements: list[str], target: Path) -> None:
-        self.calls.append((list(requirements), target))
-        (target / "fakedep").mkdir(parents=True)
-        (target / "fakedep" / "__init__.py").write_text("VERSION = 1\n")
-        (target / "fakedep-1.0.dist-info").mkdir()
-        (target / "fakedep-1.0.dist-info" / "METADATA").write_text("Name: fakedep\n")
-        (target / "bin").mkdir()
-        (target / "bin" / "fakedep").write_text("#!/bin/sh\n")
-
-
-# ---------------------------------------------------------------------------------------------- zips
-
-
-def test_code_zips_hold_the_handler_at_the_root(deploy: ModuleType, tmp_path: Path) -> None:
-    template = load_template(ROOT / "template.yml")
-    for fn in template.functions:
-        if not fn.handler_file(template.root).is_file():
-            pytest.skip(f"{fn.name}'s handler is not written yet")
-        path = deploy.build_code_zip(fn, template.root, tmp_path)
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-            assert "index.py" in names, names
-            assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
-            source = (template.root / fn.code_uri / "index.py").read_bytes()
-            assert archive.read("index.py") == source
-
-
-def test_layer_zip_layout(deploy: ModuleType, tmp_path: Path) -> None:
-    installer = FakeInstaller()
-    path = deploy.build_layer_zip(ROOT, tmp_path, installer)
-    (requirements, target), *_ = installer.calls
-    assert requirements == deploy.layer_requirements(ROOT)
-    assert any(r.startswith("pydantic==") for r in requirements) and any(r.startswith("oss2==") for r in requirements)
-    assert target.name == "python"
-    with zipfile.ZipFile(path) as archive:
-        names = set(archive.namelist())
-    assert all(n.startswith("python/") for n in names)
-    shipped = {p.relative_to(ROOT).as_posix() for p in (ROOT / "shared").rglob("*.py") if "__pycache__" not in p.parts}
-    expected = {f"python/{n}" for n in shipped}
-    assert expected <= names
-    assert "python/shared/__init__.py" in names
-    assert not [n for n in names if n.startswith("python/engine/")], "the template reader (engine/) is not layer code"
-    assert {"python/fakedep/__init__.py", "python/fakedep-1.0.dist-info/METADATA"} <= names
-    assert not [n for n in names if n.startswith("python/bin/") or "__pycache__" in n]
-
-
-def test_zips_are_reproducible(deploy: ModuleType, tmp_path: Path) -> None:
-    first = deploy.build_layer_zip(ROOT, tmp_path / "a", None).read_bytes()
-    second = deploy.build_layer_zip(ROOT, tmp_path / "b", None).read_bytes()
-    assert first == second  # same sources, same bytes: FC sees the same checksum
-
-
-# ------------------------------------------------------------------------------------------- dry run
-
-
-def test_dry_run_prints_the_plan(deploy: ModuleType) -> None:
-    args = ["--dry-run", "--account-id", "123", "--param", "MediaBucketName=media-bucket"]
-    result = CliRunner().invoke(deploy.app, args)
-    assert result.exit_code == 0, result.output
-    out = result.output
-    assert "nothing is called" in out
-    assert "! parameter LibraryFpDBId has no value" in out and "! parameter MpsPipelineId has no value" in out
-    assert "! parameter TextLibraryFpDBId has no value" in out
-    assert "SharedLayerArn has no value" not in out  # the deploy publishes it
-    assert re.search(r"^publish-layer +fpscreen-shared .*python3\.10", out, re.M)
-    assert re.search(r"^service +fpscreen ", out, re.M)
-    for name in ("submit_on_upload", "store_results", "report_failed"):
-        assert re.search(rf"^function +fpscreen/{name} .*\"handler\": \"index.handler\"", out, re.M)
-        assert re.search(rf"^layers +fpscreen/{name} ", out, re.M)
-    assert re.search(r"^async-config +fpscreen/submit_on_upload@LATEST .*onFailure", out, re.M)
-    assert len(re.findall(r"^trigger ", out, re.M)) == 4
-    assert "acs:oss:cn-shanghai:123:media-bucket" in out
-    assert "acs:ram::123:role/aliyunosseventnotificationrole" in out
-    assert re.search(r'^trigger +fpscreen/report_failed/every-minute .*"type": "timer"', out, re.M)
-
-
-def test_dry_run_can_build_the_zips(deploy: ModuleType, tmp_path: Path) -> None:
-    args = ["--dry-run", "--build", "--skip-deps", "--build-dir", str(tmp_path)] + [
-        f"--param={k}={v}" for k, v in PARAMS.items()
-    ]
-    result = CliRunner().invoke(deploy.app, args)
-    assert result.exit_code == 0, result.output
-    assert "has no value" not in result.output
-    assert (tmp_path / "fpscreen-shared.zip").is_file()
-    for name in ("submit_on_upload", "store_results", "report_failed"):
-        assert (tmp_path / f"{name}.zip").is_file()
-        assert str(tmp_path / f"{name}.zip") in result.output
-
-
-def test_print_policy(deploy: ModuleType) -> None:
-    result = CliRunner().invoke(deploy.app, ["--print-policy"])
-    assert result.exit_code == 0, result.output
-    policy = json.loads(result.output)
-    assert policy["Version"] == "1"
-    assert "mts:SubmitFpShotJob" in {a for s in policy["Statement"] for a in s["Action"]}
-
-
-def test_deploy_refuses_missing_parameters(deploy: ModuleType, tmp_path: Path) -> None:
-    result = CliRunner().invoke(deploy.app, ["--account-id", "123", "--role-arn", "r", "--build-dir", str(tmp_path)])
-    assert result.exit_code != 0
-    assert "LibraryFpDBId" in result.output
-
-
-# ------------------------------------------------------------------------------ deploy via real fc2
-
-
-class FakeFc:
-    """The FC 2016-08-15 API surface the deploy uses: resources exist once created; every call is recorded."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, str, dict[str, Any]]] = []
-        self.existing: set[str] = set()
-        self.layer_versions = 0
-        self.lock = threading.Lock()
-
-    def handle(self, method: str, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        with self.lock:
-            self.calls.append((method, path, body))
-            if method == "POST" and path.endswith("/versions"):
-                self.layer_versions += 1
-                name = path.split("/")[3]
-                arn = f"acs:fc:cn-shanghai:123:layers/{name}/versions/{self.layer_versions}"
-                return 200, {"layerName": name, "version": self.layer_versions, "arn": arn}
-            if method == "GET":
-                if path in self.existing:
-                    return 200, {}
-                return 404, {"ErrorCode": "NotFound", "ErrorMessage": f"{path} does not exist"}
-            if method == "POST":
-                name = body.get("triggerName") or body.get("functionName") or body.get("serviceName")
-                self.existing.add(f"{path}/{name}")
-                return 200, body
-            if method == "PUT":
-                return 200, body
-            return 400, {"ErrorCode": "BadRequest", "ErrorMessage": method}
+@pytest.fixture(scope="module")
+def oss() -> Iterator[OssCompatServer]:
+    with OssCompatServer(region="cn-shanghai") as server:
+        yield server
 
 
 @pytest.fixture
-def fake_fc() -> Iterator[tuple[FakeFc, str]]:
-    fake = FakeFc()
-
-    class Handler(BaseHTTPRequestHandler):
-        def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            assert self.headers["Authorization"].startswith("FC ")  # signed by fc2
-            status, payload = fake.handle(self.command, self.path.split("?")[0], json.loads(raw) if raw else {})
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        do_GET = do_POST = do_PUT = _serve
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield fake, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+def media(oss: OssCompatServer) -> oss2.Bucket:
+    bucket = oss.bucket(f"media-{uuid.uuid4().hex[:12]}")
+    bucket.create_bucket()
+    return bucket
 
 
-def _run_deploy(deploy: ModuleType, endpoint: str, build_dir: Path) -> Any:
-    client = fc2.Client(endpoint=endpoint, accessKeyID="ak", accessKeySecret="sk")
-    ctx = deploy.Context(region="cn-shanghai", account_id="123", role_arn="acs:ram::123:role/fpscreen")
-    return deploy.deploy(
-        ROOT / "template.yml", dict(PARAMS), ctx, client, build_dir, FakeInstaller(), echo=lambda _: None
-    )
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    values = {"ALIBABA_CLOUD_ACCESS_KEY_ID": AK, "ALIBABA_CLOUD_ACCESS_KEY_SECRET": SK}
+    for name in ("ALIBABA_CLOUD_SECURITY_TOKEN", "ALIBABA_CLOUD_REGION_ID", "ALIBABA_CLOUD_ACCOUNT_ID"):
+        monkeypatch.delenv(name, raising=False)
+    return values
 
 
-def test_deploy_creates_then_updates(deploy: ModuleType, fake_fc: tuple[FakeFc, str], tmp_path: Path) -> None:
-    fake, endpoint = fake_fc
-    template = _run_deploy(deploy, endpoint, tmp_path / "first")
-    api = "/2016-08-15"
-    by_call = {(m, p): b for m, p, b in fake.calls}
-
-    layer = by_call[("POST", f"{api}/layers/fpscreen-shared/versions")]
-    assert layer["compatibleRuntime"] == ["python3.10"]
-    with zipfile.ZipFile(io.BytesIO(base64.b64decode(layer["code"]["zipFile"]))) as archive:
-        assert "python/shared/config.py" in archive.namelist()
-
-    service = by_call[("POST", f"{api}/services")]
-    assert service["serviceName"] == "fpscreen" and service["role"] == "acs:ram::123:role/fpscreen"
-    assert service["logConfig"] == {
-        "project": "fpscreen-logs",
-        "logStore": "fc-invocations",
-        "enableRequestMetrics": True,
-    }
-
-    created = [b for m, p, b in fake.calls if (m, p) == ("POST", f"{api}/services/fpscreen/functions")]
-    assert [f["functionName"] for f in created] == ["submit_on_upload", "store_results", "report_failed"]
-    for body in created:
-        fn = template.function(body["functionName"])
-        assert body["runtime"] == "python3.10" and body["handler"] == "index.handler"
-        assert body["environmentVariables"] == fn.environment
-        assert body["environmentVariables"]["MPS_PIPELINE_ID"] == "pipe-1"
-        with zipfile.ZipFile(io.BytesIO(base64.b64decode(body["code"]["zipFile"]))) as archive:
-            assert "index.py" in archive.namelist()
-        layers = by_call[("PUT", f"{api}/services/fpscreen/functions/{fn.name}")]
-        assert layers == {"layers": ["acs:fc:cn-shanghai:123:layers/fpscreen-shared/versions/1"]}
-
-    async_config = by_call[("PUT", f"{api}/services/fpscreen.LATEST/functions/submit_on_upload/async-invoke-config")]
-    assert async_config["destinationConfig"]["onFailure"]["destination"].startswith("acs:mns:::/queues/")
-
-    triggers = {b["triggerName"]: b for m, p, b in fake.calls if m == "POST" and p.endswith("/triggers")}
-    assert set(triggers) == {"library-upload", "screen-upload", "mps-notify", "every-minute"}
-    oss = triggers["library-upload"]
-    assert oss["triggerType"] == "oss" and oss["sourceArn"] == "acs:oss:cn-shanghai:123:media-bucket"
-    assert oss["triggerConfig"]["filter"] == {"key": {"prefix": "library/", "suffix": ""}}
-    assert triggers["mps-notify"]["sourceArn"] == "acs:mns:cn-shanghai:123:/topics/fpscreen-mps-notify"
-    assert triggers["every-minute"]["triggerType"] == "timer" and triggers["every-minute"]["sourceArn"] is None
-
-    # Second run: everything exists, so it updates in place and points the functions at the new layer version.
-    fake.calls.clear()
-    _run_deploy(deploy, endpoint, tmp_path / "second")
-    posts = [p for m, p, _ in fake.calls if m == "POST"]
-    assert posts == [f"{api}/layers/fpscreen-shared/versions"]
-    puts = {p: b for m, p, b in fake.calls if m == "PUT"}
-    assert puts[f"{api}/services/fpscreen"]["role"] == "acs:ram::123:role/fpscreen"
-    assert puts[f"{api}/services/fpscreen/functions/store_results/triggers/mps-notify"]["triggerConfig"] == {
-        "notifyContentFormat": "JSON",
-        "notifyStrategy": "BACKOFF_RETRY",
-    }
-    layer_puts = [b["layers"] for m, _, b in fake.calls if m == "PUT" and "layers" in b]
-    assert layer_puts == [["acs:fc:cn-shanghai:123:layers/fpscreen-shared/versions/2"]] * 3
+def _fake_installer(requirements: list[str], target: Path) -> None:
+    """Stands in for pip: one package per requirement, so the archive's dependency layer is visible."""
+    for requirement in requirements:
+        package = target / requirement.split("==")[0].replace("-", "_")
+        package.mkdir(parents=True)
+        (package / "__init__.py").write_text(f"# {requirement}\n")
 
 
-def test_layer_deps_need_the_runtime_python(deploy: ModuleType, tmp_path: Path) -> None:
+def _cli(deploy: ModuleType, args: list[str], env: dict[str, str]) -> tuple[int, str]:
+    result = CliRunner().invoke(deploy.app, args, env=env, catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def _deploy_args(
+    fake: FakeRos, oss: OssCompatServer, media: oss2.Bucket, tmp_path: Path, drop: str = "", **extra: str
+) -> list[str]:
+    params = {"MediaBucketName": media.bucket_name, **USER_PARAMS, **extra}
+    params.pop(drop, None)
+    args = ["--ros-endpoint", fake.endpoint, "--oss-endpoint", oss.endpoint, "--poll-seconds", "0.01"]
+    args += ["--build-dir", str(tmp_path / "build"), "--skip-deps", "--region", "cn-shanghai"]
+    for name, value in params.items():
+        args += ["--param", f"{name}={value}"]
+    return args
+
+
+# ---------------------------------------------------------------------------------------------- build
+
+
+def test_archives_hold_the_handler_shared_and_the_dependencies(deploy: ModuleType, tmp_path: Path) -> None:
+    template = load_template(TEMPLATE)
+    deps = deploy.install_dependencies(ROOT, tmp_path, _fake_installer)
+    assert {a.name for a in template.artifacts} == {"submit_on_upload", "store_results", "report_failed"}
+    for artifact in template.artifacts:
+        archive = deploy.build_archive(artifact, template, tmp_path, deps)
+        names = set(zipfile.ZipFile(archive).namelist())
+        assert "index.py" in names  # Handler index.handler resolves at the code root
+        assert {"shared/__init__.py", "shared/config.py", "pydantic/__init__.py", "tablestore/__init__.py"} <= names
+        assert not [n for n in names if n.startswith("engine/")]  # the template reader needs PyYAML: not shipped
+        assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
+
+
+def test_archives_and_keys_are_reproducible(deploy: ModuleType, tmp_path: Path) -> None:
+    template = load_template(TEMPLATE)
+    artifact = template.artifacts[0]
+    first = deploy.build_archive(artifact, template, tmp_path / "a", None)
+    second = deploy.build_archive(artifact, template, tmp_path / "b", None)
+    assert first.read_bytes() == second.read_bytes()
+    key = deploy.object_key(artifact, first)
+    assert key == deploy.object_key(artifact, second)
+    assert key.startswith(f"fpscreen-deploy/{artifact.name}-") and key.endswith(".zip")
+
+
+def test_dependencies_are_installed_once_per_set_of_pins(deploy: ModuleType, tmp_path: Path) -> None:
+    calls: list[list[str]] = []
+
+    def counting(requirements: list[str], target: Path) -> None:
+        calls.append(requirements)
+        _fake_installer(requirements, target)
+
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / "pyproject.toml").write_text('[project]\nname = "x"\ndependencies = ["pydantic==2.13.4"]\n')
+    first = deploy.install_dependencies(root, tmp_path / "build", counting)
+    again = deploy.install_dependencies(root, tmp_path / "build", counting)
+    assert first == again and len(calls) == 1  # reused: same bytes, same archive keys, no needless redeploy
+    (root / "pyproject.toml").write_text('[project]\nname = "x"\ndependencies = ["pydantic==2.13.5"]\n')
+    changed = deploy.install_dependencies(root, tmp_path / "build", counting)
+    assert changed != first and calls[-1] == ["pydantic==2.13.5"] and len(calls) == 2
+    archive = deploy.build_archive(load_template(TEMPLATE).artifacts[0], load_template(TEMPLATE), tmp_path, changed)
+    assert ".fpscreen-complete" not in zipfile.ZipFile(archive).namelist()
+
+
+def test_runtime_deps_need_the_runtime_python(deploy: ModuleType, tmp_path: Path) -> None:
     assert deploy.runtime_python_version("python3.10") == "3.10"
     assert deploy.runtime_python_version("python3") == "3.6"
     mismatched = "python3.9" if sys.version_info[:2] != (3, 9) else "python3.10"
-    with pytest.raises(RuntimeError, match="--layer-python"):
+    with pytest.raises(deploy.DeployError, match="--runtime-python"):
         # checked before pip runs: wheels such as pydantic-core only work on the version they were built for
         deploy.pip_installer(sys.executable, mismatched)(["pydantic"], tmp_path)
     assert not any(tmp_path.iterdir())
+
+
+# ----------------------------------------------------------------------------------------- plan & policy
+
+
+def test_dry_run_names_every_resource_and_calls_nothing(deploy: ModuleType, env: dict[str, str]) -> None:
+    code, out = _cli(deploy, ["--dry-run", "--param", "MediaBucketName=my-media"], env)
+    assert code == 0, out
+    for name, body in load_yaml(TEMPLATE)["Resources"].items():
+        assert f"{name} " in out and body["Type"] in out
+    assert "! parameter MpsPipelineId has no value" in out
+    assert "! parameter MediaBucketName" not in out
+    assert "build+upload  submit_on_upload.zip  (functions/submit_on_upload + shared + runtime dependencies)" in out
+
+
+def test_dry_run_can_build(deploy: ModuleType, env: dict[str, str], tmp_path: Path) -> None:
+    args = ["--dry-run", "--build", "--skip-deps", "--build-dir", str(tmp_path)]
+    code, out = _cli(deploy, args, env)
+    assert code == 0, out
+    assert sorted(p.name for p in tmp_path.glob("*.zip")) == [
+        "report_failed.zip",
+        "store_results.zip",
+        "submit_on_upload.zip",
+    ]
+
+
+def test_print_policy(deploy: ModuleType, env: dict[str, str]) -> None:
+    code, out = _cli(deploy, ["--print-policy"], env)
+    assert code == 0, out
+    document = json.loads(out)
+    actions = {a for statement in document["Statement"] for a in statement["Action"]}
+    assert {"mts:SubmitFpShotJob", "ots:PutRow", "mns:SendMessage", "log:PostLogStoreLogs"} <= actions
+
+
+# ------------------------------------------------------------------------------------------ end to end
+
+
+def test_deploy_creates_updates_and_deletes_one_stack(
+    deploy: ModuleType, oss: OssCompatServer, media: oss2.Bucket, env: dict[str, str], tmp_path: Path
+) -> None:
+    with FakeRos() as fake:
+        code, out = _cli(deploy, _deploy_args(fake, oss, media, tmp_path), env)
+        assert code == 0, out
+        assert fake.actions()[:2] == ["ListStacks", "CreateStack"]
+        assert {call.style for call in fake.calls} == {"ACS3"}  # the SDK's default signature, verified
+        [stack] = fake.stacks.values()
+        assert stack.status == "CREATE_COMPLETE"
+        assert stack.template == load_yaml(TEMPLATE)  # template.yml itself (as JSON), checked by the stand-in
+        # The archives are in the media bucket under the keys the stack was given, and hold the code.
+        for key in ("SubmitOnUploadCodeObject", "StoreResultsCodeObject", "ReportFailedCodeObject"):
+            archive = zipfile.ZipFile(io.BytesIO(media.get_object(stack.parameters[key]).read()))
+            assert "index.py" in archive.namelist() and "shared/__init__.py" in archive.namelist()
+        assert stack.parameters["CodeBucketName"] == media.bucket_name
+        assert stack.parameters["MpsPipelineId"] == "pipe-0123"
+        # The stack's outputs are printed, resolved for this account and region.
+        assert (
+            "StoreUrl             tablestore://fpscreen-db@fpscreen-db.cn-shanghai.vpc.tablestore.aliyuncs.com" in out
+        )
+        assert "NotifyTopic          fpscreen-mps-notify" in out
+
+        # Same sources, same parameters: ROS refuses the no-op update, the deploy says so and succeeds.
+        code, out = _cli(deploy, _deploy_args(fake, oss, media, tmp_path), env)
+        assert code == 0, out
+        assert "up to date" in out and "unchanged  oss://" in out
+        assert len(fake.stacks) == 1
+
+        code, out = _cli(deploy, _deploy_args(fake, oss, media, tmp_path, MpsPipelineId="pipe-9999"), env)
+        assert code == 0, out
+        assert stack.status == "UPDATE_COMPLETE" and stack.parameters["MpsPipelineId"] == "pipe-9999"
+        assert fake.actions().count("UpdateStack") == 2
+
+        code, out = _cli(deploy, [*_deploy_args(fake, oss, media, tmp_path), "--delete"], env)
+        assert code == 0, out
+        assert stack.status == "DELETE_COMPLETE" and "deleted" in out
+
+
+class _AccountSettings(BaseHTTPRequestHandler):
+    """FC 2.0's GetAccountSettings, as much as deploy.py reads of it; records what it was asked."""
+
+    seen: ClassVar[list[tuple[str, str]]] = []
+
+    def do_GET(self) -> None:
+        self.seen.append((self.path, self.headers.get("Authorization", "")))
+        ok = self.path == "/2016-08-15/account-settings" and self.headers.get("Authorization", "").startswith(
+            f"FC {AK}:"
+        )
+        body = json.dumps({"availableAZs": ["cn-shanghai-f", "cn-shanghai-g"]} if ok else {"ErrorCode": "NotFound"})
+        self.send_response(200 if ok else 404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body.encode())
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+
+def test_the_zone_is_one_fc_supports_unless_given(
+    deploy: ModuleType, oss: OssCompatServer, media: oss2.Bucket, env: dict[str, str], tmp_path: Path
+) -> None:
+    fc = ThreadingHTTPServer(("127.0.0.1", 0), _AccountSettings)
+    threading.Thread(target=fc.serve_forever, daemon=True).start()
+    try:
+        with FakeRos() as fake:
+            args = _deploy_args(fake, oss, media, tmp_path, drop="ZoneId")
+            args += ["--fc-endpoint", f"http://127.0.0.1:{fc.server_port}", "--account-id", "123"]
+            code, out = _cli(deploy, args, env)
+            assert code == 0, out
+            [stack] = fake.stacks.values()
+            assert stack.parameters["ZoneId"] == "cn-shanghai-f"
+            assert "zone cn-shanghai-f (FC supports it in cn-shanghai)" in out
+            assert [path for path, _ in _AccountSettings.seen] == ["/2016-08-15/account-settings"]
+    finally:
+        fc.shutdown()
+        fc.server_close()
+
+
+def test_a_failing_resource_fails_the_deploy_with_its_events(
+    deploy: ModuleType, oss: OssCompatServer, media: oss2.Bucket, env: dict[str, str], tmp_path: Path
+) -> None:
+    with FakeRos(fail_resource="StoreVpcBinding") as fake:
+        code, out = _cli(deploy, _deploy_args(fake, oss, media, tmp_path), env)
+    assert code == 1
+    assert "deploy failed: stack fpscreen CREATE_FAILED" in out
+    [line] = [line for line in out.splitlines() if line.startswith("StoreVpcBinding")]
+    assert "ALIYUN::OTS::VpcBinder" in line and "CREATE_FAILED" in line and "invalid" in line
+
+
+def test_missing_parameters_are_refused_before_any_call(
+    deploy: ModuleType, oss: OssCompatServer, media: oss2.Bucket, env: dict[str, str], tmp_path: Path
+) -> None:
+    with FakeRos() as fake:
+        code, out = _cli(deploy, _deploy_args(fake, oss, media, tmp_path, drop="LibraryFpDBId"), env)
+        assert code == 1 and "give --param for ['LibraryFpDBId']" in out
+        assert fake.calls == [] and list(oss2.ObjectIterator(media)) == []
+
+
+def test_a_wrong_secret_is_refused_by_the_stand_in(
+    deploy: ModuleType, oss: OssCompatServer, media: oss2.Bucket, env: dict[str, str], tmp_path: Path
+) -> None:
+    with FakeRos() as fake:
+        code, out = _cli(
+            deploy, _deploy_args(fake, oss, media, tmp_path), {**env, "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "x"}
+        )
+        assert code == 1
+        assert "deploy failed: IncompleteSignature" in out  # the ACS3 gateway's code for a signature mismatch
+        assert fake.calls == [] and fake.stacks == {}
+
+
+def test_a_rolled_back_stack_must_be_deleted_first(
+    deploy: ModuleType, oss: OssCompatServer, media: oss2.Bucket, env: dict[str, str], tmp_path: Path
+) -> None:
+    with FakeRos() as fake:
+        assert _cli(deploy, _deploy_args(fake, oss, media, tmp_path), env)[0] == 0
+        [stack] = fake.stacks.values()
+        stack.status = "CREATE_ROLLBACK_COMPLETE"
+        code, out = _cli(deploy, _deploy_args(fake, oss, media, tmp_path, MpsPipelineId="pipe-2"), env)
+        assert code == 1 and "is CREATE_ROLLBACK_COMPLETE" in out and "--delete" in out
+        assert "UpdateStack" not in fake.actions()
+
+
+def test_the_stand_in_checks_the_template_it_receives(
+    deploy: ModuleType, fake_ros_stack: tuple[FakeRos, object]
+) -> None:
+    fake, stack = fake_ros_stack
+    old = load_yaml(ROOT / "tests" / "template" / "fixtures" / "funcraft_template.yml")
+    with pytest.raises(Exception, match="InvalidTemplate") as caught:
+        stack.create(json.dumps(old), [])  # type: ignore[attr-defined]
+    assert "Aliyun::Serverless::Service" in str(caught.value)
+    assert fake.stacks == {}
+
+
+@pytest.fixture
+def fake_ros_stack(deploy: ModuleType) -> Iterator[tuple[FakeRos, object]]:
+    from rich.console import Console
+
+    from shared.credentials import Credentials
+
+    with FakeRos() as fake:
+        client = deploy.ros_client("cn-shanghai", fake.endpoint, Credentials(AK, SK))
+        yield fake, deploy.Stack(client, "cn-shanghai", "fpscreen", Console(file=io.StringIO()), poll_seconds=0.01)
