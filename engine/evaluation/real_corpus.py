@@ -87,6 +87,11 @@ class RealCorpus:
     generated: int = 0
     origin: dict[str, dict] = field(default_factory=dict)  # item id -> where it came from (manifest + span)
     dropped: dict[str, list[str]] = field(default_factory=dict)  # held-out items not used as negatives, and why
+    groups: dict[str, str] = field(default_factory=dict)  # query id -> its source (clip, genre), for breakdowns
+
+    def add(self, query: Query, group: str) -> None:
+        self.queries.append(query)
+        self.groups[query.id] = group
 
     def refs(self, modality: str) -> list[Reference]:
         return [r for r in self.references if r.modality == modality]
@@ -288,7 +293,7 @@ def _build_video(corpus: RealCorpus, items: list[dict], gen: Path) -> None:
             path = gen / "video" / f"neg-{key}-{_slug(name)}.mp4"
             ops = [] if name == "none" else _video_ops(VIDEO_EDITS[name], piece, piece)
             corpus.generated += _put(path, lambda t, c=piece, o=ops: write_video(sv.apply_ops(c, o), t))
-            corpus.queries.append(Query(f"video-neg-{key}-{name}", "video", "negative", path, None))
+            corpus.add(Query(f"video-neg-{key}-{name}", "video", "negative", path, None), key.rsplit("-", 1)[0])
     host = negs[0][1] if negs else lib[0][1]
     for e_index, name in enumerate(edits):
         edit = VIDEO_EDITS[name]
@@ -309,7 +314,8 @@ def _build_video(corpus: RealCorpus, items: list[dict], gen: Path) -> None:
             corpus.generated += _put(path, make)
             shown = (round(frames / edit.speed) if edit.speed != 1.0 else frames) / piece.fps
             box = (0.0, shown, start, start + frames / piece.fps)
-            corpus.queries.append(Query(f"video-{name}-{ref.id}", "video", name, path, ref.id, (box,)))
+            group = ref.id.removeprefix("video-").rsplit("-", 1)[0]
+            corpus.add(Query(f"video-{name}-{ref.id}", "video", name, path, ref.id, (box,)), group)
 
 
 # ------------------------------------------------------------------------------------------ audio
@@ -437,7 +443,7 @@ def _build_audio(corpus: RealCorpus, items: list[dict], gen: Path) -> None:
             path = gen / "audio" / f"neg-{stem}-{k}.mp3"
             clip = sa.excerpt(x, SR, start, excerpt)
             corpus.generated += _put(path, lambda t, c=clip: sa.write_audio(t, c, bitrate=64_000))
-            corpus.queries.append(Query(f"audio-neg-{stem}-{k}", "audio", "negative", path, None))
+            corpus.add(Query(f"audio-neg-{stem}-{k}", "audio", "negative", path, None), item["genre"])
     edits = p.audio_edits or tuple(AUDIO_EDITS)
     for e_index, name in enumerate(edits):
         edit = AUDIO_EDITS[name]
@@ -462,7 +468,7 @@ def _build_audio(corpus: RealCorpus, items: list[dict], gen: Path) -> None:
             shown = (round(samples / edit.tempo) if edit.tempo != 1.0 else samples) / SR
             pad = edit.host_pad if held else 0.0
             box = (pad, pad + shown, start, start + samples / SR)
-            corpus.queries.append(Query(f"audio-{name}-{ref.id}", "audio", name, path, ref.id, (box,)))
+            corpus.add(Query(f"audio-{name}-{ref.id}", "audio", name, path, ref.id, (box,)), "library")
 
 
 # ------------------------------------------------------------------------------------------ text
@@ -632,7 +638,7 @@ def _build_text(corpus: RealCorpus, items: list[dict], gen: Path) -> None:
         for item in held:
             key = f"text-neg-{genre}-{_slug(_stem(item['path']))}"
             corpus.origin[key] = _origin(item)
-            corpus.queries.append(Query(key, "text", "negative", corpus.root / item["path"], None))
+            corpus.add(Query(key, "text", "negative", corpus.root / item["path"], None), genre)
         for e_index, name in enumerate(edits):
             edit = TEXT_EDITS[name]
             for k in range(min(p.text_per_edit, len(docs))):
@@ -647,7 +653,7 @@ def _build_text(corpus: RealCorpus, items: list[dict], gen: Path) -> None:
                 boxes = tuple((offset + qs, offset + qe, start + rs, start + re) for qs, qe, rs, re in rel)
                 path = gen / "text" / f"q-{_slug(name)}-{ref.id}.txt"
                 corpus.generated += _put(path, lambda t, q=query: t.write_text(q, encoding="utf-8"))
-                corpus.queries.append(Query(f"text-{name}-{ref.id}", "text", name, path, ref.id, boxes))
+                corpus.add(Query(f"text-{name}-{ref.id}", "text", name, path, ref.id, boxes), genre)
 
 
 # ------------------------------------------------------------------------------------------ the corpus

@@ -53,6 +53,37 @@ def false_reports(corpus: RealCorpus, runs: list[SystemRun]) -> list[dict[str, A
     return out
 
 
+# Longest slice of a false report, bucketed: the formulaic-phrase (text) and short-slice (media) failure modes.
+BUCKETS = {"video": (3.0, 6.0), "audio": (3.0, 6.0), "text": (15, 50)}  # seconds; words for text
+
+
+def _buckets(modality: str, reports: list[dict[str, Any]]) -> dict[str, int] | None:
+    key = "words" if modality == "text" else "length"
+    longest = [max(s[key] for s in f["slices"]) for f in reports if f["slices"]]
+    if not longest:
+        return None
+    lo, hi = BUCKETS[modality]
+    unit = "words" if modality == "text" else "s"
+    return {
+        f"<= {lo:g} {unit}": sum(x <= lo for x in longest),
+        f"{lo:g}-{hi:g} {unit}": sum(lo < x <= hi for x in longest),
+        f"> {hi:g} {unit}": sum(x > hi for x in longest),
+    }
+
+
+def _flagged_by_group(corpus: RealCorpus, runs: list[SystemRun], modality: str) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
+    negatives = [q for q in corpus.queries_of(modality) if not q.positive]
+    for r in (r for r in runs if r.modality == modality):
+        counts: dict[str, list[int]] = {}
+        for q in negatives:
+            c = counts.setdefault(corpus.groups.get(q.id, "?"), [0, 0])
+            c[0] += bool(r.predictions.get(q.id))
+            c[1] += 1
+        out[r.name] = {g: f"{a}/{n}" for g, (a, n) in sorted(counts.items())}
+    return out
+
+
 def _spread(values: list[float]) -> dict[str, float] | None:
     if not values:
         return None
@@ -82,6 +113,7 @@ def build(
                 "slice_length": _spread(lengths),
                 "slice_words": _spread(words),
                 "similarity": _spread([f["similarity"] for f in mine]),
+                "longest_slice": _buckets(m, mine),
             }
     return {
         "schema": SCHEMA,
@@ -91,6 +123,7 @@ def build(
         "dropped": corpus.dropped,
         "results": {m: _summary_rows(corpus, runs, m) for m in modalities},
         "false_report_stats": stats,
+        "negatives_flagged_by_source": {m: _flagged_by_group(corpus, runs, m) for m in modalities},
         "false_reports": false,
         "unlocated_text_slices": unlocated,
         "origin": corpus.origin,
@@ -156,7 +189,13 @@ def render(document: dict[str, Any], max_listed: int = 12) -> str:
                 f"{st['wrong_item_on_positives']} wrong-item on copies); slices {size}"
                 + (f", {_fmt(st['slice_words'], 'words')}" if st["slice_words"] else "")
                 + f"; similarity {_fmt(st['similarity'], '')}"
+                + (f"; longest slice per report: {st['longest_slice']}" if st["longest_slice"] else "")
             )
+        by_source = document["negatives_flagged_by_source"].get(modality, {})
+        for s in systems:
+            if by_source.get(s):
+                groups = ", ".join(f"{g} {v}" for g, v in by_source[s].items())
+                lines.append(f"- {s} negatives flagged by source: {groups}")
         engine_false = [f for f in document["false_reports"] if f["modality"] == modality
                         and f["system"] == systems[0]]  # fmt: skip
         if engine_false:
