@@ -18,10 +18,17 @@ from engine.text.fingerprint import TextFingerprint
 from engine.text.normalize import NormalizedText
 from engine.text.significance import DEFAULT_SIGNIFICANCE, Significance, word_units
 
-MAX_GAP = 100  # normalised characters without a hit before a passage is considered over
-BASE_DRIFT = 6  # offset change tolerated between neighbouring hits, plus one per 8 characters of gap
-MIN_HITS = 3  # fewer shared fingerprints in a row is what unrelated texts produce by chance
-MIN_LENGTH = 30  # normalised characters: shorter shared runs are stock phrases, not copying
+# Chaining. A verbatim copy shares a fingerprint at least every w + k - 1 = 15 characters, and typos (5%) leave
+# gaps of a few dozen; a longer silence means the copied passage is over. Typos move the offset by about the
+# square root of the edits in a gap (a couple of characters per 60), so a larger jump is another passage: a
+# moved sentence (short ones, in Chinese, sit at nearly the same offset as their neighbours).
+MAX_GAP = 60  # normalised characters without a hit before a passage is considered over
+BASE_DRIFT = 4  # offset change tolerated between neighbouring hits, plus one per DRIFT_PER characters of gap
+DRIFT_PER = 16
+# Chance is ruled out by the significance rule (`engine.text.significance`, in words and fingerprint rarity);
+# these only keep out what cannot be a passage at all: a lone fingerprint, or a span shorter than a short word run.
+MIN_HITS = 2
+MIN_LENGTH = 12  # normalised characters
 MIN_DENSITY = 0.15  # share of the span's fingerprints that match; below it a chain is a string of coincidences
 EXTEND_LIMIT = 64  # characters a passage may grow past its first/last hit
 X_DROP = 6  # extension gives up once it is this far below its best score: ~3 mismatches more than matches
@@ -67,7 +74,7 @@ def _chains(qpos: np.ndarray, rpos: np.ndarray) -> list[_Chain]:
                 if not (0 <= r - chain.r[-1] <= MAX_GAP + BASE_DRIFT):
                     continue
                 drift = abs(diagonal - chain.diagonal)
-                if drift <= BASE_DRIFT + (q - chain.q[-1]) // 8 and (best is None or drift < best_drift):
+                if drift <= BASE_DRIFT + (q - chain.q[-1]) // DRIFT_PER and (best is None or drift < best_drift):
                     best, best_drift = chain, drift
         if best is None:
             chain = _Chain([q], [r], home)
@@ -89,7 +96,7 @@ def _supported(qpos: np.ndarray, rpos: np.ndarray) -> np.ndarray:
     A hit without one can only ever be a chain of one, so dropping it first changes no result; repeated phrases
     make most stray hits isolated, and this vectorised test is far cheaper than walking them in Python.
     """
-    width = BASE_DRIFT + MAX_GAP // 8 + 1
+    width = BASE_DRIFT + MAX_GAP // DRIFT_PER + 1
     band = (rpos - qpos) // width
     keys = band * (1 << 32) + qpos
     sorted_keys = np.sort(keys)
@@ -158,6 +165,7 @@ class QueryContext:
     normalized: NormalizedText
     units: np.ndarray  # cumulative words along the normalised query (`significance.word_units`)
     weights: np.ndarray  # per query fingerprint: its document-frequency weight in the library
+    weight_at: np.ndarray  # the same by normalised query position (0 where no fingerprint is)
 
     @classmethod
     def of(
@@ -166,7 +174,10 @@ class QueryContext:
         normalized = query.normalized
         if weights is None:  # one document, nothing to compare rarity with: every fingerprint counts fully
             weights = np.ones(len(query.hashes), dtype=np.float64)
-        return cls(normalized, word_units(normalized, rule), np.asarray(weights, dtype=np.float64))
+        weights = np.asarray(weights, dtype=np.float64)
+        weight_at = np.zeros(len(normalized) + 1, dtype=np.float64)
+        weight_at[query.positions] = weights
+        return cls(normalized, word_units(normalized, rule), weights, weight_at)
 
 
 def _passages(
@@ -193,18 +204,20 @@ def _passages(
         q_lo, q_hi, r_lo, r_hi = chain.q[0], chain.q[-1] + k, min(chain.r), max(chain.r) + k
         if q_hi - q_lo < MIN_LENGTH:
             continue
+        # Significance: the passage's length in words, weighted by how rare its shared fingerprints are (the cheap
+        # upper bound first: most chains are a stray pair of hits).
+        words = float(context.units[min(q_hi, len(context.units) - 1)] - context.units[q_lo])
+        if words < rule.min_context_words:
+            continue
+        weighted = words * float(context.weight_at[chain.q].mean())  # a chain's query positions are distinct
+        if weighted < rule.min_context_words:
+            continue
         # One query passage copies one place; a weaker chain over mostly the same input is a repeat in ref.
         if any(min(q_hi, hi) - max(q_lo, lo) > 0.5 * (q_hi - q_lo) for lo, hi, *_ in kept):
             continue
         fingerprints_in_span = _count_in(query.positions, q_lo, q_hi - k) + _count_in(ref.positions, r_lo, r_hi - k)
         density = (len(set(chain.q)) + len(set(chain.r))) / max(1, fingerprints_in_span)
         if density < MIN_DENSITY:
-            continue
-        # Significance: the passage's length in words, weighted by how rare its shared fingerprints are.
-        slots = np.searchsorted(query.positions, np.unique(np.asarray(chain.q, dtype=np.int64)))
-        words = float(context.units[min(q_hi, len(context.units) - 1)] - context.units[q_lo])
-        weighted = words * float(context.weights[slots].mean())
-        if weighted < rule.min_context_words:
             continue
         similarity = min(1.0, math.exp(math.log(min(1.0, density)) / EFFECTIVE_SPAN))
         kept.append((q_lo, q_hi, r_lo, r_hi, similarity, weighted))

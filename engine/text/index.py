@@ -90,8 +90,9 @@ def document_frequency(query_slot: np.ndarray, items: np.ndarray, n_query: int) 
     """Per query fingerprint, the number of distinct library items among its postings."""
     if len(items) == 0:
         return np.zeros(n_query, dtype=np.int64)
-    pairs = np.unique(np.stack((query_slot.astype(np.int64), items.astype(np.int64))), axis=1)
-    return np.bincount(pairs[0], minlength=n_query)
+    distinct_items, dense = np.unique(items, return_inverse=True)
+    pairs = np.unique(query_slot.astype(np.int64) * len(distinct_items) + dense)  # one key per (slot, item)
+    return np.bincount(pairs // len(distinct_items), minlength=n_query)
 
 
 class TextIndex(ModalityIndex[TextFingerprint]):
