@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import random
 
 import numpy as np
@@ -147,3 +148,19 @@ def test_a_reordered_copy_of_short_sentences_is_found() -> None:
     found = _search(_indexes(docs), query)
     assert [m.item_id for m in found] == [0]
     assert sum(s.input_duration for s in found[0].segments) > 0.7 * len(query)
+
+
+def test_a_copy_disguised_with_look_alikes_inside_a_web_page_is_found() -> None:
+    item = synth.english_document(31, 5000)
+    docs = {0: item, 1: synth.english_document(32, 5000)}
+    start, passage = synth.excerpt(item, 1200, 3)
+    rng = random.Random(7)
+    lookalike = {"a": "а", "e": "е", "o": "о", "p": "р", "c": "с", "x": "х", "y": "у"}  # Cyrillic
+    disguised = "".join(lookalike[c] if c in lookalike and rng.random() < 0.5 else c for c in passage)
+    head = '<html><head><title>Blog</title><script>var t = "<div>";</script></head><body><nav>Home | About</nav>'
+    body = "".join(f"<p>{html.escape(p)}</p>" for p in disguised.split("\n\n"))
+    found = _search(_indexes(docs), head + body + "<footer>&copy; 2026</footer></body></html>")
+    assert [m.item_id for m in found] == [0]
+    assert min(s.ref_start for s in found[0].segments) == pytest.approx(start, abs=15)
+    assert max(s.ref_end for s in found[0].segments) == pytest.approx(start + len(passage.rstrip()), abs=15)
+    assert found[0].similarity > 0.9
