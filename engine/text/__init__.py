@@ -36,9 +36,10 @@ class TextModality(Modality[TextFingerprint]):
     name: ClassVar[str] = "text"
     fingerprint_type: ClassVar[type[TextFingerprint]] = TextFingerprint
 
-    def __init__(self, significance: Significance = DEFAULT_SIGNIFICANCE) -> None:
-        """`significance`: when a shared passage is reported as a copy (`engine.text.significance`)."""
-        self.significance = significance
+    def __init__(self, significance: Significance | None = None) -> None:
+        """`significance`: when a shared passage is reported as a copy (`engine.text.significance`); by default
+        the documented defaults with any `FPSCREEN_TEXT_*` environment overrides."""
+        self.significance = significance if significance is not None else Significance.from_env()
 
     def extract(self, path: Path, options: ExtractOptions = NO_OPTIONS) -> TextFingerprint:
         """Plain text, or timed text (ASR JSON, .srt, .vtt) as the job's `TextType` and the suffix say."""

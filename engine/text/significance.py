@@ -21,11 +21,16 @@ The rule (README "Text significance"):
   the same rule reads 18 / 45 / 9 characters there. Mixed text adds both.
 
 Both indexes (inverted and linear scan) compute `df` over the same library and call the same functions here.
+`TextModality(significance=...)` takes a rule; without one it reads `Significance.from_env()` (the defaults,
+overridable per field by `FPSCREEN_TEXT_MIN_SLICE_WORDS`, `..._MIN_ITEM_WORDS`, `..._MIN_ITEM_SHARE`,
+`..._MIN_CONTEXT_WORDS`, `..._CJK_CHARS_PER_WORD`, `..._DF_FREE`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
@@ -65,7 +70,22 @@ class Significance:
         if self.min_context_words > self.min_slice_words:
             raise ValueError("min_context_words cannot exceed min_slice_words")
 
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Significance:
+        """The defaults, each field overridable by `FPSCREEN_TEXT_<FIELD>` (`FPSCREEN_TEXT_MIN_SLICE_WORDS=20`)."""
+        environ = os.environ if environ is None else environ
+        changes: dict[str, float] = {}
+        for f in fields(cls):
+            value = environ.get(ENV_PREFIX + f.name.upper())
+            if value is not None and value.strip():
+                try:
+                    changes[f.name] = float(value)
+                except ValueError as exc:
+                    raise ValueError(f"{ENV_PREFIX}{f.name.upper()}={value!r} is not a number") from exc
+        return replace(DEFAULT_SIGNIFICANCE, **changes) if changes else DEFAULT_SIGNIFICANCE
 
+
+ENV_PREFIX = "FPSCREEN_TEXT_"
 DEFAULT_SIGNIFICANCE = Significance()
 
 

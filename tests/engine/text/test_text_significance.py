@@ -164,3 +164,13 @@ def test_a_copy_disguised_with_look_alikes_inside_a_web_page_is_found() -> None:
     assert min(s.ref_start for s in found[0].segments) == pytest.approx(start, abs=15)
     assert max(s.ref_end for s in found[0].segments) == pytest.approx(start + len(passage.rstrip()), abs=15)
     assert found[0].similarity > 0.9
+
+
+def test_the_rule_reads_environment_overrides() -> None:
+    assert Significance.from_env({}) == Significance()
+    rule = Significance.from_env({"FPSCREEN_TEXT_MIN_SLICE_WORDS": "20", "FPSCREEN_TEXT_MIN_ITEM_WORDS": " 50 "})
+    assert (rule.min_slice_words, rule.min_item_words, rule.df_free) == (20.0, 50.0, 1.0)
+    with pytest.raises(ValueError, match="FPSCREEN_TEXT_DF_FREE"):
+        Significance.from_env({"FPSCREEN_TEXT_DF_FREE": "many"})
+    with pytest.raises(ValueError):
+        Significance.from_env({"FPSCREEN_TEXT_MIN_ITEM_SHARE": "2"})
