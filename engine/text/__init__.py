@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 
 from engine.core import NO_OPTIONS, ExtractOptions, ItemMatch, Modality, Segment
+from engine.text import index as _index
 from engine.text.align import collect, rank
 from engine.text.fingerprint import TextFingerprint
 from engine.text.index import TextIndex
 from engine.text.parse import read_text_input
+from engine.text.significance import DEFAULT_SIGNIFICANCE, Significance, df_weights
 
 
 def pair_hits(query: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -33,6 +36,11 @@ class TextModality(Modality[TextFingerprint]):
     name: ClassVar[str] = "text"
     fingerprint_type: ClassVar[type[TextFingerprint]] = TextFingerprint
 
+    def __init__(self, significance: Significance | None = None) -> None:
+        """`significance`: when a shared passage is reported as a copy (`engine.text.significance`); by default
+        the documented defaults with any `FPSCREEN_TEXT_*` environment overrides."""
+        self.significance = significance if significance is not None else Significance.from_env()
+
     def extract(self, path: Path, options: ExtractOptions = NO_OPTIONS) -> TextFingerprint:
         """Plain text, or timed text (ASR JSON, .srt, .vtt) as the job's `TextType` and the suffix say."""
         return TextFingerprint.from_parsed(read_text_input(Path(path), options.text_type))
@@ -42,11 +50,34 @@ class TextModality(Modality[TextFingerprint]):
         return TextFingerprint.from_text(text)
 
     def new_index(self) -> TextIndex:
-        return TextIndex()
+        return TextIndex(self.significance)
 
     def match(self, query: TextFingerprint, ref: TextFingerprint) -> list[Segment]:
-        found = collect(query, {0: pair_hits(query.hashes, ref.hashes)}, {0: ref}, 1)
+        """The pair alone: a library of one item, where every shared fingerprint is as rare as it can be."""
+        found = collect(query, {0: pair_hits(query.hashes, ref.hashes)}, {0: ref}, 1, None, self.significance)
         return found[0].segments if found else []
+
+    def search_all(
+        self, query: TextFingerprint, refs: Mapping[int, TextFingerprint], max_items: int
+    ) -> list[ItemMatch]:
+        """Brute force over the library at once: fingerprint weights depend on how many items hold each hash, so
+        every item is compared first and the library statistics (postings, document frequency) taken from that,
+        under the same rules as `TextIndex` (hashes posted over `MAX_POSTINGS_PER_HASH` times are left out)."""
+        pairs = {item: pair_hits(query.hashes, ref.hashes) for item, ref in refs.items()}
+        postings = np.zeros(len(query.hashes), dtype=np.int64)
+        df = np.zeros(len(query.hashes), dtype=np.int64)
+        for qi, _ in pairs.values():
+            per_slot = np.bincount(qi, minlength=len(query.hashes))
+            postings += per_slot
+            df += per_slot > 0
+        wanted = postings <= _index.MAX_POSTINGS_PER_HASH
+        hits: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        for item, (qi, ri) in pairs.items():
+            keep = wanted[qi]
+            if keep.any():
+                hits[item] = (qi[keep], ri[keep])
+        weights = df_weights(np.where(wanted, df, 0), self.significance)
+        return collect(query, hits, dict(refs), max_items, weights, self.significance)
 
     def rank(self, matches: list[ItemMatch], max_items: int) -> list[ItemMatch]:
         return rank(matches, max_items)
@@ -54,4 +85,12 @@ class TextModality(Modality[TextFingerprint]):
 
 extract = TextModality().extract
 
-__all__ = ["TextFingerprint", "TextIndex", "TextModality", "extract", "pair_hits"]
+__all__ = [
+    "DEFAULT_SIGNIFICANCE",
+    "Significance",
+    "TextFingerprint",
+    "TextIndex",
+    "TextModality",
+    "extract",
+    "pair_hits",
+]

@@ -16,11 +16,19 @@ import numpy as np
 from engine.core import ItemMatch, Segment
 from engine.text.fingerprint import TextFingerprint
 from engine.text.normalize import NormalizedText
+from engine.text.significance import DEFAULT_SIGNIFICANCE, Significance, word_units
 
-MAX_GAP = 100  # normalised characters without a hit before a passage is considered over
-BASE_DRIFT = 6  # offset change tolerated between neighbouring hits, plus one per 8 characters of gap
-MIN_HITS = 3  # fewer shared fingerprints in a row is what unrelated texts produce by chance
-MIN_LENGTH = 30  # normalised characters: shorter shared runs are stock phrases, not copying
+# Chaining. A verbatim copy shares a fingerprint at least every w + k - 1 = 15 characters, and typos (5%) leave
+# gaps of a few dozen; a longer silence means the copied passage is over. Typos move the offset by about the
+# square root of the edits in a gap (a couple of characters per 60), so a larger jump is another passage: a
+# moved sentence (short ones, in Chinese, sit at nearly the same offset as their neighbours).
+MAX_GAP = 60  # normalised characters without a hit before a passage is considered over
+BASE_DRIFT = 4  # offset change tolerated between neighbouring hits, plus one per DRIFT_PER characters of gap
+DRIFT_PER = 16
+# Chance is ruled out by the significance rule (`engine.text.significance`, in words and fingerprint rarity);
+# these only keep out what cannot be a passage at all: a lone fingerprint, or a span shorter than a short word run.
+MIN_HITS = 2
+MIN_LENGTH = 12  # normalised characters
 MIN_DENSITY = 0.15  # share of the span's fingerprints that match; below it a chain is a string of coincidences
 EXTEND_LIMIT = 64  # characters a passage may grow past its first/last hit
 X_DROP = 6  # extension gives up once it is this far below its best score: ~3 mismatches more than matches
@@ -66,7 +74,7 @@ def _chains(qpos: np.ndarray, rpos: np.ndarray) -> list[_Chain]:
                 if not (0 <= r - chain.r[-1] <= MAX_GAP + BASE_DRIFT):
                     continue
                 drift = abs(diagonal - chain.diagonal)
-                if drift <= BASE_DRIFT + (q - chain.q[-1]) // 8 and (best is None or drift < best_drift):
+                if drift <= BASE_DRIFT + (q - chain.q[-1]) // DRIFT_PER and (best is None or drift < best_drift):
                     best, best_drift = chain, drift
         if best is None:
             chain = _Chain([q], [r], home)
@@ -88,7 +96,7 @@ def _supported(qpos: np.ndarray, rpos: np.ndarray) -> np.ndarray:
     A hit without one can only ever be a chain of one, so dropping it first changes no result; repeated phrases
     make most stray hits isolated, and this vectorised test is far cheaper than walking them in Python.
     """
-    width = BASE_DRIFT + MAX_GAP // 8 + 1
+    width = BASE_DRIFT + MAX_GAP // DRIFT_PER + 1
     band = (rpos - qpos) // width
     keys = band * (1 << 32) + qpos
     sorted_keys = np.sort(keys)
@@ -135,21 +143,58 @@ def _count_in(positions: np.ndarray, lo: int, hi: int) -> int:
     return int(np.searchsorted(positions, hi, "right") - np.searchsorted(positions, lo, "left"))
 
 
-def align(
+class TextItemMatch(ItemMatch):
+    """A text item's match. Its similarity is the slices' similarity weighted by their length: how closely the
+    upload copies the item over what it copies, which a mean over slices misstates when a short slice sits next to
+    a long one."""
+
+    __slots__ = ()
+
+    @property
+    def similarity(self) -> float:
+        if not self.segments:
+            return 0.0
+        lengths = [max(s.input_duration, 1e-9) for s in self.segments]
+        return sum(s.similarity * n for s, n in zip(self.segments, lengths, strict=True)) / sum(lengths)
+
+
+@dataclass(frozen=True, slots=True)
+class QueryContext:
+    """What every candidate's alignment reads of the query, computed once per search."""
+
+    normalized: NormalizedText
+    units: np.ndarray  # cumulative words along the normalised query (`significance.word_units`)
+    weights: np.ndarray  # per query fingerprint: its document-frequency weight in the library
+    weight_at: np.ndarray  # the same by normalised query position (0 where no fingerprint is)
+
+    @classmethod
+    def of(
+        cls, query: TextFingerprint, weights: np.ndarray | None = None, rule: Significance = DEFAULT_SIGNIFICANCE
+    ) -> QueryContext:
+        normalized = query.normalized
+        if weights is None:  # one document, nothing to compare rarity with: every fingerprint counts fully
+            weights = np.ones(len(query.hashes), dtype=np.float64)
+        weights = np.asarray(weights, dtype=np.float64)
+        weight_at = np.zeros(len(normalized) + 1, dtype=np.float64)
+        weight_at[query.positions] = weights
+        return cls(normalized, word_units(normalized, rule), weights, weight_at)
+
+
+def _passages(
     query: TextFingerprint,
     ref: TextFingerprint,
     q_idx: np.ndarray,
     r_idx: np.ndarray,
-    query_normalized: NormalizedText | None = None,
-) -> list[Segment]:
-    """Segments of `query` copied from `ref`, given hits as indexes into each fingerprint's arrays.
-
-    `query_normalized` saves renormalising the query once per matched item.
-    """
+    context: QueryContext,
+    rule: Significance,
+) -> list[tuple[Segment, float]]:
+    """Copied passages of `ref` in `query` with their weighted length in words, given hits as indexes into each
+    fingerprint's arrays: none unless the item is significant (`Significance`); then every passage of at least
+    `rule.min_context_words` weighted words."""
     if len(q_idx) < MIN_HITS:
         return []
     k = query.k
-    kept: list[tuple[int, int, int, int, float]] = []
+    kept: list[tuple[int, int, int, int, float, float]] = []
     qpos, rpos = query.positions[q_idx].astype(np.int64), ref.positions[r_idx].astype(np.int64)
     keep = _supported(qpos, rpos)
     chains = sorted(_chains(qpos[keep], rpos[keep]), key=lambda c: -len(c.q))
@@ -159,6 +204,14 @@ def align(
         q_lo, q_hi, r_lo, r_hi = chain.q[0], chain.q[-1] + k, min(chain.r), max(chain.r) + k
         if q_hi - q_lo < MIN_LENGTH:
             continue
+        # Significance: the passage's length in words, weighted by how rare its shared fingerprints are (the cheap
+        # upper bound first: most chains are a stray pair of hits).
+        words = float(context.units[min(q_hi, len(context.units) - 1)] - context.units[q_lo])
+        if words < rule.min_context_words:
+            continue
+        weighted = words * float(context.weight_at[chain.q].mean())  # a chain's query positions are distinct
+        if weighted < rule.min_context_words:
+            continue
         # One query passage copies one place; a weaker chain over mostly the same input is a repeat in ref.
         if any(min(q_hi, hi) - max(q_lo, lo) > 0.5 * (q_hi - q_lo) for lo, hi, *_ in kept):
             continue
@@ -167,21 +220,53 @@ def align(
         if density < MIN_DENSITY:
             continue
         similarity = min(1.0, math.exp(math.log(min(1.0, density)) / EFFECTIVE_SPAN))
-        kept.append((q_lo, q_hi, r_lo, r_hi, similarity))
+        kept.append((q_lo, q_hi, r_lo, r_hi, similarity, weighted))
 
-    if not kept:
+    # The item's normalised length, to within the last window (its text is only normalised for what is reported).
+    ref_length = int(ref.positions[-1]) + ref.k if len(ref.positions) else 0
+    if not _significant(kept, ref_length, rule):
         return []
-    segments: list[Segment] = []
-    qn = query_normalized if query_normalized is not None else query.normalized
-    rn = ref.normalized
+    out: list[tuple[Segment, float]] = []
+    qn, rn = context.normalized, ref.normalized
     q_chars, r_chars = qn.text, rn.text
-    for q_lo, q_hi, r_lo, r_hi, similarity in kept:
+    for q_lo, q_hi, r_lo, r_hi, similarity, weighted in kept:
         q_lo, q_hi, r_lo, r_hi = _extend(q_chars, r_chars, q_lo, q_hi, r_lo, r_hi)
         in_start, in_end, in_text = query.span(qn, q_lo, q_hi)
         ref_start, ref_end, ref_text = ref.span(rn, r_lo, r_hi)
-        segments.append(Segment(in_start, in_end, ref_start, ref_end, similarity, in_text, ref_text))
-    segments.sort(key=lambda s: s.input_start)
-    return segments
+        out.append((Segment(in_start, in_end, ref_start, ref_end, similarity, in_text, ref_text), weighted))
+    out.sort(key=lambda p: p[0].input_start)
+    return out
+
+
+def _significant(kept: list[tuple[int, int, int, int, float, float]], ref_length: int, rule: Significance) -> bool:
+    """The item rule: passages of at least `min_slice_words` weighted words, each place of the item counted once
+    (a query repeating one copied sentence copies no more), amount to `min_item_words` or `min_item_share` of the
+    item."""
+    counted: list[tuple[int, int]] = []
+    words = 0.0
+    for _, _, r_lo, r_hi, _, weighted in sorted(kept, key=lambda p: -p[5]):
+        if weighted < rule.min_slice_words:
+            break
+        if any(min(r_hi, hi) - max(r_lo, lo) > 0.5 * (r_hi - r_lo) for lo, hi in counted):
+            continue
+        counted.append((r_lo, r_hi))
+        words += weighted
+    share = sum(hi - lo for lo, hi in counted) / max(1, ref_length)
+    return bool(counted) and (words >= rule.min_item_words or share >= rule.min_item_share)
+
+
+def align(
+    query: TextFingerprint,
+    ref: TextFingerprint,
+    q_idx: np.ndarray,
+    r_idx: np.ndarray,
+    context: QueryContext | None = None,
+    rule: Significance = DEFAULT_SIGNIFICANCE,
+) -> list[Segment]:
+    """Segments of `query` copied from `ref` (significant ones only), given hits as indexes into each
+    fingerprint's arrays. `context` carries the query's library weights and saves renormalising it per item."""
+    context = context if context is not None else QueryContext.of(query, rule=rule)
+    return [segment for segment, _ in _passages(query, ref, q_idx, r_idx, context, rule)]
 
 
 def _weight(match: ItemMatch) -> float:
@@ -193,16 +278,24 @@ def collect(
     hits: dict[int, tuple[np.ndarray, np.ndarray]],
     fingerprints: dict[int, TextFingerprint],
     max_items: int,
+    weights: np.ndarray | None = None,
+    rule: Significance = DEFAULT_SIGNIFICANCE,
 ) -> list[ItemMatch]:
-    """Align every candidate item and rank: most copied (similarity × length) first, then by item id."""
-    candidates = [(item, qi, ri) for item, (qi, ri) in hits.items() if len(np.unique(qi)) >= MIN_HITS]
-    candidates.sort(key=lambda c: (-len(np.unique(c[1])), c[0]))
+    """Align every candidate item and rank: most copied (similarity × length) first, then by item id.
+
+    `weights` are the query fingerprints' document-frequency weights in the library searched (None: all 1).
+    """
+    candidates = [(item, np.unique(qi), qi, ri) for item, (qi, ri) in hits.items()]
+    candidates = [c for c in candidates if len(c[1]) >= MIN_HITS]
     matches: list[ItemMatch] = []
-    query_normalized = query.normalized if candidates else None
-    for item, qi, ri in candidates[:CANDIDATE_LIMIT]:
-        segments = align(query, fingerprints[item], qi, ri, query_normalized)
+    context = QueryContext.of(query, weights, rule) if candidates else None
+    if context is not None:  # rare shared fingerprints first: boilerplate hits must not crowd out the copy
+        candidates.sort(key=lambda c: (-float(context.weights[c[1]].sum()), c[0]))
+    for item, _, qi, ri in candidates[:CANDIDATE_LIMIT]:
+        assert context is not None
+        segments = align(query, fingerprints[item], qi, ri, context, rule)
         if segments:
-            matches.append(ItemMatch(item, segments))
+            matches.append(TextItemMatch(item, segments))
     return rank(matches, max_items)
 
 

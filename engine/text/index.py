@@ -16,9 +16,11 @@ import numpy as np
 from engine.core import ItemMatch, ModalityIndex
 from engine.text.align import collect
 from engine.text.fingerprint import TextFingerprint
+from engine.text.significance import DEFAULT_SIGNIFICANCE, Significance, df_weights
 
-# A hash posted more often than this is boilerplate (licence text, a chorus in every song): it costs time and
-# only proposes candidates that better fingerprints propose anyway.
+# A hash posted more often than this (over the live library) is boilerplate (licence text, a chorus in every song):
+# it costs time, proposes candidates that better fingerprints propose anyway, and its document-frequency weight
+# would be nil. It is left out of the search altogether; the linear-scan oracle applies the same rule.
 MAX_POSTINGS_PER_HASH = 4096
 _MIN_DELTA_MERGE = 65536
 
@@ -50,16 +52,17 @@ class _Level:
         keep = ~np.isin(self.items, dead)
         return _Level(self.hashes[keep], self.items[keep], self.slots[keep])
 
-    def lookup(self, query_hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """All postings of the query hashes: (query slot, item, item slot)."""
-        lo = np.searchsorted(self.hashes, query_hashes, "left")
-        hi = np.searchsorted(self.hashes, query_hashes, "right")
-        counts = hi - lo
-        counts[counts > MAX_POSTINGS_PER_HASH] = 0
+    def ranges(self, query_hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """`[lo, hi)` of each query hash's postings."""
+        return np.searchsorted(self.hashes, query_hashes, "left"), np.searchsorted(self.hashes, query_hashes, "right")
+
+    def lookup(self, lo: np.ndarray, hi: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The postings in `[lo, hi)` of the `wanted` query hashes: (query slot, item, item slot)."""
+        counts = np.where(wanted, hi - lo, 0)
         total = int(counts.sum())
         if total == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int32)
-        query_slot = np.repeat(np.arange(len(query_hashes), dtype=np.int64), counts)
+        query_slot = np.repeat(np.arange(len(lo), dtype=np.int64), counts)
         starts = np.cumsum(counts) - counts
         posting = np.repeat(lo, counts) + (np.arange(total, dtype=np.int64) - np.repeat(starts, counts))
         return query_slot, self.items[posting], self.slots[posting]
@@ -83,14 +86,26 @@ def group_hits(
     return {int(items[s]): (query_slot[s:e], item_slot[s:e]) for s, e in zip(starts, ends, strict=True)}
 
 
+def document_frequency(query_slot: np.ndarray, items: np.ndarray, n_query: int) -> np.ndarray:
+    """Per query fingerprint, the number of distinct library items among its postings."""
+    if len(items) == 0:
+        return np.zeros(n_query, dtype=np.int64)
+    distinct_items, dense = np.unique(items, return_inverse=True)
+    pairs = np.unique(query_slot.astype(np.int64) * len(distinct_items) + dense)  # one key per (slot, item)
+    return np.bincount(pairs // len(distinct_items), minlength=n_query)
+
+
 class TextIndex(ModalityIndex[TextFingerprint]):
-    def __init__(self) -> None:
+    def __init__(self, significance: Significance = DEFAULT_SIGNIFICANCE) -> None:
+        self.significance = significance
         self._fingerprints: dict[int, TextFingerprint] = {}
         self._main = _Level.empty()
         self._delta = _Level.empty()
         self._pending: list[_Level] = []
         self._dead: set[int] = set()  # removed items still present in the arrays
         self._dead_postings = 0
+        self._dead_hashes: list[np.ndarray] = []  # every hash occurrence of the dead items, for live counts
+        self._dead_sorted = False  # whether `_dead_hashes` is one sorted array
         self._lock = threading.Lock()  # search mutates (merges), so even readers serialise
 
     def add(self, item_id: int, fingerprint: TextFingerprint) -> None:
@@ -115,6 +130,8 @@ class TextIndex(ModalityIndex[TextFingerprint]):
         if fingerprint is not None:
             self._dead.add(item_id)
             self._dead_postings += len(fingerprint.hashes)
+            self._dead_hashes.append(fingerprint.hashes)
+            self._dead_sorted = False
 
     def _compact_locked(self) -> None:
         if not self._dead:
@@ -125,6 +142,7 @@ class TextIndex(ModalityIndex[TextFingerprint]):
         self._pending = [p.without(dead) for p in self._pending]
         self._dead.clear()
         self._dead_postings = 0
+        self._dead_hashes = []
 
     def _settle_locked(self) -> None:
         if self._pending:
@@ -137,7 +155,19 @@ class TextIndex(ModalityIndex[TextFingerprint]):
     def search(self, query: TextFingerprint, *, max_items: int = 20) -> list[ItemMatch]:
         with self._lock:
             self._settle_locked()
-            parts = [level.lookup(query.hashes) for level in (self._main, self._delta)]
+            levels = (self._main, self._delta)
+            bounds = [level.ranges(query.hashes) for level in levels]
+            live = sum(hi - lo for lo, hi in bounds)
+            if self._dead_hashes:  # tombstoned postings are still in the arrays: count only the live ones
+                if len(self._dead_hashes) > 1 or not self._dead_sorted:
+                    self._dead_hashes = [np.sort(np.concatenate(self._dead_hashes))]
+                    self._dead_sorted = True
+                dead = self._dead_hashes[0]
+                live = live - (
+                    np.searchsorted(dead, query.hashes, "right") - np.searchsorted(dead, query.hashes, "left")
+                )
+            wanted = live <= MAX_POSTINGS_PER_HASH
+            parts = [level.lookup(lo, hi, wanted) for level, (lo, hi) in zip(levels, bounds, strict=True)]
             query_slot = np.concatenate([p[0] for p in parts])
             items = np.concatenate([p[1] for p in parts])
             item_slot = np.concatenate([p[2] for p in parts])
@@ -145,8 +175,9 @@ class TextIndex(ModalityIndex[TextFingerprint]):
                 alive = ~np.isin(items, np.fromiter(self._dead, dtype=np.int64))
                 query_slot, items, item_slot = query_slot[alive], items[alive], item_slot[alive]
             fingerprints = dict(self._fingerprints)
+        weights = df_weights(document_frequency(query_slot, items, len(query.hashes)), self.significance)
         hits = group_hits(query_slot, items, item_slot)
-        return collect(query, hits, fingerprints, max_items)
+        return collect(query, hits, fingerprints, max_items, weights, self.significance)
 
     def __len__(self) -> int:
         return len(self._fingerprints)

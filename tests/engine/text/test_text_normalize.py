@@ -35,3 +35,19 @@ def test_nothing_to_keep() -> None:
     normalized = normalize("  ...!!! \n")
     assert len(normalized) == 0
     assert normalized.codes.dtype == np.uint32
+
+
+def test_latin_look_alikes_fold_to_latin() -> None:
+    # Cyrillic а, е, о, р, с, у, х and Greek ο, ι, ν written where Latin letters were.
+    assert normalize("Тhе сору оf а tеxt").text == normalize("The copy of a text").text
+    assert normalize("ΑΒΕΖΗΙΚΜΟΡΤΧ").text == "abezhikmoptx"
+    assert normalize("\u03bfι").text == "oi"
+
+
+def test_html_markup_reads_as_the_text_it_displays() -> None:
+    page = '<html><head><style>p { color: red }</style><script>var x = "<p>";</script></head>'
+    page += "<body><p>Caf&eacute; &amp; cr&#232;me &lt;b&gt;</p><!-- note --></body></html>"
+    normalized = normalize(page)
+    assert normalized.text == "cafecremeb"
+    assert page[normalized.origin[3]] == "&"  # a character reference maps back to where it starts
+    assert normalize("a < b and c > d").text == "abandcd"  # a lone "<" in prose is no tag
