@@ -99,6 +99,9 @@ class Query:
     path: Path
     ref_id: str | None  # the reference it copies; None for a negative
     boxes: tuple[Box, ...] = ()  # ground truth against `ref_id`
+    # Library items the query also really shares a passage with (text: a verbatim run of >= 12 words, the issue's
+    # line between a copy and a stock phrase): reporting one is neither a find nor a false report.
+    related: frozenset[str] = frozenset()
 
     @property
     def positive(self) -> bool:

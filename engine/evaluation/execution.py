@@ -15,7 +15,7 @@ from engine.evaluation.peers import Prediction, System
 def outcome_of(query: Query, predictions: list[Prediction], localises: bool) -> QueryOutcome:
     """Score one system's answer to one query against the ground truth."""
     true = [p for p in predictions if p.ref_id == query.ref_id] if query.positive else []
-    wrong = sum(p.ref_id != query.ref_id for p in predictions)
+    wrong = sum(p.ref_id != query.ref_id and p.ref_id not in query.related for p in predictions)
     if not query.positive:
         return QueryOutcome(positive=False, found=False, wrong=wrong)
     segment = None

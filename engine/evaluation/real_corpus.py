@@ -8,7 +8,10 @@ fetched items are split deterministically into library items and held-out ones:
 - audio: the soundtrack's tracks alternate library / held-out (negatives: excerpts of held-out tracks).
 - text: licences are split by family (BSD-*, GPL-*, CC-* ... each wholly on one side, so no negative is a variant
   of a library licence); a held-out licence that still shares >= 50% of its 8-word shingles with one library
-  licence is a derivative, not a negative, and is dropped (counted). Python doc pages alternate.
+  licence is a derivative, not a negative, and is dropped (counted), as is any held-out document sharing a
+  verbatim run of 12 words with a library item (a real passage, by the issue's definition). Python doc pages
+  alternate. A copy that also shares such a run with another library item names it in `Query.related`: reporting
+  that item is neither a find nor a false report.
 Queries are excerpts of library items through real edits (`VIDEO_EDITS`, `AUDIO_EDITS`, `TEXT_EDITS`), written
 under `<cache>/generated/<profile>-v<N>/` and reused on later runs (a file is renamed into place when complete).
 """
@@ -597,6 +600,10 @@ def _shingles(text: str, n: int = 8) -> set[int]:
     return {hash(tuple(words[i : i + n])) for i in range(max(0, len(words) - n + 1))}
 
 
+# The issue's line between sharing a passage and sharing stock phrases: a verbatim run of this many words.
+PASSAGE_WORDS = 12
+
+
 def _split_text(corpus: RealCorpus, genre: str, items: list[dict]) -> tuple[list[dict], list[dict]]:
     """Library and held-out items of one genre (see the module doc)."""
     items = [i for i in items if (corpus.root / i["path"]).stat().st_size <= 60_000]  # pages, not books
@@ -612,12 +619,22 @@ def _split_text(corpus: RealCorpus, genre: str, items: list[dict]) -> tuple[list
     lib = sorted(lib, key=lambda i: derive(corpus.seed, "pick", i["path"]))[:n]
     held = sorted(held, key=lambda i: derive(corpus.seed, "pick", i["path"]))[: None if n is None else 2 * n]
     lib_sh = [_shingles((corpus.root / i["path"]).read_text(encoding="utf-8")) for i in lib]
+    lib_runs = [_shingles((corpus.root / i["path"]).read_text(encoding="utf-8"), PASSAGE_WORDS) for i in lib]
     kept = []
     for item in held:
-        sh = _shingles((corpus.root / item["path"]).read_text(encoding="utf-8"))
+        text = (corpus.root / item["path"]).read_text(encoding="utf-8")
+        sh = _shingles(text)
         share = max((len(sh & other) / len(sh) for other in lib_sh if sh), default=0.0)
+        runs = _shingles(text, PASSAGE_WORDS)
+        sharing = next((i["path"] for i, other in zip(lib, lib_runs, strict=True) if runs & other), None)
         if share >= 0.5:
             corpus.dropped.setdefault("text", []).append(f"{item['path']}: {share:.0%} of it in one library item")
+        elif sharing is not None:
+            # Not unrelated: it shares a real passage with a library item (a licence's lineage, a page copied
+            # between modules), so reporting it would be right; it cannot serve as a negative.
+            corpus.dropped.setdefault("text", []).append(
+                f"{item['path']}: shares a {PASSAGE_WORDS}-word verbatim run with {sharing}"
+            )
         else:
             kept.append(item)
     return lib, kept[:n]
@@ -636,6 +653,7 @@ def _build_text(corpus: RealCorpus, items: list[dict], gen: Path) -> None:
             corpus.references.append(Reference(ref_id, "text", path))
             docs.append((Reference(ref_id, "text", path), path.read_text(encoding="utf-8")))
         held_texts = [(corpus.root / i["path"]).read_text(encoding="utf-8") for i in held]
+        doc_runs = [(r, _shingles(d, PASSAGE_WORDS)) for r, d in docs]
         for item in held:
             key = f"text-neg-{genre}-{_slug(_stem(item['path']))}"
             corpus.origin[key] = _origin(item)
@@ -654,7 +672,9 @@ def _build_text(corpus: RealCorpus, items: list[dict], gen: Path) -> None:
                 boxes = tuple((offset + qs, offset + qe, start + rs, start + re) for qs, qe, rs, re in rel)
                 path = gen / "text" / f"q-{_slug(name)}-{ref.id}.txt"
                 corpus.generated += _put(path, lambda t, q=query: t.write_text(q, encoding="utf-8"))
-                corpus.add(Query(f"text-{name}-{ref.id}", "text", name, path, ref.id, boxes), genre)
+                runs = _shingles(query, PASSAGE_WORDS)
+                related = frozenset(r.id for r, other in doc_runs if r.id != ref.id and runs & other)
+                corpus.add(Query(f"text-{name}-{ref.id}", "text", name, path, ref.id, boxes, related), genre)
 
 
 # ------------------------------------------------------------------------------------------ the corpus

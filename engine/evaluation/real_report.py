@@ -33,7 +33,7 @@ def false_reports(corpus: RealCorpus, runs: list[SystemRun]) -> list[dict[str, A
     for run in runs:
         for q in corpus.queries_of(run.modality):
             for p in run.predictions.get(q.id, []):
-                if p.ref_id == q.ref_id:
+                if p.ref_id == q.ref_id or p.ref_id in q.related:
                     continue
                 slices = []
                 for b in p.boxes or ():

@@ -89,6 +89,9 @@ def test_outcome_scores_the_true_pair_only() -> None:
     assert not missed.found and missed.segment == (1.0, 0.0)  # VCSL: truth without predictions
     negative = execution.outcome_of(Query("n", "video", "negative", Path("n.mp4"), None), predictions, localises=True)
     assert not negative.positive and negative.wrong == 2
+    # An item the query really shares a passage with (e.g. a licence's lineage) is neither found nor wrong.
+    shared = Query("q", "text", "typos", Path("q.txt"), "r1", ((0.0, 10.0, 5.0, 15.0),), frozenset({"r2"}))
+    assert execution.outcome_of(shared, predictions, localises=True).wrong == 0
 
 
 def test_missing_peers_are_skipped_and_reported(tmp_path: Path) -> None:
