@@ -46,9 +46,14 @@ QueryState = Literal["All", "Queuing", "Analysing", "Fail", "Success"]
 # ------------------------------------------------------------------------------------ claims and outcomes
 
 # An object claim's lease (ObjectClaim.status).
-ClaimStatus = Literal["IN_PROGRESS", "COMPLETED"]
+ClaimStatus = Literal["IN_PROGRESS", "COMPLETED", "MAYBE_SUBMITTED"]
 CLAIM_IN_PROGRESS: Final = "IN_PROGRESS"
 CLAIM_COMPLETED: Final = "COMPLETED"
+# The submit may have reached MPS (a timeout, a 5xx, or a failure after it answered): the claim is kept, its
+# lease already expired, so the next delivery takes it over and looks the job up by UserData before submitting.
+CLAIM_MAYBE_SUBMITTED: Final = "MAYBE_SUBMITTED"
+# Claims a later delivery may take over once their lease has run out (both may have submitted already).
+CLAIM_TAKEOVER_STATUSES: frozenset[str] = frozenset({CLAIM_IN_PROGRESS, CLAIM_MAYBE_SUBMITTED})
 
 # What submitting one object to one library came to (SubmitOutcome.status).
 SubmitStatus = Literal["submitted", "duplicate", "rejected", "skipped", "in_progress"]

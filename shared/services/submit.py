@@ -134,7 +134,9 @@ class SubmitService:
             user_data=user_data_for(key),
         )
         try:
-            job_id, ran = self._idempotency.run(claim, lambda prior: self._adopt_or_submit(request, claim, prior))
+            job_id, ran = self._idempotency.run(
+                claim, lambda prior, reaching_out: self._adopt_or_submit(request, claim, prior, reaching_out)
+            )
         except AlreadyInProgress as busy:
             return SubmitOutcome(obj.key, db, "in_progress", reason=str(busy), retry_at=busy.retry_at)
         except MpsError as exc:
@@ -155,16 +157,47 @@ class SubmitService:
         log.info(f"job {status}", extra={"key": obj.key, "job_id": job_id, "fp_db_id": db})
         return SubmitOutcome(obj.key, db, status, job_id=job_id)
 
-    def _adopt_or_submit(self, request: SubmitFpShotJobRequest, claim: ObjectClaim, prior: ObjectClaim | None) -> str:
-        """Submit, unless the invocation whose expired lease we took over had already submitted: MPS has no
-        idempotency token, so look for a job carrying our UserData created since that claim was made."""
+    def _adopt_or_submit(
+        self,
+        request: SubmitFpShotJobRequest,
+        claim: ObjectClaim,
+        prior: ObjectClaim | None,
+        reaching_out: Callable[[], None],
+    ) -> str:
+        """Submit, unless an earlier invocation whose claim we took over (it crashed, timed out or failed after
+        its submit may have reached MPS) had already submitted: MPS has no idempotency token, so look for a job
+        carrying our UserData created since that claim was made."""
         if prior is not None:
             adopted = self._find_submitted(request, since=prior.created_at or prior.updated_at)
             if adopted:
-                log.warning("adopting job of a crashed invocation", extra={"job_id": adopted, "key": claim.key})
+                log.warning("adopting an earlier invocation's job", extra={"job_id": adopted, "key": claim.key})
                 self._save_queued(adopted, request, claim)
                 return adopted
-        return self._submit(request, claim)
+        since = self._clock()
+        reaching_out()  # from here on a failure keeps the claim as MAYBE_SUBMITTED
+        try:
+            response = self._mps.submit_fp_shot_job(request)
+        except MpsError as exc:
+            if not exc.maybe_accepted:
+                raise
+            # Timed out, reset or 5xx after sending: the job may exist. Look once now (MPS usually lists it at
+            # once); if it is not there yet, fail retryably and the next delivery reconciles again first.
+            log.warning("submit outcome unknown: reconciling", extra={"key": claim.key, "error": str(exc)})
+            adopted = self._find_submitted(request, since=prior.created_at if prior else since)
+            if adopted is None:
+                raise MpsError(
+                    exc.code,
+                    f"{exc.message} (the submit may have reached MPS; its job is not listed yet)",
+                    http_status=exc.http_status,
+                    request_id=exc.request_id,
+                    retryable=True,
+                    maybe_accepted=True,
+                ) from exc
+            log.warning("adopting the job of a submit that timed out", extra={"job_id": adopted, "key": claim.key})
+            self._save_queued(adopted, request, claim)
+            return adopted
+        self._save_queued(response.job_id, request, claim)
+        return response.job_id
 
     def _find_submitted(self, request: SubmitFpShotJobRequest, *, since: float) -> str | None:
         slack = 300.0  # clock skew between us and MPS
@@ -187,11 +220,6 @@ class SubmitService:
             if not token or not page.jobs:
                 return None
         return None
-
-    def _submit(self, request: SubmitFpShotJobRequest, claim: ObjectClaim) -> str:
-        response = self._mps.submit_fp_shot_job(request)
-        self._save_queued(response.job_id, request, claim)
-        return response.job_id
 
     def _save_queued(self, job_id: str, request: SubmitFpShotJobRequest, claim: ObjectClaim) -> None:
         now = self._clock()
