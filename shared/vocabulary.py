@@ -71,6 +71,6 @@ MAX_QUERY_JOB_IDS: Final = 10  # JobIds per QueryFpShotJobList
 MAX_QUERY_PAGE_SIZE: Final = 100  # QueryFpShotJobList MaximumPageSize
 MAX_BUCKET_LENGTH: Final = 63  # OSS bucket name (InputFile.Bucket)
 MAX_LOCATION_LENGTH: Final = 64  # InputFile.Location, e.g. "oss-cn-shanghai"
-MAX_OBJECT_LENGTH: Final = 1024  # OSS object key (InputFile.Object)
+MAX_OBJECT_LENGTH: Final = 1024  # bytes of the UTF-8 object key (InputFile.Object), not of its URL-encoded form
 TABLESTORE_MAX_BATCH_ROWS: Final = 200  # rows per BatchWriteRow request
 TABLESTORE_MAX_FILTER_CONDITIONS: Final = 10  # column conditions per filter

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Any, Literal
+from urllib.parse import unquote
 
 from pydantic import BeforeValidator, Field, PlainSerializer, field_validator
 
@@ -75,11 +76,23 @@ WireInt = Annotated[int, BeforeValidator(_int_from_wire)]
 
 
 class InputFile(WireModel):
-    """The OSS triple of a job input: `{"Bucket","Location","Object"}` (Object is URL-encoded UTF-8)."""
+    """The OSS triple of a job input: `{"Bucket","Location","Object"}` (Object is URL-encoded UTF-8).
+
+    MPS limits the Object to 1,024 bytes of UTF-8 (an OSS key is at most 1,023): the limit applies to the key,
+    not to its percent-encoded form, which is up to three times longer (a 372-byte Chinese key is 1,116
+    characters encoded and perfectly valid)."""
 
     bucket: str = Field(min_length=1, max_length=MAX_BUCKET_LENGTH)
     location: str = Field(min_length=1, max_length=MAX_LOCATION_LENGTH)
-    object: str = Field(min_length=1, max_length=MAX_OBJECT_LENGTH)
+    object: str = Field(min_length=1)
+
+    @field_validator("object")
+    @classmethod
+    def _key_bytes_within_limit(cls, value: str) -> str:
+        size = len(unquote(value).encode("utf-8", errors="surrogatepass"))
+        if size > MAX_OBJECT_LENGTH:
+            raise ValueError(f"Object is a {size}-byte key; MPS allows {MAX_OBJECT_LENGTH} bytes")
+        return value
 
 
 class FpShotConfig(WireModel):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import quote
+
+from pydantic import ValidationError
 
 from shared.config import Route, Settings
 from shared.contracts.events import OssEvent, OssEventRecord
@@ -120,19 +123,24 @@ class SubmitService:
             fp_db_id=db,
             save_type=route.save_type,
         )
-        request = SubmitFpShotJobRequest(
-            # MPS documents InputFile.Object as URL-encoded UTF-8: a key holding "%41" must not reach it as "A".
-            input=InputFile(bucket=obj.bucket, location=obj.location, object=quote(obj.key, safe="/")),
-            fp_shot_config=FpShotConfig(
-                primary_key=claim.primary_key,
-                save_type=route.save_type,
-                fp_db_id=route.fp_db_id,
-                text_type=route.text_type_for(obj.key),
-                similarity_threshold=route.similarity_threshold if route.save_type == "save" else None,
-            ),
-            pipeline_id=self._settings.mps_pipeline_id,
-            user_data=user_data_for(key),
-        )
+        try:
+            request = SubmitFpShotJobRequest(
+                # MPS documents InputFile.Object as URL-encoded UTF-8: a key holding "%41" must not reach it as "A".
+                input=InputFile(bucket=obj.bucket, location=obj.location, object=quote(obj.key, safe="/")),
+                fp_shot_config=FpShotConfig(
+                    primary_key=claim.primary_key,
+                    save_type=route.save_type,
+                    fp_db_id=route.fp_db_id,
+                    text_type=route.text_type_for(obj.key),
+                    similarity_threshold=route.similarity_threshold if route.save_type == "save" else None,
+                ),
+                pipeline_id=self._settings.mps_pipeline_id,
+                user_data=user_data_for(key),
+            )
+        except ValidationError as exc:
+            # Outside what MPS accepts (e.g. a Location over 64 bytes): no retry can help, so park it with the
+            # reason instead of failing the invocation into the dead-letter queue.
+            return self._park_unsubmittable(obj, key, db, exc)
         try:
             job_id, ran = self._idempotency.run(
                 claim, lambda prior, reaching_out: self._adopt_or_submit(request, claim, prior, reaching_out)
@@ -156,6 +164,24 @@ class SubmitService:
         status: SubmitStatus = "submitted" if ran else "duplicate"
         log.info(f"job {status}", extra={"key": obj.key, "job_id": job_id, "fp_db_id": db})
         return SubmitOutcome(obj.key, db, status, job_id=job_id)
+
+    def _park_unsubmittable(self, obj: UploadedObject, key: str, db: str, exc: ValidationError) -> SubmitOutcome:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        reason = f"cannot be submitted to MPS: {problems}"
+        body = json.dumps(
+            {"Bucket": obj.bucket, "Location": obj.location, "Object": obj.key, "VersionTag": obj.version_tag},
+            ensure_ascii=False,
+        )
+        park(
+            self._store,
+            source=f"oss:{obj.bucket}",
+            body=body,
+            reason=reason,
+            now=self._clock(),
+            message_id=key,
+            attrs={"object_key": obj.key, "fp_db_id": db},
+        )
+        return SubmitOutcome(obj.key, db, "rejected", reason=reason)
 
     def _adopt_or_submit(
         self,
