@@ -68,6 +68,7 @@ DEFAULT_REGION: Final = "cn-shanghai"
 
 MAX_USER_DATA_BYTES: Final = 128  # SubmitFpShotJob UserData
 MAX_QUERY_JOB_IDS: Final = 10  # JobIds per QueryFpShotJobList
+MAX_JOB_ID_LENGTH: Final = 64  # MPS job ids are 32 hex characters; anything much longer is not one
 MAX_QUERY_PAGE_SIZE: Final = 100  # QueryFpShotJobList MaximumPageSize
 MAX_BUCKET_LENGTH: Final = 63  # OSS bucket name (InputFile.Bucket)
 MAX_LOCATION_LENGTH: Final = 64  # InputFile.Location, e.g. "oss-cn-shanghai"
