@@ -232,6 +232,11 @@ class FailedJobOutbox(Protocol):
         out) or already `owner`'s; False if it is reported, unknown or held by another run."""
         ...
 
+    def release_failed(self, job_id: str, owner: str) -> bool:
+        """Give an unreported row back (its report was refused, so nothing reached MPS): clears the claim, so a
+        later run neither waits for the lease nor mistakes it for a run that died mid-report."""
+        ...
+
     def mark_failed_reported(self, job_id: str, *, now: float) -> bool:
         """Set reported_at once; False if it was already reported."""
         ...

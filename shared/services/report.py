@@ -20,8 +20,6 @@ log = get_logger("fpscreen.report")
 
 SWEEP_BATCH = 100
 REPORT_PAGE = 100
-# A claimed outbox row stays ours this long past our deadline, so it outlives the report call in flight.
-CLAIM_MARGIN_SECONDS = 60.0
 
 
 class ReporterStores(RecorderStores, FailedJobOutbox, Protocol):
@@ -105,9 +103,18 @@ class FailedJobReporter:
                 summary.stopped_early = True
                 return
             # Claim the row before calling MPS: another run that read it too gets False here and skips it.
-            lease = max(deadline - now, 0.0) + CLAIM_MARGIN_SECONDS
+            lease = self._settings.claim_lease_seconds
             if not self._store.claim_failed(item.job_id, self._owner, now=now, lease_seconds=lease):
                 log.info("outbox row held by another run", extra={"job_id": item.job_id})
+                continue
+            if item.claim_owner and item.claim_owner != self._owner:
+                # A run claimed it and never came back (killed, or slower than its lease): its report may have
+                # reached MPS, which offers no way to ask. Report at most once: close the row, say why.
+                why = f"outcome unknown: reporter run {item.claim_owner} stopped mid-report; not resent"
+                self._store.record_failed_attempt(item.job_id, why)
+                if self._store.mark_failed_reported(item.job_id, now=self._clock()):
+                    summary.failed.append(item.job_id)
+                    log.warning("report outcome unknown: not resent", extra={"job_id": item.job_id})
                 continue
             request = ReportFpShotJobResultRequest(
                 job_id=item.job_id,
@@ -126,7 +133,7 @@ class FailedJobReporter:
                     log.warning("report outcome unknown: not resent", extra={"job_id": item.job_id, "code": exc.code})
                     continue
                 # Refused: give the row back at once so the next tick (another run) may try again.
-                self._store.claim_failed(item.job_id, self._owner, now=self._clock(), lease_seconds=0.0)
+                self._store.release_failed(item.job_id, self._owner)
                 summary.failed.append(item.job_id)
                 log.warning("report failed", extra={"job_id": item.job_id, "code": exc.code, "error": exc.message})
                 if exc.retryable:

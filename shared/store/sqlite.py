@@ -210,6 +210,14 @@ class SqliteStore:
         )
         return changed == 1
 
+    def release_failed(self, job_id: str, owner: str) -> bool:
+        changed = self._execute(
+            'UPDATE "fp_failed_jobs" SET "claim_owner" = \'\', "claim_expires_at" = 0.0 '
+            'WHERE "job_id" = ? AND "reported" = 0 AND "claim_owner" = ?',
+            (job_id, owner),
+        )
+        return changed == 1
+
     def mark_failed_reported(self, job_id: str, *, now: float) -> bool:
         changed = self._execute(
             'UPDATE "fp_failed_jobs" SET "reported" = 1, "reported_at" = ? WHERE "job_id" = ? AND "reported" = 0',

@@ -404,6 +404,14 @@ class TablestoreStore:
             Condition(RowExistenceExpectation.EXPECT_EXIST, _all(_eq("reported", 0), free)),
         )
 
+    def release_failed(self, job_id: str, owner: str) -> bool:
+        return _attempt(
+            self._client.update_row,
+            schema.FAILED_JOBS.name,
+            Row([("job_id", job_id)], {"put": [("claim_owner", ""), ("claim_expires_at", 0.0)]}),
+            Condition(RowExistenceExpectation.EXPECT_EXIST, _all(_eq("reported", 0), _eq("claim_owner", owner))),
+        )
+
     def mark_failed_reported(self, job_id: str, *, now: float) -> bool:
         row = Row([("job_id", job_id)], {"put": [("reported", 1), ("reported_at", float(now))]})
         return _attempt(

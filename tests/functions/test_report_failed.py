@@ -187,3 +187,15 @@ def test_a_report_whose_answer_is_lost_is_not_sent_again(wired: Runtime, fake_mp
     assert len(fake_mps.reports) == 1  # at most once
     row = wired.store.get_failed(job_id)
     assert row is not None and row.reported_at is not None and "SDK.HttpError" in row.last_error
+
+
+def test_a_row_whose_reporter_died_mid_report_is_closed_not_resent(wired: Runtime, fake_mps: FakeMps) -> None:
+    """A run claimed the row, then died (SIGKILL, timeout) before marking it: it may have reported. The next run
+    after the lease does not report again (at most once) and leaves the reason on the row."""
+    [job_id] = _failed_jobs(wired, 1, fake_mps)
+    assert wired.store.claim_failed(job_id, "dead-run", now=1000.0, lease_seconds=10)
+    summary = FailedJobReporter(wired.mps, wired.store, Settings(claim_lease_seconds=10)).run(deadline=2e9)
+    assert summary.failed == [job_id] and summary.reported == []
+    assert fake_mps.reports == []
+    row = wired.store.get_failed(job_id)
+    assert row is not None and row.reported_at is not None and "dead-run stopped mid-report" in row.last_error

@@ -316,6 +316,18 @@ def test_an_outbox_row_is_claimed_by_one_reporter_until_its_lease_runs_out(store
     assert store.claim_failed("unknown", "run-a", now=100, lease_seconds=60) is False
 
 
+def test_a_released_outbox_row_is_free_and_unowned(store: ResultStore) -> None:
+    store.add_failed(make_failed("j1", failed_at=1.0))
+    assert store.claim_failed("j1", "run-a", now=100, lease_seconds=60) is True
+    assert store.release_failed("j1", "run-b") is False  # only the holder
+    assert store.release_failed("j1", "run-a") is True
+    row = store.get_failed("j1")
+    assert row is not None and (row.claim_owner, row.claim_expires_at) == ("", 0.0)
+    assert store.claim_failed("j1", "run-b", now=101, lease_seconds=60) is True  # no wait for run-a's lease
+    store.mark_failed_reported("j1", now=102)
+    assert store.release_failed("j1", "run-b") is False  # reported rows stay as they are
+
+
 def test_threads_claiming_one_outbox_row_yield_one_reporter(store: ResultStore) -> None:
     store.add_failed(make_failed("j1", failed_at=1.0))
     results = _race(16, lambda i: store.claim_failed("j1", f"run-{i}", now=100, lease_seconds=60))
