@@ -35,7 +35,12 @@ KILL_POINTS = (
 )
 
 
+_dying = threading.Lock()
+
+
 def _die(data_dir: Path, point: str) -> None:
+    # Two threads can reach the point at once: the first writes the marker and kills; the others wait for it.
+    _dying.acquire()
     marker = data_dir / "killed-at"
     marker.write_text(point)
     with marker.open("rb") as f:
