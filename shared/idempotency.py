@@ -82,7 +82,9 @@ class Idempotency:
         try:
             job_id = work(taken_over, reaching_out)
         except BaseException:
-            self._give_back(claim, maybe_done=reached)
+            # A claim taken over from an invocation that may have submitted stays MAYBE_SUBMITTED too: releasing
+            # it would erase the only sign that a job may exist.
+            self._give_back(claim, maybe_done=reached or taken_over is not None)
             raise
         if not self._store.complete_object(claim.key, claim.owner, job_id, now=self._clock()):
             # Our lease expired and another delivery took over mid-flight: it reconciled by UserData first,

@@ -148,8 +148,8 @@ class SubmitService:
         except AlreadyInProgress as busy:
             return SubmitOutcome(obj.key, db, "in_progress", reason=str(busy), retry_at=busy.retry_at)
         except MpsError as exc:
-            if exc.retryable:
-                raise  # throttled or transient after our own retries: let FC's async retry try again later
+            if exc.retryable or exc.maybe_accepted:
+                raise  # throttled, transient or maybe submitted: FC's async retry comes back (and reconciles)
             # A request MPS will never accept: keep it for review instead of retrying forever.
             park(
                 self._store,
@@ -194,7 +194,7 @@ class SubmitService:
         its submit may have reached MPS) had already submitted: MPS has no idempotency token, so look for a job
         carrying our UserData created since that claim was made."""
         if prior is not None:
-            adopted = self._find_submitted(request, since=prior.created_at or prior.updated_at)
+            adopted = self._reconcile(request, since=prior.created_at or prior.updated_at)
             if adopted:
                 log.warning("adopting an earlier invocation's job", extra={"job_id": adopted, "key": claim.key})
                 self._save_queued(adopted, request, claim)
@@ -209,7 +209,7 @@ class SubmitService:
             # Timed out, reset or 5xx after sending: the job may exist. Look once now (MPS usually lists it at
             # once); if it is not there yet, fail retryably and the next delivery reconciles again first.
             log.warning("submit outcome unknown: reconciling", extra={"key": claim.key, "error": str(exc)})
-            adopted = self._find_submitted(request, since=prior.created_at if prior else since)
+            adopted = self._reconcile(request, since=prior.created_at if prior else since)
             if adopted is None:
                 raise MpsError(
                     exc.code,
@@ -224,6 +224,21 @@ class SubmitService:
             return adopted
         self._save_queued(response.job_id, request, claim)
         return response.job_id
+
+    def _reconcile(self, request: SubmitFpShotJobRequest, *, since: float) -> str | None:
+        """`_find_submitted`, where any failure to look is retryable: the answer decides whether a job exists,
+        so it must never end in parking the request (or in a blind submit)."""
+        try:
+            return self._find_submitted(request, since=since)
+        except MpsError as exc:
+            raise MpsError(
+                exc.code,
+                f"reconciling by UserData failed: {exc.message}",
+                http_status=exc.http_status,
+                request_id=exc.request_id,
+                retryable=True,
+                maybe_accepted=True,
+            ) from exc
 
     def _find_submitted(self, request: SubmitFpShotJobRequest, *, since: float) -> str | None:
         slack = 300.0  # clock skew between us and MPS

@@ -101,3 +101,34 @@ def test_a_lost_answer_whose_job_is_not_listed_yet_fails_retryably_and_keeps_the
     out = json.loads(handlers["submit_on_upload"](event, context_for(fake_mps, "s")))
     [(job_id, _)] = fake_mps.jobs.items()
     assert out["outcomes"][0]["job_id"] == job_id and len(fake_mps.calls("SubmitFpShotJob")) == 1
+
+
+def test_a_failed_reconciliation_keeps_the_claim_and_parks_nothing(
+    handlers: dict[str, Handler],
+    wired: Runtime,
+    fake_mps: FakeMps,
+    event_text: Callable[..., str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real_save = wired.store.save_job
+    failures = [sqlite3.OperationalError("database is locked")]
+
+    def locked_once(job: JobRecord) -> bool:
+        if failures:
+            raise failures.pop()
+        return real_save(job)
+
+    monkeypatch.setattr(wired.store, "save_job", locked_once)
+    event = event_text("oss_put_object.json").encode()
+    with pytest.raises(sqlite3.OperationalError):
+        handlers["submit_on_upload"](event, context_for(fake_mps, "s"))
+    # The retry's look-up fails with an error that is not retryable in itself: the job may still exist, so
+    # the invocation fails retryably, the claim stays MAYBE_SUBMITTED and nothing is parked or re-submitted.
+    fake_mps.fail_next(1, status=400, code="InvalidParameter", action="QueryFpShotJobList")
+    with pytest.raises(MpsError) as info:
+        handlers["submit_on_upload"](event, context_for(fake_mps, "s"))
+    assert info.value.retryable and info.value.maybe_accepted
+    assert _claim_of(fake_mps, wired).status == "MAYBE_SUBMITTED" and wired.store.parked_messages() == []
+    out = json.loads(handlers["submit_on_upload"](event, context_for(fake_mps, "s")))
+    [(job_id, _)] = fake_mps.jobs.items()
+    assert out["outcomes"][0]["job_id"] == job_id and len(fake_mps.calls("SubmitFpShotJob")) == 1
