@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from shared.log import get_logger
 from shared.ports import ClaimOutcome, ClaimStore, ObjectClaim
-from shared.vocabulary import CLAIM_IN_PROGRESS
+from shared.vocabulary import CLAIM_IN_PROGRESS, CLAIM_TAKEOVER_STATUSES
 
 log = get_logger("fpscreen.idempotency")
 
@@ -44,16 +44,25 @@ class Idempotency:
         self._lease_seconds = lease_seconds
         self._clock = clock
 
-    def run(self, claim: ObjectClaim, work: Callable[[ObjectClaim | None], str]) -> tuple[str, bool]:
+    def run(
+        self, claim: ObjectClaim, work: Callable[[ObjectClaim | None, Callable[[], None]], str]
+    ) -> tuple[str, bool]:
         """Run `work` (which returns a job id) at most once per `claim.key`.
 
-        `work` receives the expired claim it took over, if any: that invocation may have done the work before
-        it died, and `work` can check. Returns `(job_id, ran)`; `ran` is False when a previous delivery
-        already did the work.
+        `work(prior, reaching_out)` receives the expired claim it took over, if any (that invocation may have
+        done the work before it died or failed, and `work` can check), and calls `reaching_out()` just before
+        its non-idempotent call. If `work` raises before that, the claim is released so a retry starts afresh;
+        after it, the claim is kept as MAYBE_SUBMITTED, never deleted, so the retry reconciles first.
+        Returns `(job_id, ran)`; `ran` is False when a previous delivery already did the work.
         """
         prior = self._store.get_object(claim.key)
         now = self._clock()
         lease = replace(claim, status=CLAIM_IN_PROGRESS, expires_at=now + self._lease_seconds, updated_at=now)
+        taken_over = prior if prior is not None and prior.status in CLAIM_TAKEOVER_STATUSES else None
+        if taken_over is not None and taken_over.created_at:
+            # Keep the first claim's time: reconciliation searches for jobs created since then, and a chain
+            # of takeovers must not move that window past the first submit.
+            lease.created_at = taken_over.created_at
         if not lease.created_at:
             lease.created_at = now
         result = self._store.claim_object(lease, now=now)
@@ -64,14 +73,32 @@ class Idempotency:
                 f"{claim.key} is being processed by {result.claim.owner} until {result.claim.expires_at:.0f}",
                 retry_at=result.claim.expires_at,
             )
-        taken_over = prior if prior is not None and prior.status == CLAIM_IN_PROGRESS else None
+        reached = False
+
+        def reaching_out() -> None:
+            nonlocal reached
+            reached = True
+
         try:
-            job_id = work(taken_over)
+            job_id = work(taken_over, reaching_out)
         except BaseException:
-            self._store.release_object(claim.key, claim.owner)
+            # A claim taken over from an invocation that may have submitted stays MAYBE_SUBMITTED too: releasing
+            # it would erase the only sign that a job may exist.
+            self._give_back(claim, maybe_done=reached or taken_over is not None)
             raise
         if not self._store.complete_object(claim.key, claim.owner, job_id, now=self._clock()):
-            # Our lease expired and another delivery took over mid-flight: both submitted. Rare and
-            # harmless for results (each job stores its own rows); logged so the lease can be tuned.
+            # Our lease expired and another delivery took over mid-flight: it reconciled by UserData first,
+            # so it adopted our job unless MPS had not listed it yet. Logged so the lease can be tuned.
             log.warning("lease lost before completion", extra={"key": claim.key, "job_id": job_id})
         return job_id, True
+
+    def _give_back(self, claim: ObjectClaim, *, maybe_done: bool) -> None:
+        """After a failure: release the claim, or keep it as MAYBE_SUBMITTED. Never masks the failure: if the
+        store is what failed, the lease simply runs out and the next delivery takes it over (and reconciles)."""
+        try:
+            if maybe_done:
+                self._store.suspend_object(claim.key, claim.owner, now=self._clock())
+            else:
+                self._store.release_object(claim.key, claim.owner)
+        except Exception as exc:
+            log.warning("could not give the claim back", extra={"key": claim.key, "error": str(exc)})

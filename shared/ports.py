@@ -25,7 +25,11 @@ from shared.vocabulary import ClaimStatus, JobState
 
 
 class MpsError(Exception):
-    """An MPS call that failed. `retryable` is true for throttling, 5xx and transport errors."""
+    """An MPS call that failed. `retryable` is true for throttling, 5xx and transport errors.
+
+    `maybe_accepted` is true when a non-idempotent call (SubmitFpShotJob) may have taken effect anyway: a
+    timeout or broken connection after the request was sent, a 5xx, or an answer we could not read. Such a
+    call is never re-sent blindly; the caller reconciles (looks the job up by UserData) first."""
 
     def __init__(
         self,
@@ -35,6 +39,7 @@ class MpsError(Exception):
         http_status: int | None = None,
         request_id: str | None = None,
         retryable: bool = False,
+        maybe_accepted: bool = False,
     ) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
@@ -42,6 +47,7 @@ class MpsError(Exception):
         self.http_status = http_status
         self.request_id = request_id
         self.retryable = retryable
+        self.maybe_accepted = maybe_accepted
 
 
 class MpsPort(Protocol):
@@ -140,6 +146,8 @@ class FailedJob:
     reported_at: float | None = None
     attempts: int = 0
     last_error: str = ""
+    claim_owner: str = ""  # the reporter run holding this row (claim_failed) until claim_expires_at
+    claim_expires_at: float = 0.0
 
 
 @dataclass(slots=True)
@@ -166,7 +174,13 @@ class ClaimStore(Protocol):
         ...
 
     def release_object(self, key: str, owner: str) -> bool:
-        """Drop an IN_PROGRESS lease held by `owner` (the submit failed) so a retry can claim it at once."""
+        """Drop an IN_PROGRESS lease held by `owner` (nothing reached MPS) so a retry can claim it at once."""
+        ...
+
+    def suspend_object(self, key: str, owner: str, *, now: float) -> bool:
+        """Keep `owner`'s IN_PROGRESS claim as MAYBE_SUBMITTED with its lease expired at `now`: the submit may
+        have reached MPS, so the next delivery takes the claim over and reconciles by UserData first.
+        False if `owner` no longer holds the lease."""
         ...
 
     def get_object(self, key: str) -> ObjectClaim | None: ...
@@ -210,6 +224,17 @@ class FailedJobOutbox(Protocol):
 
     def pending_failed(self, limit: int, *, max_attempts: int | None = None) -> list[FailedJob]:
         """Unreported failed jobs, oldest first; with `max_attempts`, only those tried fewer times than that."""
+        ...
+
+    def claim_failed(self, job_id: str, owner: str, *, now: float, lease_seconds: float) -> bool:
+        """Take an unreported row for `owner` until `now + lease_seconds` with a conditional write, so two
+        reporter runs never report the same job: True if the row was free (never claimed, or its lease ran
+        out) or already `owner`'s; False if it is reported, unknown or held by another run."""
+        ...
+
+    def release_failed(self, job_id: str, owner: str) -> bool:
+        """Give an unreported row back (its report was refused, so nothing reached MPS): clears the claim, so a
+        later run neither waits for the lease nor mistakes it for a run that died mid-report."""
         ...
 
     def mark_failed_reported(self, job_id: str, *, now: float) -> bool:

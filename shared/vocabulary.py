@@ -46,9 +46,14 @@ QueryState = Literal["All", "Queuing", "Analysing", "Fail", "Success"]
 # ------------------------------------------------------------------------------------ claims and outcomes
 
 # An object claim's lease (ObjectClaim.status).
-ClaimStatus = Literal["IN_PROGRESS", "COMPLETED"]
+ClaimStatus = Literal["IN_PROGRESS", "COMPLETED", "MAYBE_SUBMITTED"]
 CLAIM_IN_PROGRESS: Final = "IN_PROGRESS"
 CLAIM_COMPLETED: Final = "COMPLETED"
+# The submit may have reached MPS (a timeout, a 5xx, or a failure after it answered): the claim is kept, its
+# lease already expired, so the next delivery takes it over and looks the job up by UserData before submitting.
+CLAIM_MAYBE_SUBMITTED: Final = "MAYBE_SUBMITTED"
+# Claims a later delivery may take over once their lease has run out (both may have submitted already).
+CLAIM_TAKEOVER_STATUSES: frozenset[str] = frozenset({CLAIM_IN_PROGRESS, CLAIM_MAYBE_SUBMITTED})
 
 # What submitting one object to one library came to (SubmitOutcome.status).
 SubmitStatus = Literal["submitted", "duplicate", "rejected", "skipped", "in_progress"]
@@ -63,9 +68,10 @@ DEFAULT_REGION: Final = "cn-shanghai"
 
 MAX_USER_DATA_BYTES: Final = 128  # SubmitFpShotJob UserData
 MAX_QUERY_JOB_IDS: Final = 10  # JobIds per QueryFpShotJobList
+MAX_JOB_ID_LENGTH: Final = 64  # MPS job ids are 32 hex characters; anything much longer is not one
 MAX_QUERY_PAGE_SIZE: Final = 100  # QueryFpShotJobList MaximumPageSize
 MAX_BUCKET_LENGTH: Final = 63  # OSS bucket name (InputFile.Bucket)
 MAX_LOCATION_LENGTH: Final = 64  # InputFile.Location, e.g. "oss-cn-shanghai"
-MAX_OBJECT_LENGTH: Final = 1024  # OSS object key (InputFile.Object)
+MAX_OBJECT_LENGTH: Final = 1024  # bytes of the UTF-8 object key (InputFile.Object), not of its URL-encoded form
 TABLESTORE_MAX_BATCH_ROWS: Final = 200  # rows per BatchWriteRow request
 TABLESTORE_MAX_FILTER_CONDITIONS: Final = 10  # column conditions per filter

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from engine.cli_root import data_dir
-from engine.localstack.results import ScreeningResult, screening_results
+from engine.localstack.results import Problem, ScreeningResult, problems, screening_results
 from engine.localstack.stack import DEFAULT_BUCKET, DEFAULT_TEMPLATE, LocalStack, StackPaths, StackSettings, upload_file
 from shared.store.sqlite import SqliteStore
 
@@ -111,6 +111,46 @@ def results(
         raise typer.BadParameter(f"no results yet at {path}: run `fpscreen up` and upload something")
     rows = screening_results(SqliteStore(path), limit=limit, include_library=not uploads_only)
     print_results(rows, as_json=as_json)
+    if not as_json:
+        print_problems(_problems(_paths(ctx, None)))
+
+
+def _problems(paths: StackPaths) -> list[Problem]:
+    from engine.localstack.state import StackState
+
+    dead: list[tuple[str, str, str]] = []
+    if paths.state.exists():
+        state = StackState(paths.state)
+        try:
+            dead = state.dead_letters()
+        finally:
+            state.close()
+    return problems(SqliteStore(paths.results), dead) if paths.results.exists() else []
+
+
+def print_problems(found: list[Problem], *, console: Console | None = None) -> None:
+    if not found:
+        return
+    table = Table(title="Set aside (parked messages, dead letters, reports), with reasons", show_lines=True)
+    for column in ("kind", "item", "source", "reason"):
+        table.add_column(column)
+    for problem in found:
+        table.add_row(problem.kind, problem.item, problem.source, problem.reason)
+    (console or Console(width=160)).print(table)
+
+
+def problems_command(
+    ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False
+) -> None:
+    """List what was set aside instead of processed: parked messages, dead letters, reports, each with its reason."""
+    found = _problems(_paths(ctx, None))
+    if as_json:
+        json.dump([p.to_dict() for p in found], sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+    elif found:
+        print_problems(found)
+    else:
+        Console().print("nothing parked, dead-lettered or left unreported")
 
 
 def demo(
@@ -137,4 +177,5 @@ def register(app: typer.Typer) -> None:
     app.command("up")(up)
     app.command("upload")(upload)
     app.command("results")(results)
+    app.command("problems")(problems_command)
     app.command("demo")(demo)

@@ -4,6 +4,7 @@ the library items it copies and the aligned ranges (seconds; characters for a pl
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 from shared.contracts.modalities import text_type_for
@@ -136,3 +137,33 @@ def screening_results(store: ResultStore, *, limit: int = 500, include_library: 
             )
         )
     return results
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Something the pipeline set aside instead of finishing, with the reason a reviewer needs."""
+
+    kind: str  # "parked" | "dead letter" | "report"
+    item: str  # the message id, invocation id or job id
+    source: str  # where it came from: "oss:<bucket>", "mns:<topic>", a function name, the object key
+    reason: str
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+def problems(
+    store: ResultStore, dead_letters: Sequence[tuple[str, str, str]] = (), *, limit: int = 500
+) -> list[Problem]:
+    """Every parked message, dead-lettered invocation (`StackState.dead_letters()`: id, function, error) and
+    failed-job report that did not plainly succeed (refused, or closed with an unknown outcome), with reasons."""
+    found = [Problem("parked", m.message_id, m.source, m.reason) for m in store.parked_messages(limit)]
+    found += [Problem("dead letter", inv, function, error or "") for inv, function, error in dead_letters]
+    for job in store.recent_jobs(limit):
+        if job.state != FAIL:
+            continue
+        failed = store.get_failed(job.job_id)
+        if failed is not None and failed.last_error:
+            status = "not reported" if failed.reported_at is None else "closed"
+            found.append(Problem("report", job.job_id, job.object_key, f"{status}: {failed.last_error}"))
+    return found

@@ -187,6 +187,5 @@ class JobExecutor:
             user_data=job.user_data,
             code=code,
             message=message,
-            result_wire=(result or {}).get("FpShotResult"),
         )
         return Notification(target[0], target[1], body)

@@ -4,12 +4,15 @@ A finished job of a pipeline with a `NotifyConfig` gets an `outbox` row in the s
 final state (`jobs.JobStore.finish`), so a notification can never be lost between the two. The `Notifier` thread
 publishes pending rows — topic: `Topic.publish_message(TopicMessage(body))`; queue:
 `Queue.send_message(Message(body))`, base64-encoded by the SDK's default, which consumers decode defensively —
-and marks the row sent and the job `notified_at` only after MNS accepted it. Failures are retried with capped
-exponential backoff, forever (MNS may come back, a topic may be created later), and after a restart.
+and marks the row sent and the job `notified_at` only after MNS accepted it. Transient failures are retried with
+capped exponential backoff, forever (MNS may come back, a topic may be created later), and after a restart; a
+failure no retry can cure (MNS refuses the message itself: `InvalidArgument`, too large) is permanent: the row
+is given up on with its reason (`last_error`), and the function's sweep still fetches the result.
 
-Body (flat, PascalCase, as `shared.contracts.notify` parses it):
-`{"Type":"FpShot","JobId","State","UserData","Code","Message","FpShots":{"FpShot":[…]}}` plus `AudioFpShots` /
-`TextFpShots` when the library holds those, exactly as `QueryFpShotJobList` reports them.
+Body (flat, PascalCase, as `shared.contracts.notify` parses it), small as MPS's own:
+`{"Type":"FpShot","JobId","State","UserData","Code","Message"}`. The result (matched items and slices, which for
+texts hold the matched passages and can run past MNS's 64 KB) is never in it: the consumer fetches the job
+with `QueryFpShotJobList`, which is authoritative anyway.
 """
 
 from __future__ import annotations
@@ -24,7 +27,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.service.db import ServiceClosed, ServiceDb, utc_text
-from shared.contracts.modalities import RESULT_KEYS
 from shared.credentials import Credentials
 from shared.retry import Backoff as Backoff  # re-exported: engine.service.app and the tests use it from here
 
@@ -32,6 +34,9 @@ log = logging.getLogger(__name__)
 
 NOTIFY_TYPE = "FpShot"
 CONNECT_TIMEOUT_SECONDS = 5
+MAX_MESSAGE_CHARS = 1000  # an error Message is informational: bounded so the body stays a few hundred bytes
+# MNS error types that say the message itself is refused: the same body can never be accepted.
+PERMANENT_ERRORS = frozenset({"InvalidArgument", "MessageTooLarge", "RequestEntityTooLarge", "MalformedXML"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,18 +65,15 @@ def fp_shot_notify_body(
     user_data: str | None = None,
     code: str | None = None,
     message: str | None = None,
-    result_wire: dict[str, Any] | None = None,
 ) -> str:
+    """The notification: which job, in which state; never the result (see the module docstring)."""
     body: dict[str, Any] = {"Type": NOTIFY_TYPE, "JobId": job_id, "State": state}
     if user_data:
         body["UserData"] = user_data
     if code:
         body["Code"] = code
     if message:
-        body["Message"] = message
-    for key in RESULT_KEYS:
-        if result_wire and key in result_wire:
-            body[key] = result_wire[key]
+        body["Message"] = message[:MAX_MESSAGE_CHARS]
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -119,6 +121,14 @@ class Outbox:
             db.execute("UPDATE outbox SET sent_at = ?, last_error = NULL WHERE job_id = ?", (now, job_id))
             db.execute("UPDATE jobs SET notified_at = ? WHERE id = ?", (now, job_id))
 
+    def give_up(self, job_id: str, error: str) -> None:
+        """Stop trying a row MNS can never accept; `last_error` keeps why (the job stays un-notified)."""
+        with self._db.write() as db:
+            db.execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?, sent_at = ? WHERE job_id = ?",
+                (f"gave up: {error}"[:2000], utc_text(), job_id),
+            )
+
     def mark_failed(self, job_id: str, error: str, next_attempt_at: float) -> None:
         with self._db.write() as db:
             db.execute(
@@ -163,6 +173,11 @@ class MnsPublisher:
             account.mns_client.set_connection_timeout(CONNECT_TIMEOUT_SECONDS)
             self._account = account
         return self._account
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """MNS refused the message itself (size, bad argument): retrying the same body cannot succeed."""
+    return getattr(exc, "type", None) in PERMANENT_ERRORS
 
 
 def describe_error(exc: BaseException) -> str:
@@ -262,6 +277,14 @@ class Notifier:
             try:
                 self._publisher(row.target_kind, row.target_name, row.body)
             except Exception as exc:
+                if is_permanent(exc):
+                    log.error(
+                        "MNS refuses the notification of job %s for good: %s", row.job_id, describe_error(exc)
+                    )
+                    self._outbox.give_up(row.job_id, describe_error(exc))
+                    with self._cond:
+                        self._cond.notify_all()
+                    continue
                 delay = self._backoff.delay(row.attempts + 1)
                 log.warning(
                     "publishing the notification of job %s to %s %s failed (attempt %d, next in %.1fs): %s",

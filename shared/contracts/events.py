@@ -26,11 +26,15 @@ def _load_json(event: bytes | str | dict[str, Any], kind: str) -> Any:
         return json.loads(event)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise EventParseError(f"{kind} event is not JSON: {exc}") from exc
+    except RecursionError as exc:  # thousands of nested brackets: no retry can parse it either
+        raise EventParseError(f"{kind} event is JSON nested too deeply to parse") from exc
 
 
 def _validate(model: type[M], data: Any, kind: str) -> M:
     try:
         return model.model_validate(data)
+    except RecursionError as exc:
+        raise EventParseError(f"malformed {kind} event: nested too deeply") from exc
     except ValidationError as exc:
         fields = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}" for err in exc.errors())
         raise EventParseError(f"malformed {kind} event: {fields}") from exc
@@ -123,6 +127,17 @@ class MnsTopicMessage(BaseModel):
     body: bytes
     message_id: str | None = None
     topic_name: str | None = None
+    attrs: dict[str, str] = Field(default_factory=dict)  # message attributes (STREAM with attributes)
+
+
+def _attrs_of(value: Any) -> dict[str, str] | None:
+    """FC's STREAM event for a message with attributes is `{"body": "<message>", "attrs": {...}}`."""
+    if not isinstance(value, dict) or set(value) != {"body", "attrs"} or not isinstance(value["body"], str):
+        return None
+    attrs = value["attrs"]
+    if not isinstance(attrs, dict):
+        return None
+    return {str(k): v if isinstance(v, str) else json.dumps(v, ensure_ascii=False) for k, v in attrs.items()}
 
 
 class TimerEvent(CamelModel):
@@ -142,8 +157,11 @@ def parse_mns_topic_event(event: bytes | str) -> MnsTopicMessage:
         raise EventParseError("MNS topic event is empty")
     try:
         data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return MnsTopicMessage(body=raw)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        return MnsTopicMessage(body=raw)  # the notification parser decides (and says why it cannot)
+    attrs = _attrs_of(data)
+    if attrs is not None:
+        return MnsTopicMessage(body=data["body"].encode("utf-8"), attrs=attrs)
     if isinstance(data, dict) and "Message" in data and ("TopicName" in data or "MessageId" in data):
         envelope = _validate(MnsTopicEnvelope, data, "MNS topic")
         return MnsTopicMessage(

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Any, Literal
+from urllib.parse import unquote
 
-from pydantic import BeforeValidator, Field, PlainSerializer, field_validator
+from pydantic import BeforeValidator, Field, PlainSerializer, field_validator, model_validator
 
 from shared.contracts.modalities import MODALITIES, SPEC_BY_NAME
 
@@ -18,8 +19,9 @@ from shared.contracts.modalities import MODEL_AUDIO as MODEL_AUDIO
 from shared.contracts.modalities import MODEL_TEXT as MODEL_TEXT
 from shared.contracts.modalities import MODEL_VIDEO as MODEL_VIDEO
 from shared.contracts.wire import FROM_JSON_STRING, TO_JSON_STRING, StrFloat, WireModel
-from shared.vocabulary import FINAL_STATES as FINAL_STATES  # re-exported (with the two below) for older importers
 from shared.vocabulary import (
+    ANALYSING,
+    JOB_STATES,
     MAX_BUCKET_LENGTH,
     MAX_LOCATION_LENGTH,
     MAX_OBJECT_LENGTH,
@@ -28,6 +30,7 @@ from shared.vocabulary import (
     JobState,
     QueryState,
 )
+from shared.vocabulary import FINAL_STATES as FINAL_STATES  # re-exported (with the two below) for older importers
 from shared.vocabulary import MAX_QUERY_JOB_IDS as MAX_QUERY_JOB_IDS
 from shared.vocabulary import STATE_RANK as STATE_RANK
 
@@ -75,11 +78,23 @@ WireInt = Annotated[int, BeforeValidator(_int_from_wire)]
 
 
 class InputFile(WireModel):
-    """The OSS triple of a job input: `{"Bucket","Location","Object"}` (Object is URL-encoded UTF-8)."""
+    """The OSS triple of a job input: `{"Bucket","Location","Object"}` (Object is URL-encoded UTF-8).
+
+    MPS limits the Object to 1,024 bytes of UTF-8 (an OSS key is at most 1,023): the limit applies to the key,
+    not to its percent-encoded form, which is up to three times longer (a 372-byte Chinese key is 1,116
+    characters encoded and perfectly valid)."""
 
     bucket: str = Field(min_length=1, max_length=MAX_BUCKET_LENGTH)
     location: str = Field(min_length=1, max_length=MAX_LOCATION_LENGTH)
-    object: str = Field(min_length=1, max_length=MAX_OBJECT_LENGTH)
+    object: str = Field(min_length=1)
+
+    @field_validator("object")
+    @classmethod
+    def _key_bytes_within_limit(cls, value: str) -> str:
+        size = len(unquote(value).encode("utf-8", errors="surrogatepass"))
+        if size > MAX_OBJECT_LENGTH:
+            raise ValueError(f"Object is a {size}-byte key; MPS allows {MAX_OBJECT_LENGTH} bytes")
+        return value
 
 
 class FpShotConfig(WireModel):
@@ -223,10 +238,22 @@ class FpShotResult(WireModel):
         return any(self.matches_of(spec.name) for spec in MODALITIES)
 
 
+def _known_state(data: Any) -> Any:
+    """A State MPS may add one day (not in JOB_STATES) must not fail the whole QueryFpShotJobList response:
+    it is kept in `UnknownState` and the job counts as still running (Analysing) until a known state comes."""
+    if isinstance(data, dict):
+        for key in ("State", "state"):  # by alias (the wire) or by name (built in Python)
+            state = data.get(key)
+            if isinstance(state, str) and state not in JOB_STATES:
+                return {**data, key: ANALYSING, "UnknownState": state}
+    return data
+
+
 class FpShotJob(WireModel):
     id: str
     pipeline_id: str | None = None
     state: JobState
+    unknown_state: str | None = Field(default=None, exclude=True)  # the State MPS sent, when not ours
     code: str | None = None
     message: str | None = None
     user_data: str | None = None
@@ -238,6 +265,11 @@ class FpShotJob(WireModel):
     input_file: InputFile | None = None
     fp_shot_config: FpShotConfig | None = None
     fp_shot_result: FpShotResult | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_unknown_state(cls, data: Any) -> Any:
+        return _known_state(data)
 
     @property
     def is_final(self) -> bool:

@@ -16,6 +16,17 @@ from pydantic import Field, ValidationError
 
 from shared.contracts.mps import FpShots
 from shared.contracts.wire import WireModel
+from shared.log import get_logger
+from shared.vocabulary import MAX_JOB_ID_LENGTH
+
+log = get_logger("fpscreen.notify")
+
+# Job types MPS publishes on a pipeline topic that are certainly not fingerprint jobs: parked at once. Any other
+# Type (one MPS may add or rename) is looked up by JobId, which is authoritative either way.
+OTHER_JOB_TYPES = frozenset({"transcode", "snapshot", "analysis", "mediainfo", "mediaworkflow", "mediabcp"})
+FP_SHOT_TYPES = frozenset({"fpshot", "fpshotjob", "aliyunfpshotjobnotify"})
+# The fields a notification must carry; everything else is informational (the job is queried anyway).
+REQUIRED = ("JobId", "State")
 
 
 class NotifyParseError(ValueError):
@@ -28,8 +39,9 @@ class NotifyParseError(ValueError):
 
 class FpShotJobNotify(WireModel):
     type: str | None = None
-    job_id: str = Field(min_length=1)
-    state: str = Field(min_length=1)
+    # MPS job ids are 32 hex characters; one id, never a list (it becomes QueryFpShotJobList's JobIds).
+    job_id: str = Field(min_length=1, max_length=MAX_JOB_ID_LENGTH, pattern=r"^[A-Za-z0-9_.:-]+$")
+    state: str = Field(min_length=1, max_length=64)
     code: str | None = None
     message: str | None = None
     user_data: str | None = None
@@ -63,9 +75,13 @@ def decode_body(body: bytes | str) -> Any:
         return json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError):
         pass
+    except RecursionError as exc:
+        raise NotifyParseError("body is JSON nested too deeply to parse") from exc
     try:
         decoded = base64.b64decode(text, validate=True)
         return json.loads(decoded)
+    except RecursionError as exc:
+        raise NotifyParseError("body is base64 of JSON nested too deeply to parse") from exc
     except (binascii.Error, json.JSONDecodeError, UnicodeDecodeError, ValueError) as exc:
         raise NotifyParseError(f"body is neither JSON nor base64-encoded JSON ({type(exc).__name__})") from exc
 
@@ -83,13 +99,26 @@ def parse_fp_shot_job_notify(body: bytes | str) -> FpShotJobNotify:
     merged = dict(outer)
     if isinstance(inner, dict):
         merged.update({k: v for k, v in _pascal_keys(inner).items() if v is not None})
-    elif inner is not None:
+    elif inner is not None and "JobId" not in merged:
         raise NotifyParseError("FpShotJobNotify is neither an object nor a JSON string")
     kind = merged.get("Type")
-    if kind is not None and str(kind).lower() not in {"fpshot", "fpshotjob", "aliyunfpshotjobnotify"}:
+    if kind is not None and str(kind).lower() in OTHER_JOB_TYPES:
         raise NotifyParseError(f"not a fingerprint job message (Type={kind!r})")
+    if kind is not None and str(kind).lower() not in FP_SHOT_TYPES:
+        log.warning("unknown notification Type: querying its JobId", extra={"type": str(kind)[:100]})
     try:
         return FpShotJobNotify.model_validate(merged)
+    except RecursionError as exc:
+        raise NotifyParseError("invalid FpShot notification: nested too deeply") from exc
     except ValidationError as exc:
-        fields = ", ".join(".".join(str(p) for p in err["loc"]) or "body" for err in exc.errors())
-        raise NotifyParseError(f"invalid FpShot notification: {fields}") from exc
+        broken = {str(err["loc"][0]) if err["loc"] else "body" for err in exc.errors()}
+        if broken & {*REQUIRED, "body"}:
+            fields = ", ".join(".".join(str(p) for p in err["loc"]) or "body" for err in exc.errors())
+            raise NotifyParseError(f"invalid FpShot notification: {fields}") from exc
+        # Only informational fields are malformed: the job is queried by JobId anyway, so drop them.
+        log.warning("ignoring malformed notification fields", extra={"fields": sorted(broken)})
+        kept = {key: value for key, value in merged.items() if key not in broken}
+        try:
+            return FpShotJobNotify.model_validate(kept)
+        except ValidationError as again:
+            raise NotifyParseError(f"invalid FpShot notification: {again.error_count()} errors") from again

@@ -48,6 +48,8 @@ from shared.vocabulary import DEFAULT_REGION as DEFAULT_REGION  # re-exported: s
 
 PRODUCT = "Mts"
 SUBMIT, QUERY, REPORT = "SubmitFpShotJob", "QueryFpShotJobList", "ReportFpShotJobResult"
+# Calls MPS does not deduplicate: never re-sent once they may have been accepted (MpsError.maybe_accepted).
+NOT_IDEMPOTENT: frozenset[str] = frozenset({SUBMIT, REPORT})
 
 # Codes worth another try besides Throttling* and any 5xx. SignatureNonceUsed: every attempt is re-signed
 # with a fresh nonce, so a collision (Alibaba blames calling too fast) heals on retry.
@@ -68,6 +70,21 @@ LOCAL_THROTTLING = "Throttling.Client"  # our own rate limiter could not grant a
 
 _Resp = TypeVar("_Resp", bound=BaseModel)
 _Client = TypeVar("_Client", bound="_BaseMpsClient")  # not typing.Self: FC runs this layer on Python 3.10
+
+
+def refused_before_accepting(exc: BaseException) -> bool:
+    """True when MPS (or our own rate limiter) certainly did not act on the request: throttling and a used
+    nonce are answered before any work is done (MPS sends Throttling.User as a 503: the code decides, not the
+    status). Everything else that fails may have been accepted."""
+    if not isinstance(exc, MpsError):
+        return False
+    code = exc.code or ""
+    return code in {"Throttling", LOCAL_THROTTLING, "SignatureNonceUsed"} or code.startswith("Throttling.")
+
+
+def _resend_safe(exc: BaseException) -> bool:
+    """Retry predicate for SubmitFpShotJob, which MPS does not deduplicate: only a refused request is sent again."""
+    return bool(getattr(exc, "retryable", False)) and refused_before_accepting(exc)
 
 
 def is_retryable(code: str | None, http_status: int | None) -> bool:
@@ -165,11 +182,34 @@ class _BaseMpsClient:
                 raise MpsError(LOCAL_THROTTLING, "client-side rate limit: no slot before the deadline", retryable=True)
             return self._send(action, params)
 
-        body = self._retrier.call(attempt, deadline_at=deadline, attempt_timeout=self.attempt_timeout, label=action)
+        if action not in NOT_IDEMPOTENT:
+            body = self._retrier.call(attempt, deadline_at=deadline, attempt_timeout=self.attempt_timeout, label=action)
+            try:
+                return response_type.model_validate(body)
+            except ValidationError as exc:
+                raise MpsError(INVALID_RESPONSE, f"{action} answered an unexpected body: {exc}") from exc
+        # A submit (or report) is not idempotent: after a read timeout, a reset or a 5xx MPS may have acted on
+        # it, and a second send would act again (two jobs). Only a refused request is re-sent here; for the
+        # rest the caller reconciles first (a submit is looked up by its UserData: shared.services.submit).
+        try:
+            body = self._retrier.call(
+                attempt,
+                is_retryable=_resend_safe,
+                deadline_at=deadline,
+                attempt_timeout=self.attempt_timeout,
+                label=action,
+            )
+        except MpsError as exc:
+            if not refused_before_accepting(exc) and (exc.retryable or exc.code == INVALID_RESPONSE):
+                exc.maybe_accepted = True
+            raise
         try:
             return response_type.model_validate(body)
         except ValidationError as exc:
-            raise MpsError(INVALID_RESPONSE, f"{action} answered an unexpected body: {exc}") from exc
+            # MPS answered 200, so the job exists: the caller must find it, not submit again.
+            raise MpsError(
+                INVALID_RESPONSE, f"{action} answered an unexpected body: {exc}", retryable=True, maybe_accepted=True
+            ) from exc
 
     def _effective_deadline(self) -> float | None:
         deadline = self.deadline_at

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -49,11 +50,13 @@ class FailedJobReporter:
         settings: Settings,
         *,
         clock: Callable[[], float] = time.time,
+        owner: str | None = None,
     ) -> None:
         self._mps = mps
         self._store = store
         self._settings = settings
         self._clock = clock
+        self._owner = owner or uuid.uuid4().hex  # this run: two timer runs at once claim different rows
         self._recorder = ResultRecorder(mps, store, clock=clock)
 
     def run(self, *, deadline: float) -> ReportSummary:
@@ -95,9 +98,24 @@ class FailedJobReporter:
         # Giving up is this service's call: a job tried report_max_attempts times is no longer asked for.
         pending = self._store.pending_failed(REPORT_PAGE, max_attempts=self._settings.report_max_attempts)
         for item in pending:
-            if self._clock() >= deadline:
+            now = self._clock()
+            if now >= deadline:
                 summary.stopped_early = True
                 return
+            # Claim the row before calling MPS: another run that read it too gets False here and skips it.
+            lease = self._settings.claim_lease_seconds
+            if not self._store.claim_failed(item.job_id, self._owner, now=now, lease_seconds=lease):
+                log.info("outbox row held by another run", extra={"job_id": item.job_id})
+                continue
+            if item.claim_owner and item.claim_owner != self._owner:
+                # A run claimed it and never came back (killed, or slower than its lease): its report may have
+                # reached MPS, which offers no way to ask. Report at most once: close the row, say why.
+                why = f"outcome unknown: reporter run {item.claim_owner} stopped mid-report; not resent"
+                self._store.record_failed_attempt(item.job_id, why)
+                if self._store.mark_failed_reported(item.job_id, now=self._clock()):
+                    summary.failed.append(item.job_id)
+                    log.warning("report outcome unknown: not resent", extra={"job_id": item.job_id})
+                continue
             request = ReportFpShotJobResultRequest(
                 job_id=item.job_id,
                 result=item.code or FAIL,
@@ -107,6 +125,15 @@ class FailedJobReporter:
                 self._mps.report_fp_shot_job_result(request)
             except MpsError as exc:
                 self._store.record_failed_attempt(item.job_id, f"{exc.code}: {exc.message}")
+                if exc.maybe_accepted:
+                    # MPS may have recorded it and has no way to ask: report at most once, so count it as
+                    # done; the row keeps the error (`last_error`) to explain a report MPS may lack.
+                    self._store.mark_failed_reported(item.job_id, now=self._clock())
+                    summary.failed.append(item.job_id)
+                    log.warning("report outcome unknown: not resent", extra={"job_id": item.job_id, "code": exc.code})
+                    continue
+                # Refused: give the row back at once so the next tick (another run) may try again.
+                self._store.release_failed(item.job_id, self._owner)
                 summary.failed.append(item.job_id)
                 log.warning("report failed", extra={"job_id": item.job_id, "code": exc.code, "error": exc.message})
                 if exc.retryable:

@@ -50,8 +50,13 @@ class ResultRecorder:
         except NotifyParseError as exc:
             return self.park(message, exc.reason)
         log.info("notification", extra={"job_id": notify.job_id, "notified_state": notify.state})
-        outcomes = self.record_jobs([notify.job_id])
-        return outcomes[0]
+        [outcome] = self.record_jobs([notify.job_id])
+        if outcome.status == "missing":
+            # MPS does not know the job it notified about (another account's pipeline, a deleted job, not an
+            # FpShot job): keep the message with the reason instead of dropping it with a log line.
+            parked = self.park(message, f"job {notify.job_id} is unknown to QueryFpShotJobList ({outcome.reason})")
+            return RecordOutcome(notify.job_id, "parked", reason=parked.reason)
+        return outcome
 
     def park(self, message: MnsTopicMessage, reason: str) -> RecordOutcome:
         park(
@@ -61,6 +66,7 @@ class ResultRecorder:
             reason=reason,
             now=self._clock(),
             message_id=message.message_id,
+            attrs=message.attrs,
         )
         return RecordOutcome("", "parked", reason=reason)
 
@@ -80,6 +86,8 @@ class ResultRecorder:
     def apply(self, job: FpShotJob) -> RecordOutcome:
         """Store one authoritative job. Safe to repeat, and safe against stale or reordered deliveries."""
         now = self._clock()
+        if job.unknown_state is not None:
+            log.warning("unknown job state: treated as not final", extra={"job_id": job.id, "state": job.unknown_state})
         claim_key = claim_key_from_user_data(job.user_data)
         claim = self._store.get_object(claim_key) if claim_key else None
         record = job_record(job, now=now, claim=claim)

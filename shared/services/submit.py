@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import quote
+
+from pydantic import ValidationError
 
 from shared.config import Route, Settings
 from shared.contracts.events import OssEvent, OssEventRecord
@@ -120,26 +123,33 @@ class SubmitService:
             fp_db_id=db,
             save_type=route.save_type,
         )
-        request = SubmitFpShotJobRequest(
-            # MPS documents InputFile.Object as URL-encoded UTF-8: a key holding "%41" must not reach it as "A".
-            input=InputFile(bucket=obj.bucket, location=obj.location, object=quote(obj.key, safe="/")),
-            fp_shot_config=FpShotConfig(
-                primary_key=claim.primary_key,
-                save_type=route.save_type,
-                fp_db_id=route.fp_db_id,
-                text_type=route.text_type_for(obj.key),
-                similarity_threshold=route.similarity_threshold if route.save_type == "save" else None,
-            ),
-            pipeline_id=self._settings.mps_pipeline_id,
-            user_data=user_data_for(key),
-        )
         try:
-            job_id, ran = self._idempotency.run(claim, lambda prior: self._adopt_or_submit(request, claim, prior))
+            request = SubmitFpShotJobRequest(
+                # MPS documents InputFile.Object as URL-encoded UTF-8: a key holding "%41" must not reach it as "A".
+                input=InputFile(bucket=obj.bucket, location=obj.location, object=quote(obj.key, safe="/")),
+                fp_shot_config=FpShotConfig(
+                    primary_key=claim.primary_key,
+                    save_type=route.save_type,
+                    fp_db_id=route.fp_db_id,
+                    text_type=route.text_type_for(obj.key),
+                    similarity_threshold=route.similarity_threshold if route.save_type == "save" else None,
+                ),
+                pipeline_id=self._settings.mps_pipeline_id,
+                user_data=user_data_for(key),
+            )
+        except ValidationError as exc:
+            # Outside what MPS accepts (e.g. a Location over 64 bytes): no retry can help, so park it with the
+            # reason instead of failing the invocation into the dead-letter queue.
+            return self._park_unsubmittable(obj, key, db, exc)
+        try:
+            job_id, ran = self._idempotency.run(
+                claim, lambda prior, reaching_out: self._adopt_or_submit(request, claim, prior, reaching_out)
+            )
         except AlreadyInProgress as busy:
             return SubmitOutcome(obj.key, db, "in_progress", reason=str(busy), retry_at=busy.retry_at)
         except MpsError as exc:
-            if exc.retryable:
-                raise  # throttled or transient after our own retries: let FC's async retry try again later
+            if exc.retryable or exc.maybe_accepted:
+                raise  # throttled, transient or maybe submitted: FC's async retry comes back (and reconciles)
             # A request MPS will never accept: keep it for review instead of retrying forever.
             park(
                 self._store,
@@ -155,16 +165,80 @@ class SubmitService:
         log.info(f"job {status}", extra={"key": obj.key, "job_id": job_id, "fp_db_id": db})
         return SubmitOutcome(obj.key, db, status, job_id=job_id)
 
-    def _adopt_or_submit(self, request: SubmitFpShotJobRequest, claim: ObjectClaim, prior: ObjectClaim | None) -> str:
-        """Submit, unless the invocation whose expired lease we took over had already submitted: MPS has no
-        idempotency token, so look for a job carrying our UserData created since that claim was made."""
+    def _park_unsubmittable(self, obj: UploadedObject, key: str, db: str, exc: ValidationError) -> SubmitOutcome:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        reason = f"cannot be submitted to MPS: {problems}"
+        body = json.dumps(
+            {"Bucket": obj.bucket, "Location": obj.location, "Object": obj.key, "VersionTag": obj.version_tag},
+            ensure_ascii=False,
+        )
+        park(
+            self._store,
+            source=f"oss:{obj.bucket}",
+            body=body,
+            reason=reason,
+            now=self._clock(),
+            message_id=key,
+            attrs={"object_key": obj.key, "fp_db_id": db},
+        )
+        return SubmitOutcome(obj.key, db, "rejected", reason=reason)
+
+    def _adopt_or_submit(
+        self,
+        request: SubmitFpShotJobRequest,
+        claim: ObjectClaim,
+        prior: ObjectClaim | None,
+        reaching_out: Callable[[], None],
+    ) -> str:
+        """Submit, unless an earlier invocation whose claim we took over (it crashed, timed out or failed after
+        its submit may have reached MPS) had already submitted: MPS has no idempotency token, so look for a job
+        carrying our UserData created since that claim was made."""
         if prior is not None:
-            adopted = self._find_submitted(request, since=prior.created_at or prior.updated_at)
+            adopted = self._reconcile(request, since=prior.created_at or prior.updated_at)
             if adopted:
-                log.warning("adopting job of a crashed invocation", extra={"job_id": adopted, "key": claim.key})
+                log.warning("adopting an earlier invocation's job", extra={"job_id": adopted, "key": claim.key})
                 self._save_queued(adopted, request, claim)
                 return adopted
-        return self._submit(request, claim)
+        since = self._clock()
+        reaching_out()  # from here on a failure keeps the claim as MAYBE_SUBMITTED
+        try:
+            response = self._mps.submit_fp_shot_job(request)
+        except MpsError as exc:
+            if not exc.maybe_accepted:
+                raise
+            # Timed out, reset or 5xx after sending: the job may exist. Look once now (MPS usually lists it at
+            # once); if it is not there yet, fail retryably and the next delivery reconciles again first.
+            log.warning("submit outcome unknown: reconciling", extra={"key": claim.key, "error": str(exc)})
+            adopted = self._reconcile(request, since=prior.created_at if prior else since)
+            if adopted is None:
+                raise MpsError(
+                    exc.code,
+                    f"{exc.message} (the submit may have reached MPS; its job is not listed yet)",
+                    http_status=exc.http_status,
+                    request_id=exc.request_id,
+                    retryable=True,
+                    maybe_accepted=True,
+                ) from exc
+            log.warning("adopting the job of a submit that timed out", extra={"job_id": adopted, "key": claim.key})
+            self._save_queued(adopted, request, claim)
+            return adopted
+        self._save_queued(response.job_id, request, claim)
+        return response.job_id
+
+    def _reconcile(self, request: SubmitFpShotJobRequest, *, since: float) -> str | None:
+        """`_find_submitted`, where any failure to look is retryable: the answer decides whether a job exists,
+        so it must never end in parking the request (or in a blind submit)."""
+        try:
+            return self._find_submitted(request, since=since)
+        except MpsError as exc:
+            raise MpsError(
+                exc.code,
+                f"reconciling by UserData failed: {exc.message}",
+                http_status=exc.http_status,
+                request_id=exc.request_id,
+                retryable=True,
+                maybe_accepted=True,
+            ) from exc
 
     def _find_submitted(self, request: SubmitFpShotJobRequest, *, since: float) -> str | None:
         slack = 300.0  # clock skew between us and MPS
@@ -187,11 +261,6 @@ class SubmitService:
             if not token or not page.jobs:
                 return None
         return None
-
-    def _submit(self, request: SubmitFpShotJobRequest, claim: ObjectClaim) -> str:
-        response = self._mps.submit_fp_shot_job(request)
-        self._save_queued(response.job_id, request, claim)
-        return response.job_id
 
     def _save_queued(self, job_id: str, request: SubmitFpShotJobRequest, claim: ObjectClaim) -> None:
         now = self._clock()

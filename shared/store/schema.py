@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal, TypeVar
 
 from shared.ports import FailedJob, JobRecord, MatchRow, ObjectClaim, ParkedMessage
-from shared.vocabulary import CLAIM_COMPLETED, CLAIM_IN_PROGRESS, state_rank
+from shared.vocabulary import CLAIM_COMPLETED, CLAIM_IN_PROGRESS, CLAIM_MAYBE_SUBMITTED, state_rank
 
 Scalar = str | int | float
 PkType = Literal["STRING", "INTEGER", "BINARY"]
@@ -45,6 +45,7 @@ TABLES: tuple[TableSpec, ...] = (OBJECTS, JOBS, MATCHES, FAILED_JOBS, PARKED_MES
 # Claim statuses (ObjectClaim.status).
 IN_PROGRESS: Final = CLAIM_IN_PROGRESS
 COMPLETED: Final = CLAIM_COMPLETED
+MAYBE_SUBMITTED: Final = CLAIM_MAYBE_SUBMITTED
 
 
 # --------------------------------------------------------------------------------------------- codec

@@ -18,7 +18,7 @@ from shared.ports import ClaimOutcome, ClaimResult, FailedJob, JobRecord, MatchR
 from shared.sqlite import MEMORY as MEMORY  # re-exported: SqliteStore(MEMORY)
 from shared.sqlite import SqliteDatabase
 from shared.store import schema
-from shared.store.schema import COMPLETED, IN_PROGRESS, TableSpec
+from shared.store.schema import COMPLETED, IN_PROGRESS, MAYBE_SUBMITTED, TableSpec
 from shared.vocabulary import JobState, overwrite_rule
 
 _SQL_TYPES = {"str": "TEXT", "int": "INTEGER", "float": "REAL", "json": "TEXT"}
@@ -67,6 +67,11 @@ class SqliteStore:
         with self._db.write() as conn:
             for spec in schema.TABLES:
                 conn.execute(create_table_sql(spec))
+                # A file made by an older version lacks columns added since: add them (NULL = the default).
+                have = {row[1] for row in conn.execute(f"PRAGMA table_info({_q(spec.name)})")}
+                for name, kind in schema.columns_of(spec).items():
+                    if name not in have:
+                        conn.execute(f"ALTER TABLE {_q(spec.name)} ADD COLUMN {_q(name)} {_SQL_TYPES[kind]}")
             for sql in _INDEXES:
                 conn.execute(sql)
 
@@ -99,7 +104,7 @@ class SqliteStore:
         # Insert, or take over an IN_PROGRESS lease that has expired; anything else leaves the row alone.
         upsert = (
             f'{sql} ON CONFLICT ("key") DO UPDATE SET {updates} '
-            f'WHERE "status" = \'{IN_PROGRESS}\' AND "expires_at" <= :now'
+            f'WHERE "status" IN (\'{IN_PROGRESS}\', \'{MAYBE_SUBMITTED}\') AND "expires_at" <= :now'
         )
         with self._db.write() as conn:  # the follow-up read sees exactly the state the upsert saw
             if conn.execute(upsert, {**schema.encode(lease), "now": now}).rowcount == 1:
@@ -122,6 +127,14 @@ class SqliteStore:
         changed = self._execute(
             'DELETE FROM "fp_objects" WHERE "key" = ? AND "owner" = ? AND "status" = ?',
             (key, owner, IN_PROGRESS),
+        )
+        return changed == 1
+
+    def suspend_object(self, key: str, owner: str, *, now: float) -> bool:
+        changed = self._execute(
+            'UPDATE "fp_objects" SET "status" = ?, "expires_at" = ?, "updated_at" = ? '
+            'WHERE "key" = ? AND "owner" = ? AND "status" = ?',
+            (MAYBE_SUBMITTED, float(now), float(now), key, owner, IN_PROGRESS),
         )
         return changed == 1
 
@@ -188,6 +201,22 @@ class SqliteStore:
             (limit,),
         )
         return [schema.decode(FailedJob, dict(r)) for r in rows]
+
+    def claim_failed(self, job_id: str, owner: str, *, now: float, lease_seconds: float) -> bool:
+        changed = self._execute(
+            'UPDATE "fp_failed_jobs" SET "claim_owner" = ?, "claim_expires_at" = ? '
+            'WHERE "job_id" = ? AND "reported" = 0 AND ("claim_expires_at" <= ? OR "claim_owner" = ?)',
+            (owner, float(now + lease_seconds), job_id, float(now), owner),
+        )
+        return changed == 1
+
+    def release_failed(self, job_id: str, owner: str) -> bool:
+        changed = self._execute(
+            'UPDATE "fp_failed_jobs" SET "claim_owner" = \'\', "claim_expires_at" = 0.0 '
+            'WHERE "job_id" = ? AND "reported" = 0 AND "claim_owner" = ?',
+            (job_id, owner),
+        )
+        return changed == 1
 
     def mark_failed_reported(self, job_id: str, *, now: float) -> bool:
         changed = self._execute(

@@ -52,7 +52,7 @@ from shared.credentials import Credentials, resolve_credentials
 from shared.ports import ClaimOutcome, ClaimResult, FailedJob, JobRecord, MatchRow, ObjectClaim, ParkedMessage
 from shared.retry import Backoff
 from shared.store import schema
-from shared.store.schema import COMPLETED, IN_PROGRESS, TableSpec
+from shared.store.schema import COMPLETED, IN_PROGRESS, MAYBE_SUBMITTED, TableSpec
 from shared.vocabulary import TABLESTORE_MAX_BATCH_ROWS, TABLESTORE_MAX_FILTER_CONDITIONS, JobState, overwrite_rule
 
 CONDITION_CHECK_FAIL = "OTSConditionCheckFail"
@@ -256,7 +256,7 @@ class TablestoreStore:
             # Expired: take it over only if it is still the very lease we read (compare-and-swap), so of
             # two invocations racing for the same expired lease exactly one wins.
             seen = _all(
-                _eq("status", IN_PROGRESS),
+                _eq("status", existing.status),  # IN_PROGRESS or MAYBE_SUBMITTED
                 _eq("owner", existing.owner),
                 _eq("expires_at", float(existing.expires_at)),
             )
@@ -283,6 +283,16 @@ class TablestoreStore:
             self._client.delete_row,
             schema.OBJECTS.name,
             Row([("key", key)]),
+            Condition(RowExistenceExpectation.EXPECT_EXIST, condition),
+        )
+
+    def suspend_object(self, key: str, owner: str, *, now: float) -> bool:
+        condition = _all(_eq("owner", owner), _eq("status", IN_PROGRESS))
+        put = [("status", MAYBE_SUBMITTED), ("expires_at", float(now)), ("updated_at", float(now))]
+        return _attempt(
+            self._client.update_row,
+            schema.OBJECTS.name,
+            Row([("key", key)], {"put": put}),
             Condition(RowExistenceExpectation.EXPECT_EXIST, condition),
         )
 
@@ -381,6 +391,26 @@ class TablestoreStore:
         failed = [schema.decode(FailedJob, c) for c in self._scan(spec, *_whole_table(spec), pending)]
         failed.sort(key=lambda job: (job.failed_at, job.job_id))
         return failed[:limit]
+
+    def claim_failed(self, job_id: str, owner: str, *, now: float, lease_seconds: float) -> bool:
+        # Rows written before the lease columns existed have neither: missing counts as free.
+        expired = SingleColumnCondition("claim_expires_at", float(now), ComparatorType.LESS_EQUAL, True)
+        free = _any(expired, _eq("claim_owner", owner))
+        put = [("claim_owner", owner), ("claim_expires_at", float(now + lease_seconds))]
+        return _attempt(
+            self._client.update_row,
+            schema.FAILED_JOBS.name,
+            Row([("job_id", job_id)], {"put": put}),
+            Condition(RowExistenceExpectation.EXPECT_EXIST, _all(_eq("reported", 0), free)),
+        )
+
+    def release_failed(self, job_id: str, owner: str) -> bool:
+        return _attempt(
+            self._client.update_row,
+            schema.FAILED_JOBS.name,
+            Row([("job_id", job_id)], {"put": [("claim_owner", ""), ("claim_expires_at", 0.0)]}),
+            Condition(RowExistenceExpectation.EXPECT_EXIST, _all(_eq("reported", 0), _eq("claim_owner", owner))),
+        )
 
     def mark_failed_reported(self, job_id: str, *, now: float) -> bool:
         row = Row([("job_id", job_id)], {"put": [("reported", 1), ("reported_at", float(now))]})

@@ -30,7 +30,11 @@ def test_state_sets_partition_the_job_states() -> None:
 def test_wire_models_accept_exactly_the_vocabulary() -> None:
     for state in JOB_STATES:
         assert FpShotJob.model_validate({"Id": "j", "State": state}).state == state
+        assert FpShotJob.model_validate({"Id": "j", "State": state}).unknown_state is None
+    # A State MPS may add later is accepted as not final, and kept for the logs.
+    added = FpShotJob.model_validate({"Id": "j", "State": "Canceling"})
+    assert (added.state, added.unknown_state, added.is_final) == ("Analysing", "Canceling", False)
     with pytest.raises(ValidationError):
-        FpShotJob.model_validate({"Id": "j", "State": "in_progress"})
+        FpShotJob.model_validate({"Id": "j", "State": 7})
     with pytest.raises(ValidationError):
         QueryFpShotJobListRequest.model_validate({"State": "Done"})

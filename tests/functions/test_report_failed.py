@@ -140,3 +140,62 @@ def test_malformed_timer_event_still_runs(handlers: dict[str, Handler], wired: R
 
 def test_mps_error_type_is_exported() -> None:
     assert issubclass(MpsError, Exception)
+
+
+def test_two_timer_runs_at_once_report_each_failed_job_once(wired: Runtime, fake_mps: FakeMps) -> None:
+    """Both runs read the same pending page before either reports: the claim decides who reports which row."""
+    import threading
+
+    ids = _failed_jobs(wired, 6, fake_mps)
+    both_read = threading.Barrier(2, timeout=10)
+
+    class ReadTogether:
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.inner, name)
+
+        def pending_failed(self, limit: int, *, max_attempts: int | None = None) -> Any:
+            page = self.inner.pending_failed(limit, max_attempts=max_attempts)
+            both_read.wait()
+            return page
+
+    summaries: list[Any] = []
+    runs = [
+        threading.Thread(
+            target=lambda: summaries.append(
+                FailedJobReporter(wired.mps, ReadTogether(wired.store), Settings()).run(deadline=2e9)  # type: ignore[arg-type]
+            )
+        )
+        for _ in range(2)
+    ]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join(timeout=30)
+    assert sorted(r.job_id for r in fake_mps.reports) == ids  # each exactly once
+    assert sorted(job for s in summaries for job in s.reported) == ids
+
+
+def test_a_report_whose_answer_is_lost_is_not_sent_again(wired: Runtime, fake_mps: FakeMps) -> None:
+    [job_id] = _failed_jobs(wired, 1, fake_mps)
+    fake_mps.accept_then_fail_next(1, action="ReportFpShotJobResult", status=0)
+    reporter = FailedJobReporter(wired.mps, wired.store, Settings())
+    assert reporter.run(deadline=2e9).failed == [job_id]
+    assert reporter.run(deadline=2e9).reported == []
+    assert len(fake_mps.reports) == 1  # at most once
+    row = wired.store.get_failed(job_id)
+    assert row is not None and row.reported_at is not None and "SDK.HttpError" in row.last_error
+
+
+def test_a_row_whose_reporter_died_mid_report_is_closed_not_resent(wired: Runtime, fake_mps: FakeMps) -> None:
+    """A run claimed the row, then died (SIGKILL, timeout) before marking it: it may have reported. The next run
+    after the lease does not report again (at most once) and leaves the reason on the row."""
+    [job_id] = _failed_jobs(wired, 1, fake_mps)
+    assert wired.store.claim_failed(job_id, "dead-run", now=1000.0, lease_seconds=10)
+    summary = FailedJobReporter(wired.mps, wired.store, Settings(claim_lease_seconds=10)).run(deadline=2e9)
+    assert summary.failed == [job_id] and summary.reported == []
+    assert fake_mps.reports == []
+    row = wired.store.get_failed(job_id)
+    assert row is not None and row.reported_at is not None and "dead-run stopped mid-report" in row.last_error

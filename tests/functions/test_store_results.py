@@ -164,4 +164,7 @@ def test_job_unknown_to_mps(
     handlers: dict[str, Handler], wired: Runtime, fake_mps: FakeMps, event_text: Callable[..., str]
 ) -> None:
     out = _notify(handlers, fake_mps, event_text("notify_flat.json", job_id="f" * 32).encode())
-    assert out["status"] == "missing"
+    # Not dropped with a warning: parked, with the reason a review command shows.
+    assert out["status"] == "parked" and "unknown to QueryFpShotJobList" in out["reason"]
+    [parked] = wired.store.parked_messages()
+    assert "f" * 32 in parked.reason and "NonExistIds" in parked.reason

@@ -185,9 +185,45 @@ def test_503_throttling_and_5xx_are_retried(fake_mps: FakeMps, client_kind: str,
     fake_mps.fail_next(1, status=500, code="InternalError")
     fake_mps.fail_next(1, status=502, code="BadGateway")
     client = make_client(client_kind, fake_mps, **retrying(clock))
-    client.submit_fp_shot_job(submit_request())
+    client.query_fp_shot_job_list(QueryFpShotJobListRequest(job_ids=["j1"]))  # a query is safe to resend
     assert [r.status for r in fake_mps.requests] == [503, 500, 502, 200]
     assert len(clock.sleeps) == 3
+
+
+def test_a_throttled_submit_is_resent(fake_mps: FakeMps, client_kind: str, clock: FakeClock) -> None:
+    # Throttling (400 or 503) is answered before MPS does anything: sending again cannot make a second job.
+    fake_mps.throttle_next(1, "Throttling", status=503)
+    fake_mps.throttle_next(1, "Throttling.User", status=400)
+    client = make_client(client_kind, fake_mps, **retrying(clock))
+    client.submit_fp_shot_job(submit_request())
+    assert [r.status for r in fake_mps.requests] == [503, 400, 200]
+    assert len(fake_mps.jobs) == 1
+
+
+@pytest.mark.parametrize("status", [0, 500, 503])
+def test_a_submit_whose_answer_is_lost_is_never_resent(
+    fake_mps: FakeMps, client_kind: str, clock: FakeClock, status: int
+) -> None:
+    # MPS created the job, then the connection dropped (what a read timeout looks like) or a 5xx came back:
+    # a blind resend would create a second job with the same UserData. The caller must reconcile instead.
+    fake_mps.accept_then_fail_next(1, status=status, code="ServiceUnavailable" if status else "InternalError")
+    client = make_client(client_kind, fake_mps, **retrying(clock))
+    with pytest.raises(MpsError) as info:
+        client.submit_fp_shot_job(submit_request())
+    assert info.value.maybe_accepted and info.value.retryable
+    assert len(fake_mps.requests) == 1 and clock.sleeps == []
+    assert len(fake_mps.jobs) == 1
+
+
+def test_a_refused_submit_is_not_maybe_accepted(fake_mps: FakeMps, client_kind: str, clock: FakeClock) -> None:
+    fake_mps.fail_next(1, status=400, code="InvalidParameter.DBNotExist", message="The DNA database does not exist.")
+    fake_mps.throttle_next(5, "Throttling.User")
+    client = make_client(client_kind, fake_mps)
+    for _ in range(2):
+        with pytest.raises(MpsError) as info:
+            client.submit_fp_shot_job(submit_request())
+        assert not info.value.maybe_accepted
+    assert fake_mps.jobs == {}
 
 
 def test_gives_up_after_max_attempts(fake_mps: FakeMps, client_kind: str, clock: FakeClock) -> None:
@@ -228,7 +264,7 @@ def test_wrong_secret_is_not_retried(fake_mps: FakeMps, client_kind: str, clock:
 def test_dropped_connection_is_retried(fake_mps: FakeMps, client_kind: str, clock: FakeClock) -> None:
     fake_mps.disconnect_next(1)
     client = make_client(client_kind, fake_mps, **retrying(clock))
-    client.submit_fp_shot_job(submit_request())
+    client.query_fp_shot_job_list(QueryFpShotJobListRequest(job_ids=["j1"]))  # a submit is not resent: see above
     assert [r.status for r in fake_mps.requests] == [0, 200]
 
 
@@ -239,7 +275,7 @@ def test_unreachable_endpoint_is_a_retryable_transport_error(client_kind: str, c
     unstarted = FakeMps()  # only lends its credentials
     client = make_client(client_kind, unstarted, endpoint=f"http://127.0.0.1:{port}", **retrying(clock, attempts=3))
     with pytest.raises(MpsError) as info:
-        client.submit_fp_shot_job(submit_request())
+        client.query_fp_shot_job_list(QueryFpShotJobListRequest(job_ids=["j1"]))
     assert (info.value.code, info.value.retryable, info.value.http_status) == ("SDK.HttpError", True, None)
     assert len(clock.sleeps) == 2
 

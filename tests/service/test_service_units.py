@@ -81,17 +81,59 @@ def test_job_states_only_move_forward(tmp_path: Path) -> None:
     db.close()
 
 
-def test_notification_body_is_flat_pascal_case_and_parses() -> None:
-    result = {"FpShots": {"FpShot": [{"PrimaryKey": "k", "Similarity": "0.9", "FpShotSlices": {"FpShotSlice": []}}]}}
-    body = fp_shot_notify_body("j" * 32, "Success", user_data="u", result_wire=result)
-    assert json.loads(body) == {"Type": "FpShot", "JobId": "j" * 32, "State": "Success", "UserData": "u", **result}
-    parsed = parse_fp_shot_job_notify(body)
-    assert parsed.fp_shots is not None and parsed.fp_shots.fp_shot[0].primary_key == "k"
-    failed = json.loads(fp_shot_notify_body("j", "Fail", code="C", message="M"))
-    assert failed == {"Type": "FpShot", "JobId": "j", "State": "Fail", "Code": "C", "Message": "M"}
+def test_notification_body_is_flat_pascal_case_small_and_parses() -> None:
+    body = fp_shot_notify_body("j" * 32, "Success", user_data="u")
+    assert json.loads(body) == {"Type": "FpShot", "JobId": "j" * 32, "State": "Success", "UserData": "u"}
+    assert parse_fp_shot_job_notify(body).job_id == "j" * 32
+    failed = json.loads(fp_shot_notify_body("j", "Fail", code="C", message="M" * 100_000))
+    assert failed == {"Type": "FpShot", "JobId": "j", "State": "Fail", "Code": "C", "Message": "M" * 1000}
 
 
 def test_backoff_doubles_up_to_its_cap() -> None:
     backoff = Backoff(base=0.5, cap=3.0)
     assert [backoff.ceiling(n) for n in range(1, 6)] == [0.5, 1.0, 2.0, 3.0, 3.0]
     assert [backoff.delay(n, 0.5) for n in range(1, 6)] == [0.25, 0.5, 1.0, 1.5, 1.5]  # full jitter
+
+
+class _MnsRefusal(Exception):
+    """What the MNS SDK raises: an error `type` and `message`."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.type, self.message = kind, message
+
+
+@pytest.mark.parametrize(("kind", "gives_up"), [("InvalidArgument", True), ("ServiceUnavailable", False)])
+def test_a_message_mns_refuses_for_good_is_given_up_not_retried_forever(
+    tmp_path: Path, kind: str, gives_up: bool
+) -> None:
+    import threading
+
+    from engine.service.notify import Notifier
+
+    db = ServiceDb(tmp_path / "service.db")
+    store = JobStore(db)
+    job = store.create(FP_SHOT, {"n": 1})
+    store.claim_next()
+    store.finish(job.id, JobFinish("Success", None, None, None, Notification("topic", "t", "x" * 70_000)))
+    calls: list[int] = []
+    tried = threading.Event()
+
+    def refuse(target_kind: str, target_name: str, body: str) -> None:
+        calls.append(len(body))
+        tried.set()
+        raise _MnsRefusal(kind, "The length of message should between 1 and 65536 bytes.")
+
+    notifier = Notifier(Outbox(db), refuse, backoff=Backoff(base=60.0, cap=60.0))
+    notifier.start()
+    try:
+        row = notifier.wait_for(job.id, timeout=10, failed_attempts=1)
+    finally:
+        notifier.stop()
+    assert tried.is_set() and row is not None and len(calls) == 1
+    if gives_up:
+        assert row.sent_at is not None and row.last_error is not None and row.last_error.startswith("gave up: ")
+        assert Outbox(db).pending_count() == 0
+    else:
+        assert row.sent_at is None and Outbox(db).pending_count() == 1  # transient: retried after the backoff
+    db.close()

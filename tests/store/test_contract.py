@@ -79,6 +79,28 @@ def test_release_lets_a_retry_claim_at_once(store: ResultStore) -> None:
     assert store.get_object("k1").owner == "req-b"  # type: ignore[union-attr]
 
 
+def test_suspend_keeps_a_maybe_submitted_claim_that_the_next_delivery_takes_over(store: ResultStore) -> None:
+    store.claim_object(make_claim("k1", "req-a", now=1000), now=1000)
+    assert store.suspend_object("k1", "req-b", now=1001) is False  # only the lease owner
+    assert store.suspend_object("k1", "req-a", now=1001) is True
+    kept = store.get_object("k1")
+    assert kept is not None and (kept.status, kept.owner, kept.expires_at) == ("MAYBE_SUBMITTED", "req-a", 1001.0)
+    assert store.release_object("k1", "req-a") is False  # no longer a plain lease: it is never deleted
+    assert store.suspend_object("k1", "req-a", now=1002) is False
+    # The lease has run out at once: the next delivery takes it over without waiting for the lease period.
+    retry = store.claim_object(make_claim("k1", "req-b", now=1001.5), now=1001.5)
+    assert retry.outcome is ClaimOutcome.ACQUIRED
+    assert store.get_object("k1").status == "IN_PROGRESS"  # type: ignore[union-attr]
+    assert store.complete_object("k1", "req-b", "job-1", now=1003) is True
+
+
+def test_threads_taking_over_one_maybe_submitted_claim_yield_one_owner(store: ResultStore) -> None:
+    store.claim_object(make_claim("k1", "req-a", now=1000), now=1000)
+    store.suspend_object("k1", "req-a", now=1001)
+    results = _race(16, lambda i: store.claim_object(make_claim("k1", f"req-{i}", now=1002), now=1002).outcome)
+    assert Counter(results)[ClaimOutcome.ACQUIRED] == 1
+
+
 def test_unknown_keys_cannot_be_completed_or_released(store: ResultStore) -> None:
     assert store.complete_object("ghost", "req-a", "job-1", now=1) is False
     assert store.release_object("ghost", "req-a") is False
@@ -281,6 +303,35 @@ def test_pending_can_leave_out_jobs_tried_too_often(store: ResultStore) -> None:
     assert [f.job_id for f in store.pending_failed(1, max_attempts=3)] == ["j-b"]  # the limit counts after it
     assert [f.job_id for f in store.pending_failed(10, max_attempts=1)] == ["j-c"]
     assert [f.job_id for f in store.pending_failed(10)] == ["j-a", "j-b", "j-c"]
+
+
+def test_an_outbox_row_is_claimed_by_one_reporter_until_its_lease_runs_out(store: ResultStore) -> None:
+    store.add_failed(make_failed("j1", failed_at=1.0))
+    assert store.claim_failed("j1", "run-a", now=100, lease_seconds=60) is True
+    assert store.claim_failed("j1", "run-b", now=120, lease_seconds=60) is False  # held by run-a
+    assert store.claim_failed("j1", "run-a", now=130, lease_seconds=60) is True  # re-entrant for its owner
+    assert store.claim_failed("j1", "run-b", now=190, lease_seconds=60) is True  # run-a's lease ran out
+    assert store.mark_failed_reported("j1", now=191) is True
+    assert store.claim_failed("j1", "run-c", now=10_000, lease_seconds=60) is False  # reported: never again
+    assert store.claim_failed("unknown", "run-a", now=100, lease_seconds=60) is False
+
+
+def test_a_released_outbox_row_is_free_and_unowned(store: ResultStore) -> None:
+    store.add_failed(make_failed("j1", failed_at=1.0))
+    assert store.claim_failed("j1", "run-a", now=100, lease_seconds=60) is True
+    assert store.release_failed("j1", "run-b") is False  # only the holder
+    assert store.release_failed("j1", "run-a") is True
+    row = store.get_failed("j1")
+    assert row is not None and (row.claim_owner, row.claim_expires_at) == ("", 0.0)
+    assert store.claim_failed("j1", "run-b", now=101, lease_seconds=60) is True  # no wait for run-a's lease
+    store.mark_failed_reported("j1", now=102)
+    assert store.release_failed("j1", "run-b") is False  # reported rows stay as they are
+
+
+def test_threads_claiming_one_outbox_row_yield_one_reporter(store: ResultStore) -> None:
+    store.add_failed(make_failed("j1", failed_at=1.0))
+    results = _race(16, lambda i: store.claim_failed("j1", f"run-{i}", now=100, lease_seconds=60))
+    assert results.count(True) == 1
 
 
 def test_many_pending_failed_jobs_span_pages(store: ResultStore) -> None:

@@ -16,6 +16,7 @@ or, as a fixture: `from tests.support.fake_mps import fake_mps  # noqa: F401` in
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import threading
@@ -134,6 +135,7 @@ class _Fault:
     status: int = 0
     code: str = ""
     message: str = ""
+    after: bool = False  # act on the request first (the job exists), then fail: a lost answer
 
 
 class FakeMps:
@@ -317,6 +319,21 @@ class FakeMps:
         with self._lock:
             self._faults.extend(_Fault("disconnect", action) for _ in range(n))
 
+    def accept_then_fail_next(
+        self,
+        n: int = 1,
+        *,
+        action: str | None = "SubmitFpShotJob",
+        status: int = 0,
+        code: str = "InternalError",
+    ) -> None:
+        """Carry out the next `n` requests, then lose the answer: drop the connection (`status=0`, what a read
+        timeout looks like to the client) or answer `status` with `code` although the work was done."""
+        kind: Literal["error", "disconnect"] = "disconnect" if status == 0 else "error"
+        text = DEFAULT_MESSAGES.get(code, code)
+        with self._lock:
+            self._faults.extend(_Fault(kind, action, status, code, text, after=True) for _ in range(n))
+
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
@@ -367,6 +384,11 @@ class FakeMps:
         record.style, record.access_key_id, record.params = auth.style, auth.access_key_id, auth.params
         record.action = auth.action
         fault = self._take_fault(auth.action)
+        if fault is not None and fault.after:
+            handler_first = {"SubmitFpShotJob": self._submit, "ReportFpShotJobResult": self._report}.get(auth.action)
+            if handler_first is not None:
+                with contextlib.suppress(_Reply):
+                    handler_first(auth.params)
         if fault is not None:
             if fault.kind == "disconnect":
                 return None
