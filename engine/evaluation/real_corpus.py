@@ -38,7 +38,7 @@ from engine.synth import audio as sa
 from engine.synth import text as st
 from engine.synth import video as sv
 
-GENERATED_VERSION = 1  # bump when an edit changes what a generated file holds
+GENERATED_VERSION = 2  # bump when an edit or a split changes what a generated file holds (2: text negatives)
 MODALITIES = ("video", "audio", "text")
 SR = sa.SAMPLE_RATE
 MAX_WIDTH = 320
