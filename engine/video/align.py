@@ -39,6 +39,20 @@ class AlignParams:
     min_similarity: float = 0.3
     merge_gap: float = 4.0  # s: segments this close, at offsets this close, are one
     max_segments: int = 32  # per item
+    # Significance. A reported segment's similarity must reach `copy_similarity`: the score of a frame at the
+    # match threshold (12 of 64 bits), i.e. its average frame would itself pass as a match...
+    copy_similarity: float = 0.625
+    # ...and its weight (sum of its frame scores) must exceed by `min_excess` frames' worth the weight chance
+    # gives the same query frames played backwards against the same reference range +- `null_margin` s
+    # (`null_weight`),
+    null_margin: float = 2.0
+    min_excess: float = 2.5
+    # plus this much per tenfold library size beyond `library_unit` frames (more items, more chances to align).
+    excess_per_decade: float = 0.5
+    library_unit: int = 10_000
+    # Or it is this close (0.9: its frames within about 3 of 64 bits on average): no temporal evidence needed,
+    # a near-exact copy of a near-still shot is still a copy (same-scene chance alignments stay far below).
+    close_similarity: float = 0.9
 
 
 @dataclass(slots=True)
@@ -123,6 +137,43 @@ def _merge(paths: list[_Path], p: AlignParams) -> list[_Path]:
     return merged
 
 
+def null_weight(path: _Path, q: np.ndarray, r: np.ndarray, s: np.ndarray, step: float, p: AlignParams,
+                rated: bool) -> float:  # fmt: skip
+    """The weight the same alignment finds for the path's query span played backwards, against the path's
+    reference range (+- `null_margin`): what chance gives this query and this scene, with the order of the query
+    frames (the one thing a copy must share with its source) destroyed. A static or repetitive scene aligns as
+    well backwards as forwards; a copy of footage that changes does not."""
+    q0, q1 = float(path.q[0]), float(path.q[-1])
+    pick = (q >= q0 - 1e-6) & (q <= q1 + 1e-6)
+    pick &= (r >= float(path.r.min()) - p.null_margin) & (r <= float(path.r.max()) + p.null_margin)
+    if not pick.any():
+        return 0.0
+    rq, rr, rs = q0 + q1 - q[pick], r[pick], s[pick]
+    order = np.lexsort((-rs, rr, rq))
+    rq, rr, rs = rq[order], rr[order], rs[order]
+    _, nodes = _best_path(rq, rr, rs, np.ones(len(rq), dtype=bool), step, p, rated)
+    return float(rs[nodes].sum()) if len(nodes) else 0.0
+
+
+def required_excess(p: AlignParams, library_frames: int) -> float:
+    """`min_excess`, raised by `excess_per_decade` for each tenfold of library size beyond `library_unit`."""
+    return p.min_excess + p.excess_per_decade * max(0.0, float(np.log10(max(library_frames, 1) / p.library_unit)))
+
+
+def significant(seg: Segment, path: _Path, q: np.ndarray, r: np.ndarray, s: np.ndarray, step: float,
+                p: AlignParams, rated: bool, library_frames: int) -> bool:  # fmt: skip
+    """The reporting rule (see `AlignParams`): close enough on average, and either near-exact or clearly
+    better than the same frames aligned in reverse. An image has no order to test: its closeness decides."""
+    if seg.similarity >= p.close_similarity:
+        return True
+    if seg.similarity < p.copy_similarity:
+        return False
+    if not rated:
+        return True
+    excess = float(path.score.sum()) - null_weight(path, q, r, s, step, p, rated)
+    return excess >= required_excess(p, library_frames)
+
+
 def rate_consistent(segment: Segment, params: AlignParams) -> bool:
     """Whether a segment's final bounds keep the reference/query rate within [min_rate, max_rate], give or take
     `jitter` once (sampling: a short copy's bounds may each be off by a sample). Merging and clipping act after
@@ -143,6 +194,7 @@ def align(
     q_duration: float,
     r_duration: float,
     params: AlignParams | None = None,
+    library_frames: int = 0,
 ) -> list[Segment]:
     """Segments copied from one reference item, best first.
 
@@ -196,6 +248,7 @@ def align(
             and seg.input_duration >= min_duration
             and seg.similarity >= p.min_similarity
             and (not rated or rate_consistent(seg, p))
+            and significant(seg, path, q, r, s, unit_step, p, rated, library_frames)
         ):
             segments.append(seg)
     segments.sort(key=lambda x: (-x.similarity, x.input_start))
