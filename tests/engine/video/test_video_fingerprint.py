@@ -20,9 +20,11 @@ from engine.synth.video import (
     read_clip,
     render_clip,
     write_clip,
+    write_frames,
     write_image,
 )
 from engine.video import VideoFingerprint, VideoModality
+from engine.video.decode import VideoDecoder
 from engine.video.frame_features import CANONICAL, FLIP_MASK, WINDOWS, content_boxes, hash_frames
 
 FORMATS = [
@@ -200,3 +202,31 @@ def test_fingerprints_of_the_older_format_are_refused_clearly(library: Library) 
 def test_reference_form_is_a_few_bytes_a_frame(library: Library) -> None:
     fp = library.fingerprints[LIBRARY_SEEDS[0]]
     assert len(fp.reference_only().to_bytes()) <= 10 * len(fp) + 64  # 8-byte hash + a compressed time step
+
+
+def test_sparse_reference_frames_fall_back_to_every_frame(library: Library, media_dir: Path) -> None:
+    """An encoding whose reference frames are seconds apart (x264 with 16 non-reference B-frames in a row; Theora
+    under some decoders keeps only keyframes) is decoded in full: the sampling grid gets a frame every step and
+    the copy is found, where the usual H.264 encoding keeps its fast path (reference frames only)."""
+    item, start = LIBRARY_SEEDS[1], 4.0
+    clip = read_clip(library.paths[item], start, 10.0)
+    sparse = write_frames(clip.frames, media_dir / "sparse_refs.mp4", clip.fps, clip.size,
+                          options={"preset": "veryfast", "crf": "20", "bf": "16",
+                                   "x264-params": "b-pyramid=none:b-adapt=0:scenecut=0"})  # fmt: skip
+    usual = write_clip(clip, media_dir / "usual_refs.mp4")
+    with VideoDecoder(usual) as dec:
+        usual_grid = [t for t, _ in dec.thumbnails()]
+        assert not dec.all_frames
+    with VideoDecoder(sparse) as dec:
+        sparse_grid = [t for t, _ in dec.thumbnails()]
+        assert dec.all_frames
+    assert sparse_grid == usual_grid  # every grid point has frames, as with reference frames of the usual one
+    with av.open(str(sparse)) as container:  # the premise: reference frames alone are sparser than the grid
+        stream = container.streams.video[0]
+        stream.codec_context.skip_frame = "NONREF"
+        assert sum(1 for _ in container.decode(stream)) < 2.0 * 10.0 / 2
+    fp = VideoModality().extract(sparse)
+    assert fp is not None and len(fp) >= 18
+    result = library.fast.search(fp)
+    assert [m.item_id for m in result] == [item]
+    assert result[0].segments[0].ref_start == pytest.approx(start, abs=1.0)
