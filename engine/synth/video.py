@@ -616,3 +616,23 @@ class Embed:
         if self.after > 0:
             parts.append(render_clip(self.seed, self.after, clip.size, clip.fps, start=self.before + 60.0).frames)
         return Clip(np.concatenate(parts), clip.fps)
+
+
+@dataclass(frozen=True, slots=True)
+class PictureInPicture:
+    """The clip shrunk to `scale` of each axis, shown over unrelated synthetic video `seed`; (`x`, `y`) place it
+    in the free space (0 = left/top, 1 = right/bottom)."""
+
+    seed: int = 9002
+    scale: float = 1 / 3
+    x: float = 0.9
+    y: float = 0.15
+
+    def __call__(self, clip: Clip) -> Clip:
+        width, height = clip.size
+        out = render_clip(self.seed, len(clip.frames) / clip.fps, clip.size, clip.fps).frames[: len(clip.frames)]
+        iw, ih = _even(width * self.scale), _even(height * self.scale)
+        x0, y0 = round((width - iw) * self.x), round((height - ih) * self.y)
+        out = out.copy()
+        out[: len(clip.frames), y0 : y0 + ih, x0 : x0 + iw] = _resize(clip.frames[: len(out)], iw, ih)
+        return Clip(out, clip.fps)

@@ -15,6 +15,7 @@ from engine.synth.video import (
     Clip,
     HFlip,
     Letterbox,
+    PictureInPicture,
     Pillarbox,
     Scale,
     read_clip,
@@ -25,7 +26,7 @@ from engine.synth.video import (
 )
 from engine.video import VideoFingerprint, VideoModality
 from engine.video.decode import VideoDecoder
-from engine.video.frame_features import CANONICAL, FLIP_MASK, WINDOWS, content_boxes, hash_frames
+from engine.video.frame_features import CANONICAL, FLIP_MASK, WINDOWS, content_boxes, hash_frames, inset_boxes
 
 FORMATS = [
     ("mp4", "libx264"),
@@ -230,3 +231,32 @@ def test_sparse_reference_frames_fall_back_to_every_frame(library: Library, medi
     result = library.fast.search(fp)
     assert [m.item_id for m in result] == [item]
     assert result[0].segments[0].ref_start == pytest.approx(start, abs=1.0)
+
+
+@pytest.mark.parametrize(("scale", "x", "y"), [(1 / 3, 0.9, 0.15), (0.5, 0.1, 0.8), (0.4, 0.5, 0.5)])
+def test_picture_in_picture_insets_are_located(scale: float, x: float, y: float) -> None:
+    """The inset's box is found within a pixel or two of the thumbnail (128 px a side), whatever its place."""
+    size = (256, 192)
+    clip = PictureInPicture(seed=9201, scale=scale, x=x, y=y)(render_clip(9202, 8.0, size, 12.0))
+    w, h = size
+    iw, ih = round(w * scale / 2) * 2, round(h * scale / 2) * 2
+    x0, y0 = round((w - iw) * x), round((h - ih) * y)
+    truth = np.array([x0 / w, y0 / h, (x0 + iw) / w, (y0 + ih) / h]) * 128
+    boxes = inset_boxes(_thumbnails(clip))
+    assert boxes, "no inset found"
+    assert np.abs(np.array(boxes[0]) - truth).max() <= 2.0, (boxes, truth)
+
+
+def test_plain_video_has_no_inset() -> None:
+    assert inset_boxes(_thumbnails(render_clip(9203, 8.0, (256, 192), 12.0))) == []
+
+
+def _thumbnails(clip: Clip) -> np.ndarray:
+    """Gray 128 x 128 thumbnails at 2 a second, as the decoder makes them (without its averaging)."""
+    picks = np.arange(0, len(clip.frames), int(clip.fps // 2))
+    gray = clip.frames[picks].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    return np.stack([
+        av.VideoFrame.from_ndarray(np.ascontiguousarray(g.clip(0, 255).astype(np.uint8)), "gray")
+        .reformat(width=128, height=128, interpolation="AREA").to_ndarray().astype(np.float32)
+        for g in gray
+    ])  # fmt: skip
