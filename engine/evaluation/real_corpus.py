@@ -15,6 +15,7 @@ under `<cache>/generated/<profile>-v<N>/` and reused on later runs (a file is re
 
 from __future__ import annotations
 
+import hashlib
 import html
 import math
 import random
@@ -676,7 +677,9 @@ def build_real_corpus(
     if manifest is None:
         return None
     corpus = RealCorpus(root=root, profile=profile, seed=seed)
-    gen = root / "generated" / f"{profile.name}-v{GENERATED_VERSION}-seed{seed}"
+    # keyed by what was fetched too: a re-fetch that brings other media never reuses queries cut from the old
+    fetched = hashlib.blake2b(repr(sorted(i["sha256"] for i in manifest["items"])).encode(), digest_size=4)
+    gen = root / "generated" / f"{profile.name}-v{GENERATED_VERSION}-seed{seed}-{fetched.hexdigest()}"
     builders = {"video": _build_video, "audio": _build_audio, "text": _build_text}
     for modality in modalities:
         items = [i for i in manifest["items"] if i["modality"] == modality]

@@ -47,7 +47,7 @@ class Source:
     convert: str = ""  # "" (copy), "gunzip", or "spdx-json" (the licence text of an SPDX JSON record)
 
 
-# About 290 MB downloaded, 200 MB kept. Chosen for natural hard negatives: one static camera filming a street
+# About 266 MB downloaded, 177 MB kept. Chosen for natural hard negatives: one static camera filming a street
 # (vtest), one person in one car (carphone), one animation (Megamind, Big Buck Bunny), handheld object shots
 # (box, cup); 41 tracks of one game's soundtrack; hundreds of licences sharing legal boilerplate; the Python
 # library reference, whose pages share stock phrasing.
@@ -213,7 +213,7 @@ def load_manifest(root: Path) -> dict | None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/fetch_corpus", description=__doc__.split("\n\n")[0])
     parser.add_argument("--dir", type=Path, default=default_dir(), help="cache (default %(default)s)")
-    parser.add_argument("--keep-downloads", action="store_true", help="keep the package files (~290 MB)")
+    parser.add_argument("--keep-downloads", action="store_true", help="keep the package files (~266 MB)")
     args = parser.parse_args(argv)
     manifest = fetch(args.dir)
     if not args.keep_downloads:
