@@ -15,6 +15,12 @@ reference), and on each final segment's bounds.
 
 Segment similarity = sum of the path's match scores / number of query units inside the segment: a segment whose
 frames mostly failed to match scores low even if the few that matched are perfect.
+
+Significance (`significant`): similarity says how closely, not whether the match could be chance. Different moments
+of one static or repetitive scene (a webcam, a room, a street camera) match each other at 0.5-0.8 over a few
+seconds. So a segment is kept only if its average frame would itself pass as a match, and it is either near-exact
+or clearly heavier than the same query frames aligned in reverse order against the same reference range: the
+chance level of this query on this scene, measured rather than assumed. The margin grows with the library's size.
 """
 
 from __future__ import annotations
