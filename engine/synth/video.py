@@ -616,3 +616,67 @@ class Embed:
         if self.after > 0:
             parts.append(render_clip(self.seed, self.after, clip.size, clip.fps, start=self.before + 60.0).frames)
         return Clip(np.concatenate(parts), clip.fps)
+
+
+@dataclass(frozen=True, slots=True)
+class PictureInPicture:
+    """The clip shrunk to `scale` of each axis, shown over unrelated synthetic video `seed`; (`x`, `y`) place it
+    in the free space (0 = left/top, 1 = right/bottom)."""
+
+    seed: int = 9002
+    scale: float = 1 / 3
+    x: float = 0.9
+    y: float = 0.15
+
+    def __call__(self, clip: Clip) -> Clip:
+        width, height = clip.size
+        out = render_clip(self.seed, len(clip.frames) / clip.fps, clip.size, clip.fps).frames[: len(clip.frames)]
+        iw, ih = _even(width * self.scale), _even(height * self.scale)
+        x0, y0 = round((width - iw) * self.x), round((height - ih) * self.y)
+        out = out.copy()
+        out[: len(clip.frames), y0 : y0 + ih, x0 : x0 + iw] = _resize(clip.frames[: len(out)], iw, ih)
+        return Clip(out, clip.fps)
+
+
+def static_camera_frames(
+    seed: int, seconds: float, size: tuple[int, int] = (320, 240), fps: float = 15.0, start: float = 0.0
+) -> Iterator[np.ndarray]:
+    """A fixed camera on one scene (a street, a room: the same textured background throughout) with small figures
+    crossing it: any two moments of it look alike, only the figures differ. The hard negative for a copy
+    detector: another moment of the same camera is not a copy. Figures enter at seeded times, so every stretch
+    of the timeline has its own."""
+    width, height = size
+    rng = np.random.default_rng([seed, 104729])
+    scene = _plan(seed, 1.0)[0]
+    background = _Scene(0.0, float("inf"), scene.colors, scene.angle, (0.0, 0.0), scene.waves, (), "", (0.0, 0.0), 0.0,
+                        scene.text_color)  # fmt: skip
+    horizon = start + seconds + 10.0
+    walkers = []  # (enter time, y, speed in frame widths a second (signed), half size, colour)
+    t = -10.0
+    while t < horizon:
+        t += float(rng.exponential(1.2))
+        walkers.append((t, float(rng.uniform(0.35, 0.9)), float(rng.choice([-1, 1]) * rng.uniform(0.08, 0.2)),
+                        float(rng.uniform(0.03, 0.06)), rng.uniform(0, 255, 3).astype(np.float32)))  # fmt: skip
+    grains = np.random.default_rng([seed, height, width]).normal(0.0, 2.5, (7, height, width)).astype(np.float32)
+    unit = min(width, height)
+    for i in range(max(1, round(seconds * fps))):
+        now = start + i / fps
+        img = _render_frame(background, now, width, height, grains[round(now * 1000) % 7]).astype(np.float32)
+        for enter, y, speed, half, color in walkers:
+            x = (0.0 if speed > 0 else 1.0) + speed * (now - enter)
+            if now < enter or not -0.1 <= x <= 1.1:
+                continue
+            cx, cy, rx, ry = x * width, y * height, half * unit * 0.6, half * unit * 1.6
+            x0, x1 = max(int(cx - rx), 0), min(int(cx + rx) + 1, width)
+            y0, y1 = max(int(cy - ry), 0), min(int(cy + ry) + 1, height)
+            if x0 < x1 and y0 < y1:
+                img[y0:y1, x0:x1] = color
+        yield np.clip(img, 0, 255).astype(np.uint8)
+
+
+def make_static_camera(
+    path: Path | str, seed: int, seconds: float, size: tuple[int, int] = (320, 240), fps: float = 15.0,
+    start: float = 0.0, bitrate: int | None = None,
+) -> Path:  # fmt: skip
+    """Write `static_camera_frames` to `path`."""
+    return write_frames(static_camera_frames(seed, seconds, size, fps, start), path, fps, size, bitrate=bitrate)

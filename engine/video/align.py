@@ -15,6 +15,12 @@ reference), and on each final segment's bounds.
 
 Segment similarity = sum of the path's match scores / number of query units inside the segment: a segment whose
 frames mostly failed to match scores low even if the few that matched are perfect.
+
+Significance (`significant`): similarity says how closely, not whether the match could be chance. Different moments
+of one static or repetitive scene (a webcam, a room, a street camera) match each other at 0.5-0.8 over a few
+seconds. So a segment is kept only if its average frame would itself pass as a match, and it is either near-exact
+or clearly heavier than the same query frames aligned in reverse order against the same reference range: the
+chance level of this query on this scene, measured rather than assumed. The margin grows with the library's size.
 """
 
 from __future__ import annotations
@@ -39,6 +45,20 @@ class AlignParams:
     min_similarity: float = 0.3
     merge_gap: float = 4.0  # s: segments this close, at offsets this close, are one
     max_segments: int = 32  # per item
+    # Significance. A reported segment's similarity must reach `copy_similarity`: the score of a frame at the
+    # match threshold (12 of 64 bits), i.e. its average frame would itself pass as a match...
+    copy_similarity: float = 0.625
+    # ...and its evidence (the sum of its frame scores; and that sum with each reference frame counted once) must
+    # exceed by `min_excess` frames' worth what chance gives the same query frames played backwards against the
+    # same reference range +- `null_margin` s (`null_weights`),
+    null_margin: float = 2.0
+    min_excess: float = 2.5
+    # plus this much per tenfold library size beyond `library_unit` frames (more items, more chances to align).
+    excess_per_decade: float = 0.5
+    library_unit: int = 10_000
+    # Or it is this close (0.9: its frames within about 3 of 64 bits on average) and its evidence alone reaches
+    # the margin: a near-exact copy of a near-still shot, over enough distinct reference frames, is still a copy.
+    close_similarity: float = 0.9
 
 
 @dataclass(slots=True)
@@ -123,6 +143,61 @@ def _merge(paths: list[_Path], p: AlignParams) -> list[_Path]:
     return merged
 
 
+def distinct_weight(r: np.ndarray, score: np.ndarray) -> float:
+    """A path's evidence: the sum of its scores with each reference frame counted once (at its best). Query frames
+    parked on one reference frame (a still shot, a static scene) are one coincidence, not several."""
+    if len(r) == 0:
+        return 0.0
+    order = np.lexsort((-score, r))
+    first = np.r_[True, r[order][1:] != r[order][:-1]]
+    return float(score[order][first].sum())
+
+
+def null_weights(path: _Path, q: np.ndarray, r: np.ndarray, s: np.ndarray, step: float, p: AlignParams,
+                 rated: bool) -> tuple[float, float]:  # fmt: skip
+    """What the same alignment finds for the path's query span played backwards, against the path's reference
+    range (+- `null_margin`): its weight, and its `distinct_weight`. That is what chance gives this query on this
+    scene, with the order of the query frames (the one thing a copy must share with its source) destroyed: a
+    static or repetitive scene aligns as well backwards as forwards; a copy of footage that changes does not."""
+    q0, q1 = float(path.q[0]), float(path.q[-1])
+    pick = (q >= q0 - 1e-6) & (q <= q1 + 1e-6)
+    pick &= (r >= float(path.r.min()) - p.null_margin) & (r <= float(path.r.max()) + p.null_margin)
+    if not pick.any():
+        return 0.0, 0.0
+    rq, rr, rs = q0 + q1 - q[pick], r[pick], s[pick]
+    order = np.lexsort((-rs, rr, rq))
+    rq, rr, rs = rq[order], rr[order], rs[order]
+    _, nodes = _best_path(rq, rr, rs, np.ones(len(rq), dtype=bool), step, p, rated)
+    if len(nodes) == 0:
+        return 0.0, 0.0
+    return float(rs[nodes].sum()), distinct_weight(rr[nodes], rs[nodes])
+
+
+def required_excess(p: AlignParams, library_frames: int) -> float:
+    """`min_excess`, raised by `excess_per_decade` for each tenfold of library size beyond `library_unit`."""
+    return p.min_excess + p.excess_per_decade * max(0.0, float(np.log10(max(library_frames, 1) / p.library_unit)))
+
+
+def significant(seg: Segment, path: _Path, q: np.ndarray, r: np.ndarray, s: np.ndarray, step: float,
+                p: AlignParams, rated: bool, library_frames: int) -> bool:  # fmt: skip
+    """The reporting rule (see `AlignParams`): close enough on average, and evidence beyond what chance gives.
+
+    Evidence is counted two ways, and both must clear the margin over the reversed-query null: every matched
+    query frame (`weight`), and each reference frame once (`distinct_weight`: query frames parked on one reference
+    frame are one coincidence). A near-exact copy needs its distinct evidence alone to clear the margin. An image
+    has no order to test and one frame to count: its closeness decides."""
+    if seg.similarity < p.copy_similarity:
+        return False
+    if not rated:
+        return True
+    need = required_excess(p, library_frames)
+    distinct = distinct_weight(path.r, path.score)
+    if seg.similarity >= p.close_similarity:
+        return distinct >= need
+    null, null_distinct = null_weights(path, q, r, s, step, p, rated)
+    return float(path.score.sum()) - null >= need and distinct - null_distinct >= need
+
+
 def rate_consistent(segment: Segment, params: AlignParams) -> bool:
     """Whether a segment's final bounds keep the reference/query rate within [min_rate, max_rate], give or take
     `jitter` once (sampling: a short copy's bounds may each be off by a sample). Merging and clipping act after
@@ -143,6 +218,7 @@ def align(
     q_duration: float,
     r_duration: float,
     params: AlignParams | None = None,
+    library_frames: int = 0,
 ) -> list[Segment]:
     """Segments copied from one reference item, best first.
 
@@ -196,6 +272,7 @@ def align(
             and seg.input_duration >= min_duration
             and seg.similarity >= p.min_similarity
             and (not rated or rate_consistent(seg, p))
+            and significant(seg, path, q, r, s, unit_step, p, rated, library_frames)
         ):
             segments.append(seg)
     segments.sort(key=lambda x: (-x.similarity, x.input_start))

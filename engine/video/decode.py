@@ -1,9 +1,10 @@
 """Decode a video (or an image) into small grayscale thumbnails on a fixed time grid, as cheaply as possible.
 
 Speed matters more here than anywhere else in the engine: a fingerprint must cost no more than decoding the file.
-So only reference frames are decoded (`skip_frame=NONREF`: nothing depends on the others), the loop filter is
-skipped (invisible at thumbnail size), and FFmpeg scales each decoded frame straight to a tiny gray square (one
-scaler reused for the whole stream) before Python sees a pixel. Decoding is single-threaded on purpose: with only
+So only reference frames are decoded (`skip_frame=NONREF`: nothing depends on the others; all frames when a
+codec keeps too few of them that way, see `VideoDecoder._frames`), the loop filter is skipped (invisible at
+thumbnail size), and FFmpeg scales each decoded frame straight to a tiny gray square (one scaler reused
+for the whole stream) before Python sees a pixel. Decoding is single-threaded on purpose: with only
 reference frames left, frame threading's hand-offs cost more than they save (measured by `scripts/bench`: the
 reference frames decode 1.3-1.9x faster single-threaded on 2 cores), and the engine already runs jobs in
 parallel on a worker pool.
@@ -36,6 +37,7 @@ _SPREAD = 2.0
 # Mean absolute difference (gray levels) of the 16 x 16 reductions of consecutive decoded frames that marks a
 # scene cut: motion within a shot stays under ~10, a cut between different shots is well above 20.
 CUT_LEVEL = 16.0
+PROBE_PACKETS = 48  # packets decoded with reference frames only before judging whether they are enough
 
 _IMAGE_FORMATS = {"image2", "png_pipe", "jpeg_pipe", "bmp_pipe", "webp_pipe", "tiff_pipe", "gif", "gif_pipe"}
 _IMAGE_CODECS = {"png", "mjpeg", "bmp", "webp", "tiff", "gif"}
@@ -79,6 +81,8 @@ class VideoDecoder:
         self.step = 1.0 / sample_fps
         self.size = size
         self.duration = 0.0
+        self.all_frames = False  # set when reference frames alone were too sparse (see `_frames`)
+        self._packets = self._decoded = 0
         self._container = open_media(self.path)
         streams = self._container.streams.video
         self.has_video = bool(streams)
@@ -99,11 +103,49 @@ class VideoDecoder:
         self._container.close()
 
     def _frames(self) -> Iterator[tuple[float, np.ndarray]]:
-        """(time from the first frame, gray thumbnail) of the decoded frames; sets `duration`."""
+        """The decoded frames: reference frames only, unless they turn out too sparse for the sampling grid.
+
+        Whether a frame is a "reference" is the codec's call: H.264/HEVC/AV1 drop their non-reference B-frames
+        (a third to a half of the frames), but some decoders or encodings keep only keyframes under NONREF (Theora,
+        long non-reference B runs), which can leave seconds between decoded frames. The first `PROBE_PACKETS`
+        packets tell: if fewer than half of them decoded and that leaves fewer frames a second than the grid
+        samples, the file is decoded again from the start with every frame.
+        """
+        self._packets = self._decoded = 0
+        frames = self._decode("NONREF")
+        held: list[tuple[float, np.ndarray]] = []
+        for item in frames:
+            held.append(item)
+            if self._packets >= PROBE_PACKETS:
+                break
+        if self._too_sparse():
+            frames.close()
+            self._container.close()
+            self._container = open_media(self.path)
+            self._stream = self._container.streams.video[0]
+            self.all_frames = True
+            yield from self._decode("DEFAULT")
+            return
+        yield from held
+        yield from frames
+
+    def _too_sparse(self) -> bool:
+        packets, decoded = self._packets, self._decoded
+        if self.is_image or packets < 2 or 2 * decoded >= packets:
+            return False
+        assert self._stream is not None
+        rate = self._stream.average_rate or self._stream.guessed_rate
+        if not rate:  # no frame rate to judge by: a quarter of the packets is too few
+            return 4 * decoded < packets
+        return decoded / packets * float(rate) < 1.0 / self.step
+
+    def _decode(self, skip: str) -> Iterator[tuple[float, np.ndarray]]:
+        """(time from the first frame, gray thumbnail) of the frames decoded with `skip_frame=skip`; sets
+        `duration`, and counts packets and decoded frames as it goes (`_packets`, `_decoded`)."""
         stream = self._stream
         assert stream is not None
         ctx = stream.codec_context
-        ctx.skip_frame = "NONREF"
+        ctx.skip_frame = skip
         ctx.options = {"skip_loop_filter": "all"}
         scaler = VideoReformatter()  # one scaler for the stream: `frame.reformat` would set up FFmpeg's each time
         base = stream.time_base
@@ -113,6 +155,7 @@ class VideoDecoder:
         try:
             for packet in self._container.demux(stream):  # ends with an empty packet: the decoder's flush
                 packets += packet.size > 0
+                self._packets = packets
                 if packet.pts is not None and base:
                     end = max(end, float((packet.pts + (packet.duration or 0)) * base))
                 for frame in packet.decode():
@@ -120,6 +163,7 @@ class VideoDecoder:
                     if start is None:
                         start = t
                     decoded += 1
+                    self._decoded = decoded
                     last = max(t - start, 0.0)
                     yield last, scaler.reformat(frame, width=self.size, height=self.size, format="gray",
                                                 interpolation="AREA").to_ndarray()  # fmt: skip

@@ -11,22 +11,33 @@ import numpy as np
 
 from engine.core import Fingerprint
 from engine.video.decode import SAMPLE_FPS, VideoDecoder
-from engine.video.frame_features import CANONICAL, FLIP_MASK, MIN_STD, WINDOWS, BarTracker, hash_frames
+from engine.video.frame_features import (
+    CANONICAL,
+    FLIP_MASK,
+    INSETS,
+    MIN_STD,
+    WINDOWS,
+    BarTracker,
+    hash_frames,
+    inset_hashes,
+)
 
 # FPV2: hashes of the central 60% (FPV1 hashed the central 80%, so its hashes cannot be compared with these).
 _MAGIC = b"FPV2"
 _OLD_MAGICS = (b"FPV1",)
 _HEADER = struct.Struct("<4sIIdd")  # magic, frames, windows per frame, duration, sampling step
 _BATCH = 64
+QUERY_COLUMNS = len(WINDOWS) + INSETS
 
 
 @dataclass(eq=False, slots=True)
 class VideoFingerprint(Fingerprint):
     """`times` (n,) float32 seconds of the kept frames; `hashes` (n, w) uint64.
 
-    w is `len(WINDOWS)` for an extracted fingerprint (it can be searched as a query, crops included) or 1 for a
-    reference-only one (`reference_only()`: what an index keeps, 8 bytes a frame). `step` is the sampling
-    interval (the time one frame stands for); 0 for an image.
+    w is `len(WINDOWS) + INSETS` for an extracted fingerprint (it can be searched as a query, crops and
+    picture-in-picture insets included; `len(WINDOWS)` from before insets were hashed) or 1 for a reference-only
+    one (`reference_only()`: what an index keeps, 8 bytes a frame). `step` is the sampling interval (the time one
+    frame stands for); 0 for an image.
     """
 
     times: np.ndarray
@@ -39,7 +50,7 @@ class VideoFingerprint(Fingerprint):
         self.hashes = np.ascontiguousarray(self.hashes, dtype=np.uint64)
         if self.hashes.ndim == 1:
             self.hashes = self.hashes[:, None]
-        if len(self.times) != len(self.hashes) or self.hashes.shape[1] not in (1, len(WINDOWS)):
+        if len(self.times) != len(self.hashes) or self.hashes.shape[1] not in (1, len(WINDOWS), QUERY_COLUMNS):
             raise ValueError(f"bad fingerprint shapes: times {self.times.shape}, hashes {self.hashes.shape}")
 
     def __len__(self) -> int:
@@ -103,6 +114,8 @@ def extract_fingerprint(path: Path | str) -> VideoFingerprint | None:
         def flush(batch: list[tuple[float, np.ndarray]]) -> None:
             pixels = np.stack([p for _, p in batch])
             batch_hashes, stds = hash_frames(pixels, bars.boxes(pixels))
+            # Insets are looked for per batch (32 s): one may come and go, or move, within a long upload.
+            batch_hashes = np.concatenate([batch_hashes, inset_hashes(pixels, batch_hashes[:, CANONICAL])], axis=1)
             keep = stds >= MIN_STD  # black, faded or flat frames would match anything
             times.append(np.array([t for t, _ in batch], np.float32)[keep])
             hashes.append(batch_hashes[keep])
@@ -118,5 +131,5 @@ def extract_fingerprint(path: Path | str) -> VideoFingerprint | None:
             flush(batch)
         step = 0.0 if decoder.is_image else decoder.step
         all_times = np.concatenate(times) if times else np.zeros(0, np.float32)
-        all_hashes = np.concatenate(hashes) if hashes else np.zeros((0, len(WINDOWS)), np.uint64)
+        all_hashes = np.concatenate(hashes) if hashes else np.zeros((0, QUERY_COLUMNS), np.uint64)
         return VideoFingerprint(all_times, all_hashes, decoder.duration, step)

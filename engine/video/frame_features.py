@@ -12,6 +12,11 @@ none, centred 10% and 20% in all (aspect changes), and 5%, 10%, 15% or 20% off e
 watermark, a corner cut); the two axes combine freely. The hash tolerates a misplacement of about 2% of the frame
 per edge, so crops between these are found less reliably; beyond 20% a side, the stored region is cut and lost.
 
+Picture-in-picture: a copy shown small inside other video is found by its frame, not its content. The inset's
+border is an edge that stays put while the pictures on both sides of it change; `inset_boxes` finds rectangles
+outlined by such edges on all four sides, and each becomes an extra query window (`INSETS` columns after the crop
+windows) hashed on the central 60% of the inset, the stored region of a reference shown there.
+
 Bits are interleaved so that each 16-bit chunk mixes low and high frequencies: the multi-index tables then see
 chunks of equal stability and spread.
 """
@@ -145,6 +150,90 @@ class BarTracker:
 def content_boxes(pixels: np.ndarray) -> np.ndarray:
     """Boxes of a whole sequence of frames at once (see `BarTracker`)."""
     return BarTracker().boxes(pixels)
+
+
+INSETS = 2  # picture-in-picture candidates hashed per query frame (extra query columns)
+_INSET_SIDE = (0.25, 0.6)  # an inset's side as a fraction of the frame's: smaller ones are too blurred to hash
+_INSET_ASPECT = 0.08  # an inset keeps the frame's shape: its sides' ratio differs from the frame's by at most this
+_INSET_EDGE = 6.0  # gray levels: how much stronger than the lines 2 px away each side of the border must be
+_INSET_LINES = 12  # strongest vertical and horizontal lines of a batch combined into candidate rectangles
+_INSET_FRAMES = 8  # frames of a batch the persistent edges are measured on
+
+
+def inset_boxes(pixels: np.ndarray) -> list[tuple[float, float, float, float]]:
+    """Up to `INSETS` boxes (x0, y0, x1, y1) in thumbnail pixels of rectangles outlined on all four sides by an
+    edge that persists through `pixels` (consecutive thumbnails of one stretch of video), strongest first.
+
+    A persistent edge: the median over time of the gradient across it, minus the larger of the same at 2 px
+    either side (a line, not the rim of a textured area). Content edges move or come and go; a picture-in-picture
+    border, a screen in a screen, a framed inset stay. The rectangle's score is the mean of its weakest half side.
+    """
+    n, height, width = pixels.shape
+    if n == 0:
+        return []
+    frames = pixels[np.unique(np.linspace(0, n - 1, min(n, _INSET_FRAMES)).round().astype(int))].astype(np.float32)
+    across_x = np.median(np.abs(np.diff(frames, axis=2)), axis=0)  # (H, W - 1): edge between columns x and x + 1
+    across_y = np.median(np.abs(np.diff(frames, axis=1)), axis=0)  # (H - 1, W)
+
+    def line(edges: np.ndarray, axis: int) -> np.ndarray:
+        # A border between pixel centres spreads over two neighbouring gradients: they are summed first.
+        pair = edges + np.roll(edges, -1, axis=axis)
+        side = np.maximum(np.roll(pair, 2, axis=axis), np.roll(pair, -2, axis=axis))
+        return np.clip(pair - side, 0.0, None)
+
+    vertical, horizontal = line(across_x, 1), line(across_y, 0)
+    down = np.vstack([np.zeros((1, width - 1)), np.cumsum(vertical, axis=0)])  # (H + 1, W - 1)
+    along = np.hstack([np.zeros((height - 1, 1)), np.cumsum(horizontal, axis=1)])  # (H - 1, W + 1)
+    cols = np.argsort(vertical.sum(axis=0), kind="stable")[-_INSET_LINES:]
+    rows = np.argsort(horizontal.sum(axis=1), kind="stable")[-_INSET_LINES:]
+    left, right = (a.ravel() for a in np.meshgrid(cols, cols, indexing="ij"))
+    top, bottom = (a.ravel() for a in np.meshgrid(rows, rows, indexing="ij"))
+    lo, hi = _INSET_SIDE
+    keep_x = (right - left >= lo * width) & (right - left <= hi * width)
+    keep_y = (bottom - top >= lo * height) & (bottom - top <= hi * height)
+    left, right = left[keep_x, None], right[keep_x, None]
+    top, bottom = top[None, keep_y], bottom[None, keep_y]
+    if left.size == 0 or top.size == 0:
+        return []
+    w, h = right - left, bottom - top
+    shaped = np.abs(w / width - h / height) <= _INSET_ASPECT * (w / width)
+    # Each side in halves, the weakest half scoring: a rectangle borrowing part of another's edge (or a long
+    # content edge) has a half without an edge.
+    mid_y, mid_x = (top + bottom) // 2, (left + right) // 2
+    halves = []
+    for a, b in ((top, mid_y), (mid_y, bottom)):
+        halves += [(down[b + 1, x] - down[a + 1, x]) / np.maximum(b - a, 1) for x in (left, right)]
+    for a, b in ((left, mid_x), (mid_x, right)):
+        halves += [(along[y, b + 1] - along[y, a + 1]) / np.maximum(b - a, 1) for y in (top, bottom)]
+    sides = np.min(np.broadcast_arrays(*halves), axis=0)
+    score = np.where(shaped, sides, -1.0)
+    boxes: list[tuple[float, float, float, float]] = []
+    for flat in np.argsort(score, axis=None, kind="stable")[::-1]:
+        i, j = np.unravel_index(flat, score.shape)
+        if score[i, j] < _INSET_EDGE or len(boxes) == INSETS:
+            break
+        box = tuple(float(v) + 1.5 for v in (left[i, 0], top[0, j], right[i, 0], bottom[0, j]))  # edge positions
+        if all(_overlap(box, other) < 0.5 for other in boxes):  # one rectangle's near-duplicates are not another
+            boxes.append(box)
+    return boxes
+
+
+def _overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    """Intersection over union of two boxes."""
+    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = iw * ih
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def inset_hashes(pixels: np.ndarray, canonical: np.ndarray) -> np.ndarray:
+    """(n, INSETS) hashes of the stored region (central 60%) of each inset `inset_boxes` finds in `pixels`;
+    columns without an inset repeat the frame's `canonical` hash (a duplicate lookup finds nothing new)."""
+    out = np.repeat(canonical[:, None], INSETS, axis=1)
+    stored = ((MAX_CROP, 1.0 - MAX_CROP), (MAX_CROP, 1.0 - MAX_CROP))
+    for k, box in enumerate(inset_boxes(pixels)):
+        out[:, k] = hash_frames(pixels, np.repeat(np.array([box]), len(pixels), axis=0), (stored,))[0][:, 0]
+    return out
 
 
 def hash_frames(pixels: np.ndarray, boxes: np.ndarray, windows: tuple = WINDOWS) -> tuple[np.ndarray, np.ndarray]:

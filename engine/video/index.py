@@ -272,6 +272,7 @@ class VideoIndex(ModalityIndex[VideoFingerprint]):
         for block in self._blocks:
             candidates.extend((block, row, offs) for row, offs in self._votes(block, query)[:budget])
         found: list[ItemMatch] = []
+        library_frames = sum(int(np.diff(b.bounds)[b.alive].sum()) for b in self._blocks)
         span = float(query.times[-1]) + query.step
         margin = MARGIN + 0.25 * span
         for block, row, offsets in candidates:
@@ -283,7 +284,7 @@ class VideoIndex(ModalityIndex[VideoFingerprint]):
                     windows[-1] = (windows[-1][0], hi)
                 else:
                     windows.append((lo, hi))
-            match = match_item(query, int(block.item_ids[row]), block.ref(row, windows))
+            match = match_item(query, int(block.item_ids[row]), block.ref(row, windows), library_frames=library_frames)
             if match:
                 found.append(match)
         return rank(found, max_items)

@@ -52,8 +52,8 @@ def best_window(query: np.ndarray, codes: np.ndarray) -> int:
     return int(np.argmax(gain))  # ties -> the earliest column: unmirrored, least cropped
 
 
-def match_item(query: VideoFingerprint, item_id: int, ref: RefFrames, params: AlignParams | None = None
-               ) -> ItemMatch | None:  # fmt: skip
+def match_item(query: VideoFingerprint, item_id: int, ref: RefFrames, params: AlignParams | None = None,
+               library_frames: int = 0) -> ItemMatch | None:  # fmt: skip
     """Segments of `ref` the query copies, or None."""
     if len(query) == 0 or len(ref.codes) == 0:
         return None
@@ -79,6 +79,7 @@ def match_item(query: VideoFingerprint, item_id: int, ref: RefFrames, params: Al
         q_duration=query.duration,
         r_duration=ref.duration,
         params=params,
+        library_frames=library_frames,
     )
     return ItemMatch(item_id, segments) if segments else None
 

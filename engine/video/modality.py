@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import ClassVar
 
@@ -28,8 +29,22 @@ class VideoModality(Modality[VideoFingerprint]):
 
     def match(self, query: VideoFingerprint, ref: VideoFingerprint) -> list[Segment]:
         """Dense verification of the query against every frame of `ref` (its central window only)."""
-        found = match_item(query, 0, RefFrames(ref.times, ref.canonical, ref.duration, ref.step))
+        refs = RefFrames(ref.times, ref.canonical, ref.duration, ref.step)
+        found = match_item(query, 0, refs, library_frames=len(ref))
         return found.segments if found else []
+
+    def search_all(self, query: VideoFingerprint, refs: Mapping[int, VideoFingerprint], max_items: int
+                   ) -> list[ItemMatch]:  # fmt: skip
+        """Every item's dense verification, with the library's size in frames (the evidence a report needs
+        grows with it: `engine.video.align.required_excess`), as the fast index does."""
+        frames = sum(len(ref) for ref in refs.values())
+        found = []
+        for item_id, ref in refs.items():
+            match = match_item(query, item_id, RefFrames(ref.times, ref.canonical, ref.duration, ref.step),
+                               library_frames=frames)  # fmt: skip
+            if match:
+                found.append(match)
+        return rank(found, max_items)
 
     def rank(self, matches: list[ItemMatch], max_items: int) -> list[ItemMatch]:
         return rank(matches, max_items)

@@ -95,7 +95,7 @@ def test_tiny_and_weak_segments_are_dropped() -> None:
     assert run(q, r, 1.0) == []
     q, r = diagonal(0, 20, offset=5)
     assert run(q, r, 0.2) == []  # below min_similarity
-    assert run(q, r, 0.2, params=AlignParams(min_similarity=0.1)) != []
+    assert run(q, r, 0.2, params=AlignParams(min_similarity=0.1, copy_similarity=0.1)) != []
 
 
 def test_single_unit_query_matches_alone() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from engine.core import ItemMatch
-from engine.synth.video import make_video
+from engine.synth.video import make_static_camera, make_video
 from engine.video import VideoFingerprint, VideoModality
 from engine.video.align import AlignParams
 
@@ -61,3 +61,58 @@ def test_unrelated_seeds_never_match(name: str, unrelated_sets: dict[str, dict[i
         assert [m.item_id for m in got] == [m.item_id for m in want] == [seed], f"{name} seed {seed}: {got}"
         assert got[0].segments == want[0].segments
         assert_rate_consistent(got)
+
+
+# Fixed cameras (a street, a room): every moment looks like every other, only small figures differ. Library items
+# are two moments of camera 41 (30 s each, as the real corpus holds two pieces of one street camera) and one of
+# camera 42; the hard negatives are third moments of each camera, as uploaded (re-encoded at a low bitrate).
+CAMERA_SIZE, CAMERA_FPS = (256, 192), 12.0
+CAMERA_ITEMS = {1: (41, 0.0), 2: (41, 40.0), 3: (42, 0.0)}  # item -> (camera seed, start s)
+CAMERA_NEGATIVES = [(41, 80.0), (42, 40.0)]
+
+
+@pytest.fixture(scope="module")
+def camera_library(media_dir: Path, modality: VideoModality) -> dict[int, VideoFingerprint]:
+    fps = {}
+    for item, (seed, start) in CAMERA_ITEMS.items():
+        path = make_static_camera(media_dir / f"camera_{item}.mp4", seed, 30.0, CAMERA_SIZE, CAMERA_FPS, start)
+        fp = modality.extract(path)
+        assert fp is not None
+        fps[item] = fp
+    return fps
+
+
+def _camera_indexes(library: dict[int, VideoFingerprint], modality: VideoModality) -> list:
+    fast, reference = modality.new_index(), modality.reference_index()
+    for item, fp in library.items():
+        fast.add(item, fp)
+        reference.add(item, fp)
+    return [fast, reference]
+
+
+@pytest.mark.parametrize(("seed", "start"), CAMERA_NEGATIVES)
+def test_another_moment_of_the_same_camera_is_not_a_copy(seed: int, start: float, media_dir: Path,
+                                                         camera_library: dict[int, VideoFingerprint],
+                                                         modality: VideoModality) -> None:  # fmt: skip
+    path = make_static_camera(media_dir / f"camera_neg_{seed}_{start:g}.mp4", seed, 20.0, CAMERA_SIZE, CAMERA_FPS,
+                              start, bitrate=150_000)  # fmt: skip
+    query = modality.extract(path)
+    assert query is not None
+    for index in _camera_indexes(camera_library, modality):
+        assert index.search(query) == []
+
+
+@pytest.mark.parametrize("item", list(CAMERA_ITEMS))
+def test_a_copy_of_a_static_camera_names_its_own_moment_only(item: int, media_dir: Path,
+                                                             camera_library: dict[int, VideoFingerprint],
+                                                             modality: VideoModality) -> None:  # fmt: skip
+    seed, start = CAMERA_ITEMS[item]
+    path = make_static_camera(media_dir / f"camera_copy_{item}.mp4", seed, 8.0, CAMERA_SIZE, CAMERA_FPS,
+                              start + 10.0, bitrate=150_000)  # fmt: skip
+    query = modality.extract(path)
+    assert query is not None
+    fast, reference = (index.search(query) for index in _camera_indexes(camera_library, modality))
+    assert [m.item_id for m in fast] == [m.item_id for m in reference] == [item]
+    assert fast[0].segments == reference[0].segments
+    seg = fast[0].segments[0]
+    assert seg.ref_start == pytest.approx(10.0, abs=1.0) and seg.ref_end == pytest.approx(18.0, abs=1.0)

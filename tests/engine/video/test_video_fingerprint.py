@@ -15,15 +15,18 @@ from engine.synth.video import (
     Clip,
     HFlip,
     Letterbox,
+    PictureInPicture,
     Pillarbox,
     Scale,
     read_clip,
     render_clip,
     write_clip,
+    write_frames,
     write_image,
 )
 from engine.video import VideoFingerprint, VideoModality
-from engine.video.frame_features import CANONICAL, FLIP_MASK, WINDOWS, content_boxes, hash_frames
+from engine.video.decode import VideoDecoder
+from engine.video.frame_features import CANONICAL, FLIP_MASK, WINDOWS, content_boxes, hash_frames, inset_boxes
 
 FORMATS = [
     ("mp4", "libx264"),
@@ -200,3 +203,60 @@ def test_fingerprints_of_the_older_format_are_refused_clearly(library: Library) 
 def test_reference_form_is_a_few_bytes_a_frame(library: Library) -> None:
     fp = library.fingerprints[LIBRARY_SEEDS[0]]
     assert len(fp.reference_only().to_bytes()) <= 10 * len(fp) + 64  # 8-byte hash + a compressed time step
+
+
+def test_sparse_reference_frames_fall_back_to_every_frame(library: Library, media_dir: Path) -> None:
+    """An encoding whose reference frames are seconds apart (x264 with 16 non-reference B-frames in a row; Theora
+    under some decoders keeps only keyframes) is decoded in full: the sampling grid gets a frame every step and
+    the copy is found, where the usual H.264 encoding keeps its fast path (reference frames only)."""
+    item, start = LIBRARY_SEEDS[1], 4.0
+    clip = read_clip(library.paths[item], start, 10.0)
+    sparse = write_frames(clip.frames, media_dir / "sparse_refs.mp4", clip.fps, clip.size,
+                          options={"preset": "veryfast", "crf": "20", "bf": "16",
+                                   "x264-params": "b-pyramid=none:b-adapt=0:scenecut=0"})  # fmt: skip
+    usual = write_clip(clip, media_dir / "usual_refs.mp4")
+    with VideoDecoder(usual) as dec:
+        usual_grid = [t for t, _ in dec.thumbnails()]
+        assert not dec.all_frames
+    with VideoDecoder(sparse) as dec:
+        sparse_grid = [t for t, _ in dec.thumbnails()]
+        assert dec.all_frames
+    assert sparse_grid == usual_grid  # every grid point has frames, as with reference frames of the usual one
+    with av.open(str(sparse)) as container:  # the premise: reference frames alone are sparser than the grid
+        stream = container.streams.video[0]
+        stream.codec_context.skip_frame = "NONREF"
+        assert sum(1 for _ in container.decode(stream)) < 2.0 * 10.0 / 2
+    fp = VideoModality().extract(sparse)
+    assert fp is not None and len(fp) >= 18
+    result = library.fast.search(fp)
+    assert [m.item_id for m in result] == [item]
+    assert result[0].segments[0].ref_start == pytest.approx(start, abs=1.0)
+
+
+@pytest.mark.parametrize(("scale", "x", "y"), [(1 / 3, 0.9, 0.15), (0.5, 0.1, 0.8), (0.4, 0.5, 0.5)])
+def test_picture_in_picture_insets_are_located(scale: float, x: float, y: float) -> None:
+    """The inset's box is found within a pixel or two of the thumbnail (128 px a side), whatever its place."""
+    size = (256, 192)
+    clip = PictureInPicture(seed=9201, scale=scale, x=x, y=y)(render_clip(9202, 8.0, size, 12.0))
+    w, h = size
+    iw, ih = round(w * scale / 2) * 2, round(h * scale / 2) * 2
+    x0, y0 = round((w - iw) * x), round((h - ih) * y)
+    truth = np.array([x0 / w, y0 / h, (x0 + iw) / w, (y0 + ih) / h]) * 128
+    boxes = inset_boxes(_thumbnails(clip))
+    assert boxes, "no inset found"
+    assert np.abs(np.array(boxes[0]) - truth).max() <= 2.0, (boxes, truth)
+
+
+def test_plain_video_has_no_inset() -> None:
+    assert inset_boxes(_thumbnails(render_clip(9203, 8.0, (256, 192), 12.0))) == []
+
+
+def _thumbnails(clip: Clip) -> np.ndarray:
+    """Gray 128 x 128 thumbnails at 2 a second, as the decoder makes them (without its averaging)."""
+    picks = np.arange(0, len(clip.frames), int(clip.fps // 2))
+    gray = clip.frames[picks].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    return np.stack([
+        av.VideoFrame.from_ndarray(np.ascontiguousarray(g.clip(0, 255).astype(np.uint8)), "gray")
+        .reformat(width=128, height=128, interpolation="AREA").to_ndarray().astype(np.float32)
+        for g in gray
+    ])  # fmt: skip

@@ -22,6 +22,7 @@ from engine.synth.video import (
     Letterbox,
     LogoOverlay,
     Op,
+    PictureInPicture,
     Pillarbox,
     Reencode,
     Saturation,
@@ -79,6 +80,9 @@ CASES = [
     Case("crop_top_20", [Crop(0.0, 0.2, anchor_y=1.0)]),
     Case("crop_top_right_15", [Crop(0.15, 0.15, anchor_x=0.0, anchor_y=1.0)]),
     Case("crop_bottom_left_15_flip", [Crop(0.15, 0.15, anchor_x=1.0, anchor_y=0.0), HFlip()]),
+    # Picture-in-picture: the copy at a third and at half of the width, over unrelated video.
+    Case("pip_third_top_right", [PictureInPicture(seed=9101, scale=1 / 3)]),
+    Case("pip_half_bottom_left", [PictureInPicture(seed=9102, scale=0.5, x=0.1, y=0.8)]),
 ]
 
 
