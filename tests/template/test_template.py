@@ -45,6 +45,7 @@ EXPECTED_TABLES = {
     "fp_matches": (("job_id", "STRING"), ("slice_id", "STRING")),
     "fp_failed_jobs": (("job_id", "STRING"),),
     "fp_parked_messages": (("message_id", "STRING"),),
+    "fp_verdicts": (("job_id", "STRING"),),
 }
 
 
