@@ -245,7 +245,5 @@ class SqliteStore:
     def recent_verdicts(self, limit: int = 100) -> list[VerdictRecord]:
         if limit <= 0:
             return []
-        rows = self._select(
-            'SELECT * FROM "fp_verdicts" ORDER BY "submitted_at" DESC, "job_id" DESC LIMIT ?', (limit,)
-        )
+        rows = self._select('SELECT * FROM "fp_verdicts" ORDER BY "submitted_at" DESC, "job_id" DESC LIMIT ?', (limit,))
         return [schema.decode(VerdictRecord, dict(r)) for r in rows]

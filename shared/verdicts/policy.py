@@ -67,6 +67,10 @@ class AllowList(BaseModel):
     library_items: list[str] = Field(default_factory=list)  # PrimaryKeys whose matches never count
 
 
+def _verdicts(*names: Verdict) -> list[Verdict]:
+    return list(names)
+
+
 class PolicyActions(BaseModel):
     """What each verdict does to the upload's object (see `shared.services.actions`)."""
 
@@ -74,9 +78,9 @@ class PolicyActions(BaseModel):
 
     tag: bool = True  # object tag fpscreen-verdict=<verdict>, on every verdict
     quarantine_prefix: str | None = "quarantine/"  # copy the object under this prefix; None: no copy
-    quarantine_on: list[Verdict] = Field(default_factory=lambda: ["block"])
-    private_on: list[Verdict] = Field(default_factory=lambda: ["block"])  # object ACL private
-    publish_on: list[Verdict] = Field(default_factory=lambda: ["block", "review", "allow"])  # verdict message
+    quarantine_on: list[Verdict] = Field(default_factory=lambda: _verdicts("block"))
+    private_on: list[Verdict] = Field(default_factory=lambda: _verdicts("block"))  # object ACL private
+    publish_on: list[Verdict] = Field(default_factory=lambda: _verdicts(*VERDICTS))  # verdict message
 
 
 class Policy(BaseModel):
