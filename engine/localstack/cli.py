@@ -138,3 +138,6 @@ def register(app: typer.Typer) -> None:
     app.command("upload")(upload)
     app.command("results")(results)
     app.command("demo")(demo)
+    from engine.review.cli import review
+
+    app.command("review")(review)
