@@ -27,7 +27,7 @@ from flask import Flask, Response, abort, redirect, render_template, request, ur
 from shared.ports import JobStore, MatchStore, VerdictStore
 from shared.review.views import moments, passages, timeline
 from shared.services.actions import ActionRunner
-from shared.verdicts.evidence import Evidence
+from shared.verdicts.evidence import MODALITY_LABELS, Evidence
 from shared.verdicts.policy import Policy
 from shared.verdicts.service import REVIEW_DECISIONS, VerdictService
 
@@ -213,6 +213,7 @@ def create_app(
             versions=versions,
             thumbnails=thumbnails is not None,
             decisions=REVIEW_DECISIONS,
+            labels=MODALITY_LABELS,
             token=token_for(user),
         )
 

@@ -29,9 +29,7 @@ def _put(store: ResultStore, fp_job: FpShotJob, submitted_at: float, *, save_typ
 def fill(store: ResultStore) -> dict[str, str]:
     """A library item, a full copy with an awkward name, a partial match, a text quote and a clean upload."""
     ids = {
-        "library": _put(
-            store, job(duration=120, job_id="lib-1", key="library/film.mp4"), 10.0, save_type="forcesave"
-        ),
+        "library": _put(store, job(duration=120, job_id="lib-1", key="library/film.mp4"), 10.0, save_type="forcesave"),
         "copy": _put(
             store,
             job(

@@ -69,7 +69,9 @@ def test_a_decision_needs_the_form_token_and_is_recorded(client: FlaskClient, st
     token = _token(client.get("/jobs/job-copy", headers=AUTH).get_data(as_text=True))
     forged = client.post("/jobs/job-copy/decision", headers=AUTH, data={"decision": "dismiss", "token": "0" * 64})
     assert forged.status_code == 403
-    assert client.post("/jobs/job-copy/decision", headers=AUTH, data={"decision": "x", "token": token}).status_code == 400
+    assert (
+        client.post("/jobs/job-copy/decision", headers=AUTH, data={"decision": "x", "token": token}).status_code == 400
+    )
     done = client.post(
         "/jobs/job-copy/decision", headers=AUTH, data={"decision": "dismiss", "token": token, "note": "licensed"}
     )

@@ -60,8 +60,10 @@ class ActionServers:
 
 
 @contextmanager
-def action_servers(tmp_path: Path) -> Iterator[ActionServers]:
-    with OssCompatServer() as oss, MnsServer(tmp_path / "mns.db", credentials={AK: SK}, retry_policy=FAST) as mns:
+def action_servers(tmp_path: Path, extra_credentials: dict[str, str] | None = None) -> Iterator[ActionServers]:
+    """`extra_credentials`: more AccessKeyId → secret pairs the local MNS accepts (the functions' own keys)."""
+    keys = {AK: SK, **(extra_credentials or {})}
+    with OssCompatServer() as oss, MnsServer(tmp_path / "mns.db", credentials=keys, retry_policy=FAST) as mns:
         name = f"media-{uuid.uuid4().hex[:8]}"  # moto's buckets are process-global
         oss.bucket(name, AK, SK).create_bucket()
         account = Account(mns.endpoint, AK, SK)
