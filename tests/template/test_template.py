@@ -237,7 +237,10 @@ def test_policy_is_least_privilege(template: Template) -> None:
 
 
 def test_policy_resources_are_exactly_ours(template: Template) -> None:
-    resources = {a.split(":", 1)[0]: set(s.resource) for s in template.policy_statements() for a in s.action}
+    resources: dict[str, set[str]] = {}
+    for statement in template.policy_statements():
+        for action in statement.action:
+            resources.setdefault(action.split(":", 1)[0], set()).update(statement.resource)
     instance = template.tablestore.name
     assert resources["ots"] == {f"acs:ots:*:*:instance/{instance}/table/{t}" for t in template.tables()}
     log_config = template.service.log_config
@@ -246,7 +249,10 @@ def test_policy_resources_are_exactly_ours(template: Template) -> None:
     config = template.function("submit_on_upload").async_config
     assert config is not None and config.destination is not None and config.destination.on_failure
     queue = config.destination.on_failure.split("/queues/", 1)[1]
-    assert resources["mns"] == {f"acs:mns:*:*:/queues/{queue}"}
+    assert resources["mns"] == {f"acs:mns:*:*:/queues/{queue}", "acs:mns:*:*:/topics/fpscreen-verdicts/messages"}
+    # Verdict actions: only the screened objects and their quarantine copies (a !Sub of the bucket parameter).
+    bucket = "acs:oss:*:*:${MediaBucketName}"
+    assert resources["oss"] == {f"{bucket}/uploads/*", f"{bucket}/quarantine/*"}
 
 
 # -------------------------------------------------------------------------------------- environment
