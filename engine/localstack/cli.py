@@ -197,6 +197,7 @@ def register(app: typer.Typer) -> None:
     app.command("upload")(upload)
     app.command("results")(results)
     app.command("demo")(demo)
-    from engine.review.cli import review
+    from engine.review.cli import reevaluate, review
 
     app.command("review")(review)
+    app.command("reevaluate")(reevaluate)

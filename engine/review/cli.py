@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
+from rich.text import Text
 
 from engine.cli_root import data_dir
 from engine.localstack.stack import StackPaths
@@ -20,6 +22,7 @@ from shared.review.app import TrustedLocalUser, create_app
 from shared.runtime import actions_for
 from shared.services.actions import ActionRunner
 from shared.store.sqlite import SqliteStore
+from shared.verdicts.service import VerdictService
 
 
 def _actions(settings: Settings) -> ActionRunner | None:
@@ -27,6 +30,24 @@ def _actions(settings: Settings) -> ActionRunner | None:
     if not (settings.oss_endpoint or settings.mns_endpoint):
         return None
     return actions_for(settings, resolve_credentials())
+
+
+def reevaluate(ctx: typer.Context) -> None:
+    """Re-decide every stored screening result under the current policies (FPSCREEN_POLICIES), without
+    fingerprinting again; reviewer decisions stay. Prints one line per upload whose verdict changed."""
+    paths = StackPaths.under(data_dir(ctx), None)
+    if not paths.results.exists():
+        raise typer.BadParameter(f"no results yet at {paths.results}: run `fpscreen up` and upload something")
+    settings = Settings.from_env()
+    with SqliteStore(paths.results) as store:
+        before = {v.job_id: v.final_verdict for v in store.recent_verdicts(100_000)}
+        records = VerdictService(store, settings.policies, _actions(settings)).reevaluate()
+    changed = [r for r in records if before.get(r.job_id) != r.final_verdict]
+    console = Console(highlight=False)
+    for record in changed:
+        console.print(Text(f"{record.object_key}  {before.get(record.job_id) or '-'} → {record.final_verdict}  "
+                           f"({record.rule})"))  # fmt: skip
+    console.print(Text(f"re-evaluated {len(records)} upload(s); {len(changed)} verdict(s) changed"))
 
 
 def review(

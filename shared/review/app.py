@@ -176,6 +176,7 @@ def create_app(
                 "to": request.args.get("to", ""),
             },
             evidence=lambda r: Evidence.from_dict(r.evidence),
+            token=token_for(user),
         )
 
     @app.get("/jobs/<job_id>")

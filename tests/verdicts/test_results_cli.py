@@ -66,3 +66,14 @@ def test_json_carries_the_verdict_and_the_evidence(runner: CliRunner) -> None:
     assert old["version"] == "superseded by job-new" and old["policy_verdict"] == "review"  # 5 s: a partial match
     assert new["matches"][0]["evidence"]["upload_share"] == pytest.approx(50 / 60, abs=1e-4)
     assert len(rows["job-many"]["matches"]) == 7
+
+
+def test_reevaluate_under_a_changed_policy(runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    strict = [{"name": "strict", "rules": [{"name": "any-second", "verdict": "block", "min_seconds": 1}]}]
+    monkeypatch.setenv("FPSCREEN_POLICIES", json.dumps(strict))
+    result = runner.invoke(app, ["reevaluate"])
+    assert result.exit_code == 0, result.output
+    assert f"{MARKUP_NAME}  review → block  (any-second)" in result.stdout  # the old job's 5 s now blocks
+    assert "re-evaluated 3 upload(s); 2 verdict(s) changed" in result.stdout
+    rows = {r["job_id"]: r for r in json.loads(runner.invoke(app, ["results", "--json"]).stdout)}
+    assert rows["job-old"]["policy"].startswith("strict ") and rows["job-old"]["rule"] == "any-second"
