@@ -70,7 +70,8 @@ class VerdictService:
         fp_job = job_from_result_json(job.result_json)
         if fp_job is None:
             return Evidence(upload_length=job.duration, unit="s")
-        return job_evidence(fp_job, object_key=job.object_key, library_lengths=self.library_lengths())
+        lengths = self.library_lengths() if job.match_count else {}  # no match: no library scan
+        return job_evidence(fp_job, object_key=job.object_key, library_lengths=lengths)
 
     def evaluate(self, job_id: str) -> VerdictRecord | None:
         """Decide (or re-decide) the job's verdict and apply its actions; None for jobs that get no verdict."""
@@ -101,7 +102,7 @@ class VerdictService:
             record.review_decision, record.reviewer = known.review_decision, known.reviewer
             record.reviewed_at, record.review_note = known.reviewed_at, known.review_note
             record.actions = dict(known.actions)
-        elif self._allowlisted_by_reviewer(job):
+        elif decision.verdict != "allow" and self._allowlisted_by_reviewer(job):
             record.review_decision, record.reviewer = "allowlist", "(allow-listed key)"
             record.reviewed_at = now
         record.final_verdict = final_verdict(record.verdict, record.review_decision)

@@ -205,7 +205,9 @@ def test_upload_verdict_actions_review_page_and_dismissal(
 
 
 def _review_in_browser(browser: Any, base: str, job_id: str, tmp_path: Path) -> None:
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.wait import WebDriverWait
 
     browser.get(base + "/")
@@ -233,7 +235,11 @@ def _review_in_browser(browser: Any, base: str, job_id: str, tmp_path: Path) -> 
         shutil.copyfile(shot, SCREENSHOT)
 
     browser.find_element(By.CSS_SELECTOR, "input[name=note]").send_keys("licensed: contract 42")
+    before = browser.find_element(By.ID, "final-verdict")
     browser.find_element(By.ID, "decide-dismiss").click()
-    # The form posts and redirects to the detail page: wait for the new page, not for a time.
-    WebDriverWait(browser, 20).until(lambda b: b.find_element(By.ID, "final-verdict").text == "allow")
+    # The form posts and redirects to the detail page: wait for the old page to go, then for the new one.
+    WebDriverWait(browser, 20).until(expected_conditions.staleness_of(before))
+    WebDriverWait(browser, 20, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(
+        lambda b: b.find_element(By.ID, "final-verdict").text == "allow"
+    )
     assert "dismiss by ana" in browser.find_element(By.ID, "review-decision").text
