@@ -107,7 +107,8 @@ def library_create(
     elif quiet:
         typer.echo(library.fp_db_id)
     else:
-        Console().print(f"Created {library.kind} library [bold]{library.name}[/]: {library.fp_db_id}", highlight=False)
+        created = Text.assemble(f"Created {library.kind} library ", (library.name, "bold"), f": {library.fp_db_id}")
+        Console().print(created, highlight=False)
 
 
 @library_app.command("list")
@@ -121,7 +122,9 @@ def library_list(ctx: typer.Context, as_json: JsonOption = False, data_dir_: Dat
     table = Table("FpDBId", "Name", "Kind", "Items", "Created", "Description", title="Libraries")
     for lib in libraries:
         name = f"{lib.name} (default)" if lib.is_default else lib.name
-        table.add_row(lib.fp_db_id, name, lib.kind, str(lib.item_count), lib.created_at, lib.description or "")
+        table.add_row(
+            lib.fp_db_id, Text(name), lib.kind, str(lib.item_count), lib.created_at, Text(lib.description or "")
+        )
     Console().print(table)
 
 
@@ -185,10 +188,10 @@ def library_add(
                 except (EngineError, ValidationError) as exc:
                     failures += 1
                     message = exc.message if isinstance(exc, EngineError) else str(exc)
-                    err.print(f"[red]{path}[/]: {message}", highlight=False)
-                    table.add_row(primary_key, "", "[red]failed[/]")
+                    err.print(Text.assemble((str(path), "red"), f": {message}"), highlight=False)
+                    table.add_row(Text(primary_key), "", Text("failed", style="red"))
                 else:
-                    table.add_row(primary_key, outcome.file_id or "", _store_outcome(outcome))
+                    table.add_row(Text(primary_key), outcome.file_id or "", Text(_store_outcome(outcome)))
                 progress.advance(task)
     Console().print(table)
     if failures:
@@ -221,9 +224,11 @@ def library_items(
         _echo_json({"FpShotFileList": {"FpShotFile": files}})
         return
     unit = "chars" if library.kind == "text" else "s"
-    table = Table("PrimaryKey", "FileId", "StoreTime", f"Duration ({unit})", "InputFile", title=library.name)
+    table = Table("PrimaryKey", "FileId", "StoreTime", f"Duration ({unit})", "InputFile", title=Text(library.name))
     for item in items:
-        table.add_row(item.primary_key, item.file_id, item.store_time, f"{item.duration:g}", item.input_file or "")
+        table.add_row(
+            Text(item.primary_key), item.file_id, item.store_time, f"{item.duration:g}", Text(item.input_file or "")
+        )
     Console().print(table)
 
 

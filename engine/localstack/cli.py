@@ -182,12 +182,12 @@ def demo(
     from engine.localstack.demo import run_demo
 
     console = Console(stderr=as_json)
-    report = run_demo(data_dir, keep=data_dir is not None, progress=lambda m: console.print(m))
+    report = run_demo(data_dir, keep=data_dir is not None, progress=lambda m: console.print(Text(m)))
     print_results(report.results, as_json=as_json)
     console.print(f"failed jobs reported to MPS: {report.reported_failures}; demo took {report.seconds:.0f} s")
     if report.problems:
         for problem in report.problems:
-            console.print(f"[red]✗ {problem}")
+            console.print(Text(f"✗ {problem}", style="red"))  # a problem names upload keys: text, not markup
         raise typer.Exit(1)
     console.print("[green]✓ every copy found with its time ranges, the original is clean, the broken file failed")
 
