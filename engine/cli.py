@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from engine.cli_root import DataDirOption, app, data_dir
 from engine.errors import EngineError
@@ -52,15 +53,20 @@ def _stderr() -> Console:
     return Console(stderr=True)
 
 
+# `fpscreen match` exit statuses, as grep's: something matched, nothing did, or the search itself failed.
+EXIT_MATCH, EXIT_NO_MATCH, EXIT_ERROR = 0, 1, 2
+
+
 @contextmanager
-def open_store(ctx: typer.Context, override: Path | None = None) -> Iterator[LibraryStore]:
-    """The library store, with engine errors turned into a one-line message and exit status 1."""
+def open_store(ctx: typer.Context, override: Path | None = None, *, error_status: int = 1) -> Iterator[LibraryStore]:
+    """The library store, with engine errors turned into a one-line message and exit status `error_status`."""
     try:
         with LibraryStore(data_dir(ctx, override)) as store:
             yield store
     except EngineError as exc:
-        _stderr().print(f"[bold red]Error[/] [{exc.code}] {exc.message}", highlight=False)
-        raise typer.Exit(1) from exc
+        message = Text.assemble(("Error", "bold red"), f" [{exc.code}] {exc.message}")  # text, never markup
+        _stderr().print(message, highlight=False)
+        raise typer.Exit(error_status) from exc
 
 
 def _echo_json(data: Any) -> None:
@@ -101,7 +107,8 @@ def library_create(
     elif quiet:
         typer.echo(library.fp_db_id)
     else:
-        Console().print(f"Created {library.kind} library [bold]{library.name}[/]: {library.fp_db_id}", highlight=False)
+        created = Text.assemble(f"Created {library.kind} library ", (library.name, "bold"), f": {library.fp_db_id}")
+        Console().print(created, highlight=False)
 
 
 @library_app.command("list")
@@ -115,7 +122,9 @@ def library_list(ctx: typer.Context, as_json: JsonOption = False, data_dir_: Dat
     table = Table("FpDBId", "Name", "Kind", "Items", "Created", "Description", title="Libraries")
     for lib in libraries:
         name = f"{lib.name} (default)" if lib.is_default else lib.name
-        table.add_row(lib.fp_db_id, name, lib.kind, str(lib.item_count), lib.created_at, lib.description or "")
+        table.add_row(
+            lib.fp_db_id, Text(name), lib.kind, str(lib.item_count), lib.created_at, Text(lib.description or "")
+        )
     Console().print(table)
 
 
@@ -179,10 +188,10 @@ def library_add(
                 except (EngineError, ValidationError) as exc:
                     failures += 1
                     message = exc.message if isinstance(exc, EngineError) else str(exc)
-                    err.print(f"[red]{path}[/]: {message}", highlight=False)
-                    table.add_row(primary_key, "", "[red]failed[/]")
+                    err.print(Text.assemble((str(path), "red"), f": {message}"), highlight=False)
+                    table.add_row(Text(primary_key), "", Text("failed", style="red"))
                 else:
-                    table.add_row(primary_key, outcome.file_id or "", _store_outcome(outcome))
+                    table.add_row(Text(primary_key), outcome.file_id or "", Text(_store_outcome(outcome)))
                 progress.advance(task)
     Console().print(table)
     if failures:
@@ -215,9 +224,11 @@ def library_items(
         _echo_json({"FpShotFileList": {"FpShotFile": files}})
         return
     unit = "chars" if library.kind == "text" else "s"
-    table = Table("PrimaryKey", "FileId", "StoreTime", f"Duration ({unit})", "InputFile", title=library.name)
+    table = Table("PrimaryKey", "FileId", "StoreTime", f"Duration ({unit})", "InputFile", title=Text(library.name))
     for item in items:
-        table.add_row(item.primary_key, item.file_id, item.store_time, f"{item.duration:g}", item.input_file or "")
+        table.add_row(
+            Text(item.primary_key), item.file_id, item.store_time, f"{item.duration:g}", Text(item.input_file or "")
+        )
     Console().print(table)
 
 
@@ -262,12 +273,12 @@ def _result_tables(result: FpShotResult, unit: str) -> list[Table]:
             )
             for shot in result.matches_of(spec.name):
                 for n, t in enumerate(shot.slices):  # type: ignore[union-attr]
-                    table.add_row(
-                        shot.primary_key if n == 0 else "",
+                    table.add_row(  # names and texts as Text: a "[red]" in them is not markup
+                        Text(shot.primary_key if n == 0 else ""),
                         f"{shot.similarity:.3f}" if n == 0 else "",
                         f"{t.input_fragment.start:g} - {t.input_fragment.end:g}",  # type: ignore[union-attr]
-                        _clip(t.input_text),  # type: ignore[union-attr]
-                        _clip(t.duplication_text),  # type: ignore[union-attr]
+                        Text(_clip(t.input_text)),  # type: ignore[union-attr]
+                        Text(_clip(t.duplication_text)),  # type: ignore[union-attr]
                         f"{t.similarity:.3f}",
                     )
         else:
@@ -275,7 +286,7 @@ def _result_tables(result: FpShotResult, unit: str) -> list[Table]:
             for shot in result.matches_of(spec.name):
                 for n, s in enumerate(shot.slices):
                     table.add_row(
-                        shot.primary_key if n == 0 else "",
+                        Text(shot.primary_key if n == 0 else ""),
                         f"{shot.similarity:.3f}" if n == 0 else "",
                         f"{s.input.start:g} - {s.input.end:g}",  # type: ignore[union-attr]
                         f"{s.duplication.start:g} - {s.duplication.end:g}",  # type: ignore[union-attr]
@@ -297,28 +308,35 @@ def match(
     text_type: TextTypeOption = None,
     data_dir_: DataDirOption = None,
 ) -> None:
-    """Search a library for what FILE copies (an MPS `nosave` job) and print the FpShotResult."""
+    """Search a library for what FILE copies (an MPS `nosave` job) and print the FpShotResult.
+
+    Exit status: 0 when something matched, 1 when nothing did, 2 on an error (as grep)."""
     try:
         config = FpShotConfig(primary_key=file.name, save_type="nosave", fp_db_id=fp_db_id, text_type=text_type)  # type: ignore[arg-type]
     except ValidationError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--text-type") from exc
-    with open_store(ctx, data_dir_) as store, _progress() as progress:
-        progress.add_task(f"Fingerprinting {file.name}", total=None)
+        raise typer.BadParameter(str(exc), param_hint="--text-type") from exc  # click's usage error: status 2
+    with open_store(ctx, data_dir_, error_status=EXIT_ERROR) as store, _progress() as progress:
+        progress.add_task(Text(f"Fingerprinting {file.name}"), total=None)
         outcome = Matcher(store).run_job(file, config, min_similarity=threshold)
+    found = bool(_all_shots(outcome.result))
     if as_json:
         _echo_json(outcome.result.to_wire())
-        return
+        raise typer.Exit(EXIT_MATCH if found else EXIT_NO_MATCH)
     # Text slices are in seconds when the text carries timings (ASR), in characters for plain text.
     timed_text = (text_type or text_type_for(file.name)) == "ASR"
     timed = kind_of(outcome.library.model_id) != "text" or timed_text
     console = Console()
     console.print(
-        f"{file.name} against [bold]{outcome.library.name}[/] ({outcome.library.fp_db_id}): "
-        f"{len(_all_shots(outcome.result))} matching item(s)",
+        Text.assemble(
+            f"{file.name} against ",
+            (outcome.library.name, "bold"),
+            f" ({outcome.library.fp_db_id}): {len(_all_shots(outcome.result))} matching item(s)",
+        ),
         highlight=False,
     )
     for table in _result_tables(outcome.result, "s" if timed else "chars"):
         console.print(table)
+    raise typer.Exit(EXIT_MATCH if found else EXIT_NO_MATCH)
 
 
 def _register_areas() -> None:

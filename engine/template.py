@@ -114,8 +114,19 @@ ALLOWED_ACTIONS: dict[str, frozenset[str]] = {
             "ots:BatchGetRow",
         }
     ),
-    # FC sends failed async events to the OnFailure queue with the service role.
-    "mns": frozenset({"mns:SendMessage"}),
+    # FC sends failed async events to the OnFailure queue with the service role; verdicts go to their topic.
+    "mns": frozenset({"mns:SendMessage", "mns:PublishMessage"}),
+    # Verdict actions on the screened object: tag, ACL, quarantine copy.
+    "oss": frozenset(
+        {
+            "oss:GetObject",
+            "oss:GetObjectTagging",
+            "oss:PutObjectTagging",
+            "oss:PutObjectAcl",
+            "oss:PutObject",
+            "oss:DeleteObject",
+        }
+    ),
     # FC writes function logs to the service's Logstore with the service role.
     "log": frozenset({"log:PostLogStoreLogs"}),
     # FC attaches function instances to the service's VSwitch through ENIs it creates with the service role.

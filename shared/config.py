@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from shared.contracts.modalities import text_type_for
 from shared.contracts.mps import SaveType, TextType
+from shared.verdicts.policy import Policy
 from shared.vocabulary import DEFAULT_REGION
 
 ENV_ROUTES = "FPSCREEN_ROUTES"
@@ -25,6 +26,11 @@ ENV_MPS_QPS = "FPSCREEN_MPS_QPS"
 ENV_LEASE_SECONDS = "FPSCREEN_CLAIM_LEASE_SECONDS"
 ENV_STUCK_AFTER = "FPSCREEN_STUCK_AFTER_SECONDS"
 ENV_REPORT_MAX_ATTEMPTS = "FPSCREEN_REPORT_MAX_ATTEMPTS"
+# Verdicts: per-library match policies (JSON list of shared.verdicts.policy.Policy) and where actions go.
+ENV_POLICIES = "FPSCREEN_POLICIES"
+ENV_OSS_ENDPOINT = "FPSCREEN_OSS_ENDPOINT"
+ENV_MNS_ENDPOINT = "FPSCREEN_MNS_ENDPOINT"
+ENV_VERDICT_TOPIC = "FPSCREEN_VERDICT_TOPIC"
 
 # Every variable the functions read: template.yml must declare each (checked by tests/template).
 FUNCTION_ENV = (
@@ -89,6 +95,11 @@ class Settings(BaseModel):
     claim_lease_seconds: float = Field(default=300.0, gt=0)
     stuck_after_seconds: float = Field(default=900.0, gt=0)
     report_max_attempts: int = Field(default=5, ge=1)
+    # Empty: the built-in default policy (shared.verdicts.policy.DEFAULT_POLICY) for every library.
+    policies: list[Policy] = Field(default_factory=list)
+    oss_endpoint: str | None = None  # verdict actions on the uploaded object; unset: no object actions
+    mns_endpoint: str | None = None  # with verdict_topic: publish verdict messages
+    verdict_topic: str | None = None
 
     def routes_for(self, key: str) -> list[Route]:
         """Every route that takes `key`: an object may be screened against several libraries."""
@@ -98,12 +109,13 @@ class Settings(BaseModel):
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         values: dict[str, object] = {}
-        raw_routes = env.get(ENV_ROUTES, "").strip()
-        if raw_routes:
-            try:
-                values["routes"] = json.loads(raw_routes)
-            except json.JSONDecodeError as exc:
-                raise ConfigError(f"{ENV_ROUTES} is not valid JSON: {exc}") from exc
+        for field_name, var in (("routes", ENV_ROUTES), ("policies", ENV_POLICIES)):
+            raw = env.get(var, "").strip()
+            if raw:
+                try:
+                    values[field_name] = json.loads(raw)
+                except json.JSONDecodeError as exc:
+                    raise ConfigError(f"{var} is not valid JSON: {exc}") from exc
         for field_name, var in (
             ("store_url", ENV_STORE_URL),
             ("mps_endpoint", ENV_MPS_ENDPOINT),
@@ -113,6 +125,9 @@ class Settings(BaseModel):
             ("claim_lease_seconds", ENV_LEASE_SECONDS),
             ("stuck_after_seconds", ENV_STUCK_AFTER),
             ("report_max_attempts", ENV_REPORT_MAX_ATTEMPTS),
+            ("oss_endpoint", ENV_OSS_ENDPOINT),
+            ("mns_endpoint", ENV_MNS_ENDPOINT),
+            ("verdict_topic", ENV_VERDICT_TOPIC),
         ):
             if env.get(var, "").strip():
                 values[field_name] = env[var].strip()

@@ -25,6 +25,8 @@ from shared.services.parking import park
 from shared.services.report import FailedJobReporter
 from shared.services.results import ResultRecorder
 from shared.services.submit import SubmitService
+from shared.verdicts.service import VerdictService
+from shared.vocabulary import SUCCESS
 
 log = get_logger("fpscreen.handlers")
 
@@ -73,9 +75,11 @@ def store_results(event: Any, context: Any) -> str:
         outcome = recorder.park(MnsTopicMessage(body=raw), str(exc))
     else:
         outcome = recorder.handle_message(message)
-    return json.dumps(
-        {"job_id": outcome.job_id, "status": outcome.status, "state": outcome.state, "reason": outcome.reason}
-    )
+    summary = {"job_id": outcome.job_id, "status": outcome.status, "state": outcome.state, "reason": outcome.reason}
+    if outcome.state == SUCCESS:
+        # Also on "unchanged": a retried delivery redoes whatever actions had not completed.
+        VerdictService(runtime.store, runtime.settings.policies, runtime.actions).evaluate(outcome.job_id)
+    return json.dumps(summary)
 
 
 def report_failed(event: Any, context: Any) -> str:

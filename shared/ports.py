@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Protocol
+from typing import Any, Protocol
 
 from shared.contracts.mps import (
     QueryFpShotJobListRequest,
@@ -162,6 +162,32 @@ class ParkedMessage:
     attrs: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(slots=True)
+class VerdictRecord:
+    """A screened upload's verdict: the policy's decision from the match evidence, a reviewer's decision on
+    top of it, and the actions applied for it (`shared.verdicts`, `shared.services.actions`)."""
+
+    job_id: str
+    object_key: str = ""
+    bucket: str = ""
+    fp_db_id: str = ""
+    verdict: str = ""  # the policy's verdict: block | review | allow
+    rule: str = ""  # the policy rule that decided (or "no-match", "below-thresholds", "allow-list:…")
+    decided_item: str = ""  # the library item whose evidence decided
+    policy_name: str = ""
+    policy_version: str = ""  # content hash of the policy that decided
+    evidence: dict[str, Any] = field(default_factory=dict)  # shared.verdicts.evidence.Evidence.to_dict()
+    review_decision: str = ""  # confirm | dismiss | allowlist ("" until a reviewer decides)
+    reviewer: str = ""
+    reviewed_at: float = 0.0
+    review_note: str = ""
+    final_verdict: str = ""  # what the actions follow: the reviewer's decision applied to `verdict`
+    actions: dict[str, Any] = field(default_factory=dict)  # what was applied, and for which final verdict
+    submitted_at: float = 0.0  # the upload's job, for date filters
+    evaluated_at: float = 0.0
+    updated_at: float = 0.0
+
+
 class ClaimStore(Protocol):
     """Object claims: one lease per uploaded object version and library, so each is submitted once."""
 
@@ -260,6 +286,20 @@ class ParkingLot(Protocol):
         ...
 
 
-class ResultStore(ClaimStore, JobStore, MatchStore, FailedJobOutbox, ParkingLot, Protocol):
+class VerdictStore(Protocol):
+    """Verdicts per job, for reviewers and actions."""
+
+    def save_verdict(self, verdict: VerdictRecord) -> None:
+        """Insert or replace the job's verdict (last writer wins: one writer per job at a time)."""
+        ...
+
+    def get_verdict(self, job_id: str) -> VerdictRecord | None: ...
+
+    def recent_verdicts(self, limit: int = 100) -> list[VerdictRecord]:
+        """Newest first (by submitted_at)."""
+        ...
+
+
+class ResultStore(ClaimStore, JobStore, MatchStore, FailedJobOutbox, ParkingLot, VerdictStore, Protocol):
     """Everything one store backend (`shared.store`: SQLite, Tablestore) provides. Services ask for the focused
     ports they use; every write is idempotent and conditional writes make concurrent calls safe."""

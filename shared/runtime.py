@@ -16,6 +16,7 @@ from typing import Any
 from shared.config import Settings
 from shared.credentials import Credentials, resolve_credentials
 from shared.ports import MpsPort, ResultStore
+from shared.services.actions import ActionRunner, MnsVerdictPublisher, ObjectActions, OssObjectActions, VerdictPublisher
 
 
 @dataclass(slots=True)
@@ -23,6 +24,7 @@ class Runtime:
     settings: Settings
     store: ResultStore
     mps: MpsPort
+    actions: ActionRunner | None = None  # verdict actions (object tag/copy/ACL, verdict messages), if configured
 
 
 RuntimeFactory = Callable[[Settings, Credentials | None], Runtime]
@@ -42,7 +44,21 @@ def default_factory(settings: Settings, credentials: Credentials | None) -> Runt
         endpoint=settings.mps_endpoint,
         rate_limiter=TokenBucket(settings.mps_qps, burst=max(1.0, settings.mps_qps / 10)),
     )
-    return Runtime(settings, store, mps)
+    return Runtime(settings, store, mps, actions_for(settings, credentials))
+
+
+def actions_for(settings: Settings, credentials: Credentials) -> ActionRunner | None:
+    """The verdict actions the settings ask for (None when neither OSS nor a verdict topic is configured)."""
+    fixed = credentials  # the runtime is rebuilt when the credentials rotate
+    objects: ObjectActions | None = None
+    publisher: VerdictPublisher | None = None
+    if settings.oss_endpoint:
+        objects = OssObjectActions(settings.oss_endpoint, lambda: fixed)
+    if settings.mns_endpoint and settings.verdict_topic:
+        publisher = MnsVerdictPublisher(settings.mns_endpoint, settings.verdict_topic, lambda: fixed)
+    if objects is None and publisher is None:
+        return None
+    return ActionRunner.with_policy(objects, publisher)
 
 
 _lock = threading.Lock()

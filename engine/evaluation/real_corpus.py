@@ -307,9 +307,12 @@ def _build_video(corpus: RealCorpus, items: list[dict], gen: Path) -> None:
             start = round(rng.uniform(0.0, piece.duration - length), 2)
             frames = round(length * piece.fps)
             excerpt = sv.Clip(piece.frames[round(start * piece.fps) :][:frames], piece.fps)
-            # the host of a picture-in-picture is unrelated footage: another library piece's neighbour
-            other = lib[(j + 1 + e_index) % len(lib)][1] if name == "pip_1/3" and len(lib) > 1 else host
-            path = gen / "video" / f"q-{_slug(name)}-{ref.id}{edit.suffix}"
+            # The host of a picture-in-picture is unrelated footage: a held-out piece (a library piece would be a
+            # true second copy in the query). The "-h" file names keep older queries, hosted on library pieces,
+            # from being reused.
+            pip = name == "pip_1/3"
+            other = negs[(j + 1 + e_index) % len(negs)][1] if pip and negs else host
+            path = gen / "video" / f"q-{_slug(name)}-{ref.id}{'-h' if pip else ''}{edit.suffix}"
             ops = _video_ops(edit, excerpt, other)
 
             def make(t: Path, c: sv.Clip = excerpt, o: list[sv.Op] = ops, e: VideoEdit = edit) -> None:

@@ -12,9 +12,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from engine.cli_root import data_dir
-from engine.localstack.results import Problem, ScreeningResult, problems, screening_results
+from engine.localstack.results import MatchedItem, Problem, ScreeningResult, problems, screening_results
 from engine.localstack.stack import DEFAULT_BUCKET, DEFAULT_TEMPLATE, LocalStack, StackPaths, StackSettings, upload_file
 from shared.store.sqlite import SqliteStore
 
@@ -72,30 +73,86 @@ def upload(
     print(f"oss://{obj.bucket}/{obj.key} etag {obj.etag} {obj.size} bytes: {state}")
 
 
-def _slices_text(result: ScreeningResult) -> tuple[str, str, str]:
-    if not result.matches:
-        return "", "", ""
-    items, sims, ranges = [], [], []
-    for match in result.matches[:3]:
-        items.append(match.library_object or match.primary_key)
-        sims.append(f"{match.similarity:.2f}")
-        spans = sorted(match.slices, key=lambda s: (s.kind, s.input_start))[:4]
-        ranges.append("  ".join(s.describe() for s in spans))
-    return "\n".join(items), "\n".join(sims), "\n".join(ranges)
+MAX_ITEMS = 5  # matched items per upload in the table (--all: every one); the rest are counted, never dropped
+MAX_SLICES = 4  # aligned slices per item
+POLICY_STYLE = {"block": "bold red", "review": "bold yellow", "allow": "green"}
 
 
-def print_results(results: list[ScreeningResult], *, as_json: bool, console: Console | None = None) -> None:
+def _share(value: object) -> str:
+    return f"{float(value) * 100:.0f}%" if isinstance(value, int | float) else "?"
+
+
+def _evidence_line(match: MatchedItem) -> str:
+    ev = match.evidence
+    if not ev:
+        return f"similarity {match.similarity:.2f}"
+    unit = ev.get("unit", "s")
+    modalities = set(ev.get("modalities") or {})
+    agree = "both" if {"video", "audio"} <= modalities else "+".join(sorted(modalities)) or "?"
+    return (
+        f"{float(ev.get('matched', 0)):.1f} {unit} · {_share(ev.get('upload_share'))} of upload · "
+        f"{_share(ev.get('library_share'))} of item · {agree} · "
+        f"best {float(ev.get('best_similarity', 0)):.2f} / overall {float(ev.get('similarity', 0)):.2f}"
+    )
+
+
+def _matches_cell(result: ScreeningResult, *, everything: bool) -> Text:
+    """Every item's evidence and aligned ranges, as plain text (never markup): a name may hold brackets."""
+    cell = Text()
+    shown = result.matches if everything else result.matches[:MAX_ITEMS]
+    for n, match in enumerate(shown):
+        if n:
+            cell.append("\n")
+        cell.append(match.library_object or match.primary_key, style="bold")
+        cell.append("\n  " + _evidence_line(match))
+        slices = sorted(match.slices, key=lambda s: (s.kind, s.input_start))
+        for piece in slices if everything else slices[:MAX_SLICES]:
+            cell.append("\n  " + piece.describe())
+        hidden = 0 if everything else len(slices) - MAX_SLICES
+        if hidden > 0:
+            cell.append(f"\n  +{hidden} more slice{'s' if hidden > 1 else ''} (--all or --json)", style="dim")
+    hidden_items = len(result.matches) - len(shown)
+    if hidden_items > 0:
+        cell.append(f"\n+{hidden_items} more item{'s' if hidden_items > 1 else ''} (--all or --json)", style="dim")
+    return cell
+
+
+def _verdict_cell(result: ScreeningResult) -> Text:
+    cell = Text()
+    if result.policy_verdict:
+        cell.append(result.policy_verdict, style=POLICY_STYLE.get(result.policy_verdict, ""))
+        cell.append(f"\nrule {result.rule}\npolicy {result.policy}", style="dim")
+        if result.review:
+            cell.append(f"\n{result.review}")
+        cell.append("\n")
+    outcome = result.verdict if result.verdict != "failed" else f"failed {result.code}"
+    cell.append(outcome, style=VERDICT_STYLE.get(result.verdict, ""))
+    return cell
+
+
+def _upload_cell(result: ScreeningResult) -> Text:
+    cell = Text(result.upload)
+    cell.append(f"\njob {result.job_id}", style="dim")
+    cell.append(f"\n{result.version}", style="dim" if result.version == "current" else "yellow")
+    if result.submitted:
+        cell.append(f"\nsubmitted {result.submitted}", style="dim")
+    if result.finished:
+        cell.append(f"\nfinished {result.finished}", style="dim")
+    return cell
+
+
+def print_results(
+    results: list[ScreeningResult], *, as_json: bool, console: Console | None = None, everything: bool = False
+) -> None:
     if as_json:
         json.dump([r.to_dict() for r in results], sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")
         return
     table = Table(title="Screening results", show_lines=True)
-    for column in ("upload", "verdict", "matched library item", "similarity", "aligned time ranges (upload ↔ library)"):
+    for column in ("upload", "verdict", "matched items: evidence and aligned ranges (upload ↔ library)"):
         table.add_column(column)
     for result in results:
-        item, sim, ranges = _slices_text(result)
-        verdict = result.verdict if result.verdict != "failed" else f"failed\n{result.code}"
-        table.add_row(result.upload, f"[{VERDICT_STYLE.get(result.verdict, '')}]{verdict}", item, sim, ranges)
+        table.add_row(_upload_cell(result), _verdict_cell(result), _matches_cell(result, everything=everything))
     (console or Console(width=160)).print(table)
 
 
@@ -104,13 +161,15 @@ def results(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     uploads_only: Annotated[bool, typer.Option("--uploads-only", help="Hide library items.")] = False,
     limit: Annotated[int, typer.Option("--limit")] = 200,
+    everything: Annotated[bool, typer.Option("--all", help="Every matched item and slice (default: counted).")] = False,
 ) -> None:
-    """List screening results: upload, verdict, matched library item, similarity, aligned time ranges."""
+    """List screening results: upload (job, version, times), the policy's verdict and the rule that decided,
+    any reviewer decision, and per matched item the evidence and the aligned time ranges."""
     path = _paths(ctx, None).results
     if not path.exists():
         raise typer.BadParameter(f"no results yet at {path}: run `fpscreen up` and upload something")
     rows = screening_results(SqliteStore(path), limit=limit, include_library=not uploads_only)
-    print_results(rows, as_json=as_json)
+    print_results(rows, as_json=as_json, everything=everything)
     if not as_json:
         print_problems(_problems(_paths(ctx, None)))
 
@@ -163,12 +222,12 @@ def demo(
     from engine.localstack.demo import run_demo
 
     console = Console(stderr=as_json)
-    report = run_demo(data_dir, keep=data_dir is not None, progress=lambda m: console.print(m))
+    report = run_demo(data_dir, keep=data_dir is not None, progress=lambda m: console.print(Text(m)))
     print_results(report.results, as_json=as_json)
     console.print(f"failed jobs reported to MPS: {report.reported_failures}; demo took {report.seconds:.0f} s")
     if report.problems:
         for problem in report.problems:
-            console.print(f"[red]✗ {problem}")
+            console.print(Text(f"✗ {problem}", style="red"))  # a problem names upload keys: text, not markup
         raise typer.Exit(1)
     console.print("[green]✓ every copy found with its time ranges, the original is clean, the broken file failed")
 
@@ -179,3 +238,7 @@ def register(app: typer.Typer) -> None:
     app.command("results")(results)
     app.command("problems")(problems_command)
     app.command("demo")(demo)
+    from engine.review.cli import reevaluate, review
+
+    app.command("review")(review)
+    app.command("reevaluate")(reevaluate)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import re
+import threading
 import time
 import urllib.request
 import uuid
@@ -96,6 +97,10 @@ class OssShim:
         self._s3 = s3_app
         self._api = api_app
         self.region = region
+        # OSS object ACLs are canned names, with "default" (inherit the bucket's) that S3 cannot express, and
+        # moto answers GetObjectAcl with S3 grants oss2 can't read: the shim keeps each object's canned ACL.
+        self._object_acls: dict[tuple[str, str], str] = {}
+        self._acl_lock = threading.Lock()
 
     # ------------------------------------------------------------------------------------------- WSGI
 
@@ -107,7 +112,18 @@ class OssShim:
         names = _query_names(environ.get("QUERY_STRING", ""))
         bucket, key = self._split_path(path)
         is_bucket_get = bool(bucket) and not key and environ["REQUEST_METHOD"] == "GET"
-        if is_bucket_get and names & {"bucketInfo", "location"}:
+        method = environ["REQUEST_METHOD"]
+        acl_header = environ.get("HTTP_X_OSS_OBJECT_ACL", "")
+        if key and "acl" in names and method == "GET":
+            status, headers, body = self._get_object_acl(environ, bucket, key)
+        elif key and "acl" in names and method == "PUT" and acl_header == "default":
+            # S3 has no "inherit": forget the object's canned ACL (moto's grants stay the bucket owner's).
+            status, headers, body = self._head(environ, bucket, key)
+            if status.startswith("200"):
+                with self._acl_lock:
+                    self._object_acls.pop((bucket, unquote(key)), None)
+                headers, body = [], b""
+        elif is_bucket_get and names & {"bucketInfo", "location"}:
             status, headers, body = self._bucket_subresource(environ, bucket, "bucketInfo" in names)
         elif is_bucket_get and names <= _V1_LIST_PARAMS:
             # moto's v1 listing repeats every CommonPrefix on every page and hands out opaque markers; its v2
@@ -118,7 +134,52 @@ class OssShim:
                 body = _v2_listing_as_v1(body)
         else:
             status, headers, body = self._call(self._s3, environ)
+        if key and status.startswith(("200", "204")):
+            self._remember_acl(method, bucket, unquote(key), acl_header, names)
         return self._respond(environ, start_response, status, headers, body, object_request=bool(key))
+
+    # --------------------------------------------------------------------------------------- object ACLs
+
+    def _remember_acl(self, method: str, bucket: str, key: str, acl: str, names: set[str]) -> None:
+        with self._acl_lock:
+            if method == "DELETE" and not names:
+                self._object_acls.pop((bucket, key), None)
+            elif method == "PUT" and acl and acl != "default":
+                self._object_acls[(bucket, key)] = acl
+            elif method == "PUT" and not names:
+                self._object_acls.pop((bucket, key), None)  # a new object without an ACL header inherits
+
+    def _head(self, environ: WsgiEnviron, bucket: str, key: str) -> tuple[str, list[tuple[str, str]], bytes]:
+        probe = dict(
+            environ,
+            REQUEST_METHOD="HEAD",
+            PATH_INFO=f"/{bucket}/{key}",
+            QUERY_STRING="",
+            CONTENT_LENGTH="0",
+            **{"wsgi.input": io.BytesIO(b"")},
+        )
+        status, headers, _ = self._call(self._s3, probe)
+        if status.startswith("200"):
+            return status, headers, b""
+        body = (
+            "<?xml version='1.0' encoding='UTF-8'?>\n<Error><Code>NoSuchKey</Code>"
+            f"<Message>The specified key does not exist.</Message><Key>{escape(unquote(key))}</Key></Error>"
+        )
+        return "404 Not Found", [("Content-Type", "application/xml")], body.encode()
+
+    def _get_object_acl(self, environ: WsgiEnviron, bucket: str, key: str) -> tuple[str, list[tuple[str, str]], bytes]:
+        """GetObjectAcl in OSS's shape: `<AccessControlList><Grant>private</Grant>` (or `default`)."""
+        status, _headers, body = self._head(environ, bucket, key)
+        if not status.startswith("200"):
+            return status, [("Content-Type", "application/xml")], body
+        with self._acl_lock:
+            acl = self._object_acls.get((bucket, unquote(key)), "default")
+        body = (
+            "<?xml version='1.0' encoding='UTF-8'?>\n<AccessControlPolicy><Owner><ID>local</ID>"
+            f"<DisplayName>local</DisplayName></Owner><AccessControlList><Grant>{acl}</Grant></AccessControlList>"
+            "</AccessControlPolicy>"
+        )
+        return "200 OK", [("Content-Type", "application/xml")], body.encode()
 
     # ----------------------------------------------------------------------------------------- request
 

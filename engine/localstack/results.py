@@ -1,14 +1,19 @@
-"""The review view of stored screening results (`fpscreen results`): one row per upload, with its verdict,
-the library items it copies and the aligned ranges (seconds; characters for a plain-text upload's text slices)."""
+"""The review view of stored screening results (`fpscreen results`): one row per screened job, with its match
+outcome (`verdict`: copy, clean, failed, pending, stored), the policy's verdict and the rule that decided it
+(block, review, allow; `shared.verdicts`), a reviewer's decision, the evidence per matched library item, the
+aligned ranges (seconds; characters for a plain-text upload's text slices), times, and which job is the current
+version of its object key (a re-upload supersedes the earlier job)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from shared.contracts.modalities import text_type_for
-from shared.ports import JobRecord, MatchRow, ResultStore
+from shared.ports import JobRecord, MatchRow, ResultStore, VerdictRecord
 from shared.vocabulary import FAIL, SUCCESS
 
 LIBRARY_SAVE_TYPES = {"forcesave", "save", "onlysave"}
@@ -47,6 +52,8 @@ class MatchedItem:
     library_object: str  # the library upload that PrimaryKey came from, when known
     similarity: float
     slices: list[AlignedSlice] = field(default_factory=list)
+    # shared.verdicts.evidence.ItemEvidence as a dict: matched, upload_share, library_share, modalities, ...
+    evidence: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -59,6 +66,13 @@ class ScreeningResult:
     code: str = ""
     message: str = ""
     matches: list[MatchedItem] = field(default_factory=list)
+    policy_verdict: str = ""  # block | review | allow after any reviewer decision ("" when not screened)
+    rule: str = ""  # the policy rule that decided
+    policy: str = ""  # "<name> <version>"
+    review: str = ""  # "dismiss by ana at 2026-… UTC"
+    submitted: str = ""  # when the job was submitted (UTC)
+    finished: str = ""  # MPS FinishTime
+    version: str = "current"  # or "superseded by <job id>" when the same key was screened again later
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -111,31 +125,58 @@ def _matched(rows: list[MatchRow], library_objects: dict[str, str], text_unit: s
     return sorted(items.values(), key=lambda m: -m.similarity)
 
 
+def _utc(epoch: float) -> str:
+    if not epoch:
+        return ""
+    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _with_verdict(result: ScreeningResult, record: VerdictRecord | None) -> None:
+    if record is None:
+        return
+    result.policy_verdict = record.final_verdict or record.verdict
+    result.rule = record.rule
+    result.policy = f"{record.policy_name} {record.policy_version}".strip()
+    if record.review_decision:
+        result.review = f"{record.review_decision} by {record.reviewer} at {_utc(record.reviewed_at)}"
+        if record.final_verdict != record.verdict:
+            result.review += f" (policy said {record.verdict})"
+    evidence = {item.get("primary_key"): item for item in record.evidence.get("items", [])}
+    for match in result.matches:
+        match.evidence = dict(evidence.get(match.primary_key) or {})
+
+
 def screening_results(store: ResultStore, *, limit: int = 500, include_library: bool = True) -> list[ScreeningResult]:
     jobs = store.recent_jobs(limit)
+    newer: dict[str, str] = {}  # object key → the newest job seen so far (jobs come newest first)
     library_objects = {
         job.primary_key: job.object_key for job in jobs if job.save_type in LIBRARY_SAVE_TYPES and job.primary_key
     }
     results: list[ScreeningResult] = []
     for job in jobs:
+        key = f"{job.bucket}/{job.object_key}|{job.fp_db_id}"
+        superseding = newer.get(key)
+        newer.setdefault(key, job.job_id)
         if not include_library and job.save_type in LIBRARY_SAVE_TYPES:
             continue
-        results.append(
-            ScreeningResult(
-                upload=job.object_key or job.job_id,
-                job_id=job.job_id,
-                state=job.state,
-                verdict=_verdict(job),
-                save_type=job.save_type,
-                code=job.code,
-                message=job.message,
-                matches=(
-                    _matched(store.matches_for_job(job.job_id), library_objects, _text_unit(job))
-                    if job.match_count
-                    else []
-                ),
-            )
+        result = ScreeningResult(
+            upload=job.object_key or job.job_id,
+            job_id=job.job_id,
+            state=job.state,
+            verdict=_verdict(job),
+            save_type=job.save_type,
+            code=job.code,
+            message=job.message,
+            matches=(
+                _matched(store.matches_for_job(job.job_id), library_objects, _text_unit(job)) if job.match_count else []
+            ),
+            submitted=_utc(job.submitted_at),
+            finished=job.finish_time,
+            version=f"superseded by {superseding}" if superseding else "current",
         )
+        if job.save_type not in LIBRARY_SAVE_TYPES and job.state == SUCCESS:
+            _with_verdict(result, store.get_verdict(job.job_id))
+        results.append(result)
     return results
 
 

@@ -257,6 +257,9 @@ class LocalStack:
                 "MPS_ENDPOINT": self.engine.url,
                 "FPSCREEN_STORE_URL": f"sqlite:///{self.paths.results}",
                 "FPSCREEN_CLAIM_LEASE_SECONDS": str(self.settings.claim_lease_seconds),
+                # The directory bucket has no tags or ACLs: verdicts are stored, not acted on (no cloud calls).
+                "FPSCREEN_OSS_ENDPOINT": "",
+                "FPSCREEN_MNS_ENDPOINT": "",
             }
         )
         for trigger in self.template.mns_topic_triggers():

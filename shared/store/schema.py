@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal, TypeVar
 
-from shared.ports import FailedJob, JobRecord, MatchRow, ObjectClaim, ParkedMessage
+from shared.ports import FailedJob, JobRecord, MatchRow, ObjectClaim, ParkedMessage, VerdictRecord
 from shared.vocabulary import CLAIM_COMPLETED, CLAIM_IN_PROGRESS, CLAIM_MAYBE_SUBMITTED, state_rank
 
 Scalar = str | int | float
@@ -39,8 +39,9 @@ JOBS = TableSpec("fp_jobs", (("job_id", "STRING"),), JobRecord, (("state_rank", 
 MATCHES = TableSpec("fp_matches", (("job_id", "STRING"), ("slice_id", "STRING")), MatchRow)
 FAILED_JOBS = TableSpec("fp_failed_jobs", (("job_id", "STRING"),), FailedJob, (("reported", "int"),))
 PARKED_MESSAGES = TableSpec("fp_parked_messages", (("message_id", "STRING"),), ParkedMessage)
+VERDICTS = TableSpec("fp_verdicts", (("job_id", "STRING"),), VerdictRecord)
 
-TABLES: tuple[TableSpec, ...] = (OBJECTS, JOBS, MATCHES, FAILED_JOBS, PARKED_MESSAGES)
+TABLES: tuple[TableSpec, ...] = (OBJECTS, JOBS, MATCHES, FAILED_JOBS, PARKED_MESSAGES, VERDICTS)
 
 # Claim statuses (ObjectClaim.status).
 IN_PROGRESS: Final = CLAIM_IN_PROGRESS

@@ -14,7 +14,16 @@ from collections.abc import Collection, Sequence
 from dataclasses import replace
 from typing import Any
 
-from shared.ports import ClaimOutcome, ClaimResult, FailedJob, JobRecord, MatchRow, ObjectClaim, ParkedMessage
+from shared.ports import (
+    ClaimOutcome,
+    ClaimResult,
+    FailedJob,
+    JobRecord,
+    MatchRow,
+    ObjectClaim,
+    ParkedMessage,
+    VerdictRecord,
+)
 from shared.sqlite import MEMORY as MEMORY  # re-exported: SqliteStore(MEMORY)
 from shared.sqlite import SqliteDatabase
 from shared.store import schema
@@ -28,6 +37,7 @@ _INDEXES = (
     'CREATE INDEX IF NOT EXISTS "fp_jobs_submitted" ON "fp_jobs" ("submitted_at")',
     'CREATE INDEX IF NOT EXISTS "fp_failed_jobs_pending" ON "fp_failed_jobs" ("reported", "failed_at")',
     'CREATE INDEX IF NOT EXISTS "fp_parked_messages_parked" ON "fp_parked_messages" ("parked_at")',
+    'CREATE INDEX IF NOT EXISTS "fp_verdicts_submitted" ON "fp_verdicts" ("submitted_at")',
 )
 
 
@@ -250,3 +260,19 @@ class SqliteStore:
             'SELECT * FROM "fp_parked_messages" ORDER BY "parked_at" DESC, "message_id" DESC LIMIT ?', (limit,)
         )
         return [schema.decode(ParkedMessage, dict(r)) for r in rows]
+
+    # --------------------------------------------------------------------------------- verdicts
+
+    def save_verdict(self, verdict: VerdictRecord) -> None:
+        sql, _ = _insert_sql(schema.VERDICTS)
+        self._execute(sql.replace("INSERT INTO", "INSERT OR REPLACE INTO", 1), schema.encode(verdict))
+
+    def get_verdict(self, job_id: str) -> VerdictRecord | None:
+        rows = self._select('SELECT * FROM "fp_verdicts" WHERE "job_id" = ?', (job_id,))
+        return schema.decode(VerdictRecord, dict(rows[0])) if rows else None
+
+    def recent_verdicts(self, limit: int = 100) -> list[VerdictRecord]:
+        if limit <= 0:
+            return []
+        rows = self._select('SELECT * FROM "fp_verdicts" ORDER BY "submitted_at" DESC, "job_id" DESC LIMIT ?', (limit,))
+        return [schema.decode(VerdictRecord, dict(r)) for r in rows]

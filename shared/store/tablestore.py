@@ -49,7 +49,16 @@ from tablestore.credentials import Credentials as OtsCredentials
 from tablestore.credentials import CredentialsProvider
 
 from shared.credentials import Credentials, resolve_credentials
-from shared.ports import ClaimOutcome, ClaimResult, FailedJob, JobRecord, MatchRow, ObjectClaim, ParkedMessage
+from shared.ports import (
+    ClaimOutcome,
+    ClaimResult,
+    FailedJob,
+    JobRecord,
+    MatchRow,
+    ObjectClaim,
+    ParkedMessage,
+    VerdictRecord,
+)
 from shared.retry import Backoff
 from shared.store import schema
 from shared.store.schema import COMPLETED, IN_PROGRESS, MAYBE_SUBMITTED, TableSpec
@@ -449,6 +458,25 @@ class TablestoreStore:
         parked = [schema.decode(ParkedMessage, c) for c in self._scan(spec, *_whole_table(spec))]
         parked.sort(key=lambda message: (message.parked_at, message.message_id), reverse=True)
         return parked[:limit]
+
+    # ------------------------------------------------------------------------------------ verdicts
+
+    def save_verdict(self, verdict: VerdictRecord) -> None:
+        # A plain put replaces every cell: the row is exactly this verdict.
+        self._client.put_row(schema.VERDICTS.name, _row(schema.VERDICTS, schema.encode(verdict)))
+
+    def get_verdict(self, job_id: str) -> VerdictRecord | None:
+        columns = self._get(schema.VERDICTS, job_id)
+        return None if columns is None else schema.decode(VerdictRecord, columns)
+
+    def recent_verdicts(self, limit: int = 100) -> list[VerdictRecord]:
+        if limit <= 0:
+            return []
+        # As recent_jobs: a full scan sorted here; a search index on submitted_at would serve it at scale.
+        spec = schema.VERDICTS
+        verdicts = [schema.decode(VerdictRecord, c) for c in self._scan(spec, *_whole_table(spec))]
+        verdicts.sort(key=lambda v: (v.submitted_at, v.job_id), reverse=True)
+        return verdicts[:limit]
 
 
 # --------------------------------------------------------------------------------- provisioning

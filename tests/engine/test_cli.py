@@ -23,8 +23,12 @@ def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
 
 
 def _ok(runner: CliRunner, *args: str) -> str:
+    return _status(runner, 0, *args)
+
+
+def _status(runner: CliRunner, status: int, *args: str) -> str:
     result = runner.invoke(app, list(args))
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == status, result.output
     return result.stdout
 
 
@@ -59,16 +63,19 @@ def test_library_lifecycle_and_match(runner: CliRunner, tmp_path: Path) -> None:
 
     table = _ok(runner, "match", lib, str(query))
     assert "2 matching item(s)" in table and "book.txt" in table
-    assert json.loads(_ok(runner, "match", lib, str(query), "--json", "--threshold", "0.999")) == {
+    # `match` exits 0 on a match, 1 on none (as grep), 2 on an error.
+    assert json.loads(_status(runner, 1, "match", lib, str(query), "--json", "--threshold", "0.999")) == {
         "TextFpShots": {"TextFpShot": []}
     }
+    assert "0 matching item(s)" in _status(runner, 1, "match", lib, str(query), "--threshold", "0.999")
+    assert _status(runner, 2, "match", "0" * 32, str(query)) == ""
 
     assert "Removed 1" in _ok(runner, "library", "remove", lib, "the-book")
     wire = json.loads(_ok(runner, "match", lib, str(query), "--json"))
     assert [s["PrimaryKey"] for s in wire["TextFpShots"]["TextFpShot"]] == ["book.txt"]
 
     assert "Purged" in _ok(runner, "library", "delete", lib, "--purge")
-    assert json.loads(_ok(runner, "match", lib, str(query), "--json")) == {"TextFpShots": {"TextFpShot": []}}
+    assert json.loads(_status(runner, 1, "match", lib, str(query), "--json")) == {"TextFpShots": {"TextFpShot": []}}
     _ok(runner, "library", "delete", lib)
     assert json.loads(_ok(runner, "library", "list", "--json")) == {"FpShotDBList": {"FpShotDB": []}}
 
@@ -85,7 +92,7 @@ def test_data_dir_option_beats_the_environment(runner: CliRunner, tmp_path: Path
 
 def test_errors_exit_non_zero_with_a_message(runner: CliRunner, tmp_path: Path) -> None:
     missing = runner.invoke(app, ["match", "0" * 32, str(tmp_path / "nothing.txt")])
-    assert missing.exit_code == 1
+    assert missing.exit_code == 2  # match: 2 is an error, 1 means "no match"
     assert "InvalidParameter.DBNotExist" in missing.output
 
     bad_model = runner.invoke(app, ["library", "create", "x", "--model", "image"])

@@ -137,6 +137,26 @@ def test_copy_and_bucket_info(bucket: oss2.Bucket, server: OssCompatServer) -> N
     assert bucket.bucket_name in names
 
 
+def test_object_tagging_and_acl(bucket: oss2.Bucket) -> None:
+    key = "uploads/[draft] a&b.mp4"
+    bucket.put_object(key, b"x")
+    tagging = oss2.models.Tagging()
+    tagging.tag_set.add("fpscreen-verdict", "block")
+    bucket.put_object_tagging(key, tagging)
+    assert bucket.get_object_tagging(key).tag_set.tagging_rule == {"fpscreen-verdict": "block"}
+    assert bucket.get_object_acl(key).acl == "default"  # a new object inherits the bucket's ACL
+    bucket.put_object_acl(key, oss2.OBJECT_ACL_PRIVATE)
+    assert bucket.get_object_acl(key).acl == "private"
+    bucket.put_object_acl(key, oss2.OBJECT_ACL_DEFAULT)
+    assert bucket.get_object_acl(key).acl == "default"
+    bucket.put_object(key, b"y", headers={"x-oss-object-acl": "public-read"})
+    assert bucket.get_object_acl(key).acl == "public-read"
+    bucket.put_object(key, b"z")  # overwritten without an ACL: inherits again
+    assert bucket.get_object_acl(key).acl == "default"
+    with pytest.raises(oss2.exceptions.NoSuchKey):
+        bucket.get_object_acl("uploads/none.mp4")
+
+
 def test_auth_v4_requests_are_routed_to_s3(server: OssCompatServer, bucket: oss2.Bucket) -> None:
     bucket.put_object("library/v4.mp4", b"v4")
     v4 = oss2.Bucket(oss2.AuthV4("ak", "sk"), server.endpoint, bucket.bucket_name, region="cn-hangzhou")

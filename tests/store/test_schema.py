@@ -18,6 +18,7 @@ def test_the_tables_and_their_keys() -> None:
         "fp_matches": (("job_id", "STRING"), ("slice_id", "STRING")),
         "fp_failed_jobs": (("job_id", "STRING"),),
         "fp_parked_messages": (("message_id", "STRING"),),
+        "fp_verdicts": (("job_id", "STRING"),),
     }
     for spec in schema.TABLES:
         assert 1 <= len(spec.primary_key) <= 4  # Tablestore's limit

@@ -54,6 +54,7 @@ EXPECTED_TABLES = {
     "fp_matches": (("job_id", "STRING"), ("slice_id", "STRING")),
     "fp_failed_jobs": (("job_id", "STRING"),),
     "fp_parked_messages": (("message_id", "STRING"),),
+    "fp_verdicts": (("job_id", "STRING"),),
 }
 
 
@@ -287,7 +288,10 @@ def test_policy_is_least_privilege(template: Template) -> None:
 
 def test_policy_resources_are_exactly_ours(deployed: Template) -> None:
     template = deployed
-    resources = {a.split(":", 1)[0]: set(s.resource) for s in template.policy_statements() for a in s.action}
+    resources: dict[str, set[str]] = {}
+    for statement in template.policy_statements():
+        for action in statement.action:
+            resources.setdefault(action.split(":", 1)[0], set()).update(statement.resource)
     here = f"{REGION}:{ACCOUNT}"
     instance = template.tablestore.name
     assert resources["ots"] == {f"acs:ots:{here}:instance/{instance}/table/{t}" for t in template.tables()}
@@ -297,7 +301,11 @@ def test_policy_resources_are_exactly_ours(deployed: Template) -> None:
     assert resources["log"] == {f"acs:log:{here}:project/{log_config.project}/logstore/{log_config.logstore}"}
     config = template.function("submit_on_upload").async_config
     assert config is not None and config.destination is not None and config.destination.on_failure
-    assert resources["mns"] == {config.destination.on_failure}
+    verdicts = f"acs:mns:{here}:/topics/fpscreen-verdicts/messages"
+    assert resources["mns"] == {config.destination.on_failure, verdicts}
+    # Verdict actions: only the screened objects and their quarantine copies.
+    bucket = f"acs:oss:*:*:{template.parameter_values['MediaBucketName']}"
+    assert resources["oss"] == {f"{bucket}/uploads/*", f"{bucket}/quarantine/*"}
     # FC's network interfaces for the VSwitch cannot be named before they exist.
     assert resources["ecs"] == resources["vpc"] == {"*"}
     trigger_policy = [s for p in template.role("TriggerRole").policies for s in p.document.statement]
