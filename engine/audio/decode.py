@@ -8,6 +8,8 @@ import av
 import numpy as np
 
 from engine.errors import EmptyMedia, MediaError, MediaNotFound, UnsupportedMedia
+from engine.limits import Limits, check_input_size, check_media_seconds
+from engine.limits import current as current_limits
 from engine.media_input import open_confined
 
 from .params import SAMPLE_RATE
@@ -88,27 +90,70 @@ class _Placement:
         return gap
 
 
-def _resample(x: np.ndarray, src_rate: int, rate: int) -> np.ndarray:
-    """Resample with libswresample, fed in large blocks: per-frame calls cost more than the filtering."""
-    if src_rate == rate:
-        return x
-    resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
-    out: list[np.ndarray] = []
-    step = src_rate * 10
-    for i in range(0, x.size, step):
-        frame = av.AudioFrame.from_ndarray(x[None, i : i + step], format="flt", layout="mono")
-        frame.sample_rate = src_rate
-        out.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(frame))
-    out.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(None))
-    return np.concatenate(out) if out else np.zeros(0, np.float32)
+class _Resampled:
+    """Mono samples of one stretch at one source rate, resampled to `rate` as they arrive.
+
+    Only the output is kept (8 kHz float32: 115 MB per hour), so memory no longer grows with the source rate.
+    libswresample is stateful, so feeding it frame by frame gives the same samples as one large block would;
+    input is still batched into ~1 s blocks because a call per (small) frame costs more than the filtering.
+    """
+
+    _BATCH_SECONDS = 1.0
+
+    def __init__(self, src_rate: int, rate: int) -> None:
+        self.src_rate = src_rate
+        self._resampler = None if src_rate == rate else av.AudioResampler(format="flt", layout="mono", rate=rate)
+        self._pending: list[np.ndarray] = []
+        self._pending_size = 0
+        self.out: list[np.ndarray] = []
+        self.out_size = 0
+        self._batch = max(1, int(src_rate * self._BATCH_SECONDS))
+
+    def add(self, x: np.ndarray) -> None:
+        self._pending.append(x)
+        self._pending_size += x.size
+        if self._pending_size >= self._batch:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        x = np.concatenate(self._pending) if len(self._pending) > 1 else self._pending[0]
+        self._pending, self._pending_size = [], 0
+        if self._resampler is None:
+            self._emit(x)
+            return
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(x, np.float32)[None, :], format="flt", layout="mono")
+        frame.sample_rate = self.src_rate
+        for f in self._resampler.resample(frame):
+            self._emit(f.to_ndarray().reshape(-1))
+
+    def _emit(self, y: np.ndarray) -> None:
+        self.out.append(y)
+        self.out_size += y.size
+
+    def close(self) -> np.ndarray:
+        self._flush()
+        if self._resampler is not None:
+            for f in self._resampler.resample(None):
+                self._emit(f.to_ndarray().reshape(-1))
+        samples = np.concatenate(self.out) if self.out else np.zeros(0, np.float32)
+        self.out = []
+        return samples
 
 
-def decode_mono(path: Path | str, rate: int = SAMPLE_RATE) -> np.ndarray | None:
+def decode_mono(path: Path | str, rate: int = SAMPLE_RATE, *, limits: Limits | None = None) -> np.ndarray | None:
     """Samples of the first audio stream, down-mixed to mono and resampled to `rate`; None if there is none.
 
+    Memory is bounded by the output (`rate`), not the source; decoding stops with `InputTooLong` once the audio
+    passes `FPSCREEN_MAX_MEDIA_SECONDS`, and a file over `FPSCREEN_MAX_INPUT_BYTES` is not opened.
     Raises MediaNotFound / EmptyMedia / UnsupportedMedia / MediaError for files that cannot be used.
     """
     path = Path(path)
+    limits = limits or current_limits()
+    if path.is_file():
+        check_input_size(path, limits)
+    max_samples = None if limits.max_media_seconds is None else limits.max_media_seconds * rate
     with _open(path) as container:
         if not container.streams:
             raise UnsupportedMedia(f"no audio or video stream in {path.name}")
@@ -118,7 +163,9 @@ def decode_mono(path: Path | str, rate: int = SAMPLE_RATE) -> np.ndarray | None:
         if stream.codec_context is None:
             raise UnsupportedMedia(f"no decoder for the audio codec of {path.name}")
         # Consecutive frames at one sample rate (a stream may change rate midway, rarely).
-        groups: list[tuple[int, list[np.ndarray]]] = []
+        done: list[np.ndarray] = []
+        done_size = 0
+        group: _Resampled | None = None
         placed = _Placement()
         bad = 0
         try:
@@ -131,17 +178,24 @@ def decode_mono(path: Path | str, rate: int = SAMPLE_RATE) -> np.ndarray | None:
                         raise
                     continue
                 for frame in frames:
-                    if not groups or groups[-1][0] != frame.sample_rate:
-                        groups.append((frame.sample_rate, []))
+                    if group is None or group.src_rate != frame.sample_rate:
+                        if group is not None:
+                            done.append(group.close())
+                            done_size += done[-1].size
+                        group = _Resampled(frame.sample_rate, rate)
                         placed = _Placement()
                     gap = placed.gap_before(frame)
                     if gap:
-                        groups[-1][1].append(np.zeros(gap, np.float32))
-                    groups[-1][1].append(_frame_mono(frame))
+                        group.add(np.zeros(gap, np.float32))
+                    group.add(_frame_mono(frame))
+                if max_samples is not None and group is not None and done_size + group.out_size > max_samples:
+                    check_media_seconds((done_size + group.out_size) / rate, f"the audio of {path.name}", limits)
         except av.error.FFmpegError as e:
             raise MediaError(f"corrupt audio stream in {path.name}: {e}") from e
-    parts = [_resample(np.concatenate(chunks), src, rate) for src, chunks in groups]
-    samples = np.concatenate(parts) if parts else np.zeros(0, np.float32)
+    if group is not None:
+        done.append(group.close())
+    samples = done[0] if len(done) == 1 else np.concatenate(done) if done else np.zeros(0, np.float32)
     if samples.size == 0:
         raise EmptyMedia(f"audio stream of {path.name} decodes to no samples")
+    check_media_seconds(samples.size / rate, f"the audio of {path.name}", limits)
     return samples
