@@ -7,10 +7,10 @@ and the engine runs inside `fpscreen up`. Each limit fails the job with an MPS-s
 | variable | default | checked |
 |---|---|---|
 | `FPSCREEN_MAX_INPUT_BYTES` | 4 GiB | before decoding: the input file's size |
-| `FPSCREEN_MAX_MEDIA_SECONDS` | 3 h | while decoding audio/video: decoding stops at the limit |
-| `FPSCREEN_MAX_TEXT_CHARS` | 20 million | after reading a text |
+| `FPSCREEN_MAX_MEDIA_SECONDS` | 2 h | while decoding audio/video: decoding stops at the limit |
+| `FPSCREEN_MAX_TEXT_CHARS` | 5 million | after reading a text |
 | `FPSCREEN_JOB_TIMEOUT_SECONDS` | 1 h | the service's fingerprint worker process is killed at the limit |
-| `FPSCREEN_JOB_MEMORY_MB` | 4096 | the worker process's address-space limit (`RLIMIT_AS`) |
+| `FPSCREEN_JOB_MEMORY_MB` | 10240 | the worker process's address-space limit (`RLIMIT_AS`) |
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from engine.errors import InputTooLarge, InputTooLong
 
 _DEFAULTS: dict[str, float] = {
     "FPSCREEN_MAX_INPUT_BYTES": 4 * 1024**3,
-    "FPSCREEN_MAX_MEDIA_SECONDS": 3 * 3600,
-    "FPSCREEN_MAX_TEXT_CHARS": 20_000_000,
+    "FPSCREEN_MAX_MEDIA_SECONDS": 2 * 3600,
+    "FPSCREEN_MAX_TEXT_CHARS": 5_000_000,
     "FPSCREEN_JOB_TIMEOUT_SECONDS": 3600,
-    "FPSCREEN_JOB_MEMORY_MB": 4096,
+    "FPSCREEN_JOB_MEMORY_MB": 10240,
 }
 
 
