@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.errors import InputTooLarge, InputTooLong
+from engine.errors import EngineError, InputTooLarge, InputTooLong
 
 _DEFAULTS: dict[str, float] = {
     "FPSCREEN_MAX_INPUT_BYTES": 4 * 1024**3,
@@ -91,3 +91,31 @@ def check_text_chars(chars: int, name: str, limits: Limits | None = None) -> Non
     limit = (limits or current()).max_text_chars
     if limit is not None and chars > limit:
         raise InputTooLong(f"{name} has {chars} characters; the limit is {limit} (FPSCREEN_MAX_TEXT_CHARS)")
+
+
+def declared_seconds(path: Path) -> float | None:
+    """The duration a media container declares (the longest of the container's and its streams'); None when it
+    declares none or is not media. Only a first check: a container may lie, so decoders check as they go."""
+    import av
+
+    from engine.media_input import open_confined
+
+    try:
+        with open_confined(path, metadata_errors="ignore") as container:
+            found = [container.duration / 1_000_000] if container.duration else []
+            for stream in container.streams:
+                if stream.duration and stream.time_base:
+                    found.append(float(stream.duration * stream.time_base))
+    except (av.error.FFmpegError, OSError, ValueError, EngineError):
+        return None
+    return max(found) if found else None
+
+
+def check_declared_duration(path: Path, limits: Limits | None = None) -> None:
+    """Raise `InputTooLong` before any decoding if the container says it is longer than the limit."""
+    limits = limits or current()
+    if limits.max_media_seconds is None:
+        return
+    seconds = declared_seconds(path)
+    if seconds is not None:
+        check_media_seconds(seconds, path.name, limits)

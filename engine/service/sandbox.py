@@ -12,6 +12,7 @@ extraction in the service process instead (no limits but the size and duration o
 
 from __future__ import annotations
 
+import errno
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -23,7 +24,7 @@ from typing import Any
 
 from engine.core import NO_OPTIONS, ExtractOptions, Fingerprint
 from engine.errors import EmptyMedia, EngineError, JobOutOfMemory, JobTimeout
-from engine.limits import Limits
+from engine.limits import Limits, check_declared_duration, check_input_size, check_media_seconds
 from engine.limits import current as current_limits
 from engine.matcher import Matcher
 from engine.modalities import get_modality, modality_names
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 
 ISOLATION_ENV = "FPSCREEN_JOB_ISOLATION"
 _PRELOAD = ["engine.matcher", "engine.modalities", "engine.audio", "engine.video", "engine.text"]
+_ENV_PREFIX = "FPSCREEN_"
 _context_lock = threading.Lock()
 _context: Any = None
 
@@ -52,20 +54,55 @@ def isolation_enabled(environ: dict[str, str] | None = None) -> bool:
     return env.get(ISOLATION_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
 
 
+def _limit_env() -> dict[str, str]:
+    return {name: value for name, value in os.environ.items() if name.startswith(_ENV_PREFIX)}
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """A lazy import or an mmap refused under RLIMIT_AS shows up as ImportError/OSError, not MemoryError."""
+    text = str(exc).lower()
+    return getattr(exc, "errno", None) == errno.ENOMEM or "cannot allocate memory" in text or "failed to map" in text
+
+
+def _extract_within_limits(path: Path, model_id: int, options: ExtractOptions) -> dict[str, Fingerprint | None]:
+    """`Matcher.extract`'s fingerprints, with the size and duration limits checked for every modality (the audio
+    decoder also checks as it goes; a video's frames are checked by what the container declares and yields)."""
+    limits = current_limits()
+    check_input_size(path, limits)
+    names = modality_names(model_id)
+    timed = [name for name in names if name != "text"]
+    if timed:
+        check_declared_duration(path, limits)
+    fingerprints = {name: get_modality(name).extract(path, options) for name in names}
+    for name in timed:
+        found = fingerprints[name]
+        if found is not None:
+            check_media_seconds(float(getattr(found, "duration", 0.0)), path.name, limits)
+    return fingerprints
+
+
 def _child(
     conn: multiprocessing.connection.Connection,
     path: str,
     model_id: int,
     options: ExtractOptions,
     memory_mb: int | None,
+    environ: dict[str, str],
 ) -> None:
+    # The forkserver's environment is the one it started with: take the job's limits from the caller's.
+    for name in [n for n in os.environ if n.startswith(_ENV_PREFIX)]:
+        del os.environ[name]
+    os.environ.update(environ)
     if memory_mb is not None:
         limit = memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     try:
-        fingerprints = {name: get_modality(name).extract(Path(path), options) for name in modality_names(model_id)}
+        fingerprints = _extract_within_limits(Path(path), model_id, options)
         conn.send(("ok", fingerprints))
-    except MemoryError:
+    except (MemoryError, ImportError, OSError) as exc:
+        if not (isinstance(exc, MemoryError) or _out_of_memory(exc)):
+            conn.send(("error", "InternalError", f"{type(exc).__name__}: {exc}"))
+            return
         message = f"fingerprinting needed more than {memory_mb} MB (FPSCREEN_JOB_MEMORY_MB)"
         conn.send(("error", JobOutOfMemory.code, message))
     except EngineError as exc:
@@ -85,7 +122,7 @@ def extract_isolated(
     receive, send = ctx.Pipe(duplex=False)
     process = ctx.Process(
         target=_child,
-        args=(send, str(path), model_id, options, limits.job_memory_mb),
+        args=(send, str(path), model_id, options, limits.job_memory_mb, _limit_env()),
         name="fpscreen-extract",
         daemon=True,
     )
