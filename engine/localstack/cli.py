@@ -14,9 +14,8 @@ from rich.console import Console
 from rich.table import Table
 
 from engine.cli_root import data_dir
-from engine.localstack.results import ScreeningResult, screening_results
+from engine.localstack.results import ResultsDamaged, ScreeningResult, read_screening_results
 from engine.localstack.stack import DEFAULT_BUCKET, DEFAULT_TEMPLATE, LocalStack, StackPaths, StackSettings, upload_file
-from shared.store.sqlite import SqliteStore
 
 OssRootOption = Annotated[
     Path | None, typer.Option("--oss-root", help="Directory holding the buckets [default: <data-dir>/oss].")
@@ -109,7 +108,11 @@ def results(
     path = _paths(ctx, None).results
     if not path.exists():
         raise typer.BadParameter(f"no results yet at {path}: run `fpscreen up` and upload something")
-    rows = screening_results(SqliteStore(path), limit=limit, include_library=not uploads_only)
+    try:
+        rows = read_screening_results(path, limit=limit, include_library=not uploads_only)
+    except ResultsDamaged as exc:
+        Console(stderr=True).print(f"[bold red]Error[/] {exc}", highlight=False)
+        raise typer.Exit(1) from exc
     print_results(rows, as_json=as_json)
 
 
