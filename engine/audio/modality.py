@@ -11,10 +11,10 @@ import numpy as np
 from engine.core import NO_OPTIONS, ExtractOptions, Fingerprint, ItemMatch, Modality, Segment
 
 from .base import DEFAULT_SPEEDS, SCAN_SPEEDS
+from .chunked import find_peaks_chunked
 from .decode import decode_mono
 from .fingerprint import AudioFingerprint
 from .index import AudioIndex
-from .landmarks import find_peaks
 from .params import SAMPLE_RATE
 from .reference import ReferenceAudioIndex
 
@@ -39,7 +39,7 @@ class AudioModality(Modality[AudioFingerprint]):
         """Fingerprint mono float samples already at the analysis rate."""
         if rate != SAMPLE_RATE:
             raise ValueError(f"samples must be at {SAMPLE_RATE} Hz, got {rate}")
-        t, f = find_peaks(samples)
+        t, f = find_peaks_chunked(samples)  # = find_peaks, in bounded memory
         return AudioFingerprint(duration=samples.size / SAMPLE_RATE, peak_t=t, peak_f=f)
 
     def new_index(self) -> AudioIndex:
