@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import av
@@ -132,39 +133,48 @@ class _Resampled:
         self.out.append(y)
         self.out_size += y.size
 
-    def close(self) -> np.ndarray:
+    def take(self) -> list[np.ndarray]:
+        """The output so far (handed over: it is no longer kept here)."""
+        out, self.out = self.out, []
+        return out
+
+    def close(self) -> list[np.ndarray]:
+        """Flush the resampler; the rest of the output."""
         self._flush()
         if self._resampler is not None:
             for f in self._resampler.resample(None):
                 self._emit(f.to_ndarray().reshape(-1))
-        samples = np.concatenate(self.out) if self.out else np.zeros(0, np.float32)
-        self.out = []
-        return samples
+        return self.take()
 
 
-def decode_mono(path: Path | str, rate: int = SAMPLE_RATE, *, limits: Limits | None = None) -> np.ndarray | None:
-    """Samples of the first audio stream, down-mixed to mono and resampled to `rate`; None if there is none.
+class NoAudioStream(Exception):
+    """The file has no audio stream (raised by `mono_blocks` before it yields anything)."""
 
-    Memory is bounded by the output (`rate`), not the source; decoding stops with `InputTooLong` once the audio
-    passes `FPSCREEN_MAX_MEDIA_SECONDS`, and a file over `FPSCREEN_MAX_INPUT_BYTES` is not opened.
-    Raises MediaNotFound / EmptyMedia / UnsupportedMedia / MediaError for files that cannot be used.
+
+def mono_blocks(path: Path | str, rate: int = SAMPLE_RATE, *, limits: Limits | None = None) -> Iterator[np.ndarray]:
+    """The samples of the first audio stream, down-mixed to mono and resampled to `rate`, as they are decoded
+    (blocks of about a second). Nothing is kept here, so a caller that does not keep them decodes in constant
+    memory.
+
+    Decoding stops with `InputTooLong` once the audio passes `FPSCREEN_MAX_MEDIA_SECONDS`, and a file over
+    `FPSCREEN_MAX_INPUT_BYTES` is not opened. Raises `NoAudioStream` if there is no audio stream, and
+    MediaNotFound / EmptyMedia / UnsupportedMedia / MediaError for files that cannot be used.
     """
     path = Path(path)
     limits = limits or current_limits()
     if path.is_file():
         check_input_size(path, limits)
     max_samples = None if limits.max_media_seconds is None else limits.max_media_seconds * rate
+    total = 0
     with _open(path) as container:
         if not container.streams:
             raise UnsupportedMedia(f"no audio or video stream in {path.name}")
         stream = next((s for s in container.streams if s.type == "audio"), None)
         if stream is None:
-            return None  # e.g. a silent video: nothing to fingerprint in this modality
+            raise NoAudioStream(path.name)  # e.g. a silent video: nothing to fingerprint in this modality
         if stream.codec_context is None:
             raise UnsupportedMedia(f"no decoder for the audio codec of {path.name}")
         # Consecutive frames at one sample rate (a stream may change rate midway, rarely).
-        done: list[np.ndarray] = []
-        done_size = 0
         group: _Resampled | None = None
         placed = _Placement()
         bad = 0
@@ -180,22 +190,36 @@ def decode_mono(path: Path | str, rate: int = SAMPLE_RATE, *, limits: Limits | N
                 for frame in frames:
                     if group is None or group.src_rate != frame.sample_rate:
                         if group is not None:
-                            done.append(group.close())
-                            done_size += done[-1].size
+                            for block in group.close():
+                                total += block.size
+                                yield block
                         group = _Resampled(frame.sample_rate, rate)
                         placed = _Placement()
                     gap = placed.gap_before(frame)
                     if gap:
                         group.add(np.zeros(gap, np.float32))
                     group.add(_frame_mono(frame))
-                if max_samples is not None and group is not None and done_size + group.out_size > max_samples:
-                    check_media_seconds((done_size + group.out_size) / rate, f"the audio of {path.name}", limits)
+                if group is not None and group.out:
+                    for block in group.take():
+                        total += block.size
+                        yield block
+                    if max_samples is not None and total > max_samples:
+                        check_media_seconds(total / rate, f"the audio of {path.name}", limits)
         except av.error.FFmpegError as e:
             raise MediaError(f"corrupt audio stream in {path.name}: {e}") from e
     if group is not None:
-        done.append(group.close())
-    samples = done[0] if len(done) == 1 else np.concatenate(done) if done else np.zeros(0, np.float32)
-    if samples.size == 0:
+        for block in group.close():
+            total += block.size
+            yield block
+    if total == 0:
         raise EmptyMedia(f"audio stream of {path.name} decodes to no samples")
-    check_media_seconds(samples.size / rate, f"the audio of {path.name}", limits)
-    return samples
+    check_media_seconds(total / rate, f"the audio of {path.name}", limits)
+
+
+def decode_mono(path: Path | str, rate: int = SAMPLE_RATE, *, limits: Limits | None = None) -> np.ndarray | None:
+    """All samples of `mono_blocks` in one array (8 kHz float32: 115 MB per hour); None if there is no audio."""
+    try:
+        blocks = list(mono_blocks(path, rate, limits=limits))
+    except NoAudioStream:
+        return None
+    return blocks[0] if len(blocks) == 1 else np.concatenate(blocks)

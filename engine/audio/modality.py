@@ -11,8 +11,8 @@ import numpy as np
 from engine.core import NO_OPTIONS, ExtractOptions, Fingerprint, ItemMatch, Modality, Segment
 
 from .base import DEFAULT_SPEEDS, SCAN_SPEEDS
-from .chunked import find_peaks_chunked
-from .decode import decode_mono
+from .chunked import find_peaks_chunked, stream_peaks
+from .decode import NoAudioStream, mono_blocks
 from .fingerprint import AudioFingerprint
 from .index import AudioIndex
 from .params import SAMPLE_RATE
@@ -30,10 +30,12 @@ class AudioModality(Modality[AudioFingerprint]):
 
     def extract(self, path: Path, options: ExtractOptions = NO_OPTIONS) -> AudioFingerprint | None:
         """Fingerprint the first audio stream of `path` (audio file or video container); None if it has none."""
-        samples = decode_mono(path, SAMPLE_RATE)
-        if samples is None:
+        # Decoded and peak-picked as a stream (a long file is decoded twice rather than held: `chunked`).
+        try:
+            t, f, n = stream_peaks(lambda: mono_blocks(path, SAMPLE_RATE))
+        except NoAudioStream:
             return None
-        return self.fingerprint_samples(samples)
+        return AudioFingerprint(duration=n / SAMPLE_RATE, peak_t=t, peak_f=f)
 
     def fingerprint_samples(self, samples: np.ndarray, rate: int = SAMPLE_RATE) -> AudioFingerprint:
         """Fingerprint mono float samples already at the analysis rate."""

@@ -65,7 +65,7 @@ def test_streaming_decode_keeps_only_output_rate_samples(music_files: dict[str, 
     for _ in range(200):  # 5.2 s of 44.1 kHz input
         stretch.add(block)
         assert stretch._pending_size < 44100 + block.size  # at most ~1 s of source samples waits
-    assert stretch.close().size == pytest.approx(200 * 1152 * SAMPLE_RATE / 44100, abs=2)
+    assert sum(b.size for b in stretch.close()) == pytest.approx(200 * 1152 * SAMPLE_RATE / 44100, abs=2)
 
 
 def _limits(**kwargs: float | None) -> Limits:
@@ -121,3 +121,22 @@ def test_isolated_extraction_over_memory_or_time_fails_that_job_only(music_files
     assert slow.value.code == "Timeout" and "FPSCREEN_JOB_TIMEOUT_SECONDS" in slow.value.message
     # This process is unharmed and the next extraction works.
     assert extract_isolated(music_files["wav8k"], MODEL_AUDIO, limits=_limits(job_timeout_seconds=120))["audio"]
+
+
+def test_fingerprints_from_the_stream_equal_those_of_the_whole_decode(music_files: dict[str, Path]) -> None:
+    from engine.audio import AudioModality
+    from engine.audio.chunked import stream_peaks
+    from engine.audio.landmarks import find_peaks
+
+    for path in music_files.values():
+        samples = decode.decode_mono(path)
+        assert samples is not None
+        want_t, want_f = find_peaks(samples)
+        # The two-pass path (the file decoded twice, a few blocks of frames held), forced on a short file.
+        got_t, got_f, count = stream_peaks(lambda p=path: decode.mono_blocks(p), block=300, whole_file_frames=0)
+        assert count == samples.size
+        np.testing.assert_array_equal(got_t, want_t)
+        np.testing.assert_array_equal(got_f, want_f)
+        fingerprint = AudioModality().extract(path)
+        assert fingerprint is not None and fingerprint.duration == samples.size / SAMPLE_RATE
+        np.testing.assert_array_equal(fingerprint.peak_t, want_t)
