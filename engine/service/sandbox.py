@@ -18,6 +18,7 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import resource
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -28,11 +29,19 @@ from engine.limits import Limits, check_declared_duration, check_input_size, che
 from engine.limits import current as current_limits
 from engine.matcher import Matcher
 from engine.modalities import get_modality, modality_names
+from engine.service._forkserver_main import MAIN_PATH_ENV
 
 log = logging.getLogger(__name__)
 
 ISOLATION_ENV = "FPSCREEN_JOB_ISOLATION"
-_PRELOAD = ["engine.matcher", "engine.modalities", "engine.audio", "engine.video", "engine.text"]
+_PRELOAD = [
+    "engine.service._forkserver_main",
+    "engine.matcher",
+    "engine.modalities",
+    "engine.audio",
+    "engine.video",
+    "engine.text",
+]
 _ENV_PREFIX = "FPSCREEN_"
 _context_lock = threading.Lock()
 _context: Any = None
@@ -45,6 +54,9 @@ def _mp_context() -> Any:
         if _context is None:
             ctx = multiprocessing.get_context("forkserver")
             ctx.set_forkserver_preload(_PRELOAD)
+            main_path = getattr(sys.modules["__main__"], "__file__", None)
+            if main_path:  # read by `_forkserver_main` in the server, which is started with this environment
+                os.environ[MAIN_PATH_ENV] = os.path.normpath(main_path)
             _context = ctx
         return _context
 
