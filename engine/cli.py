@@ -335,7 +335,10 @@ def verify(
     """Verify a data directory: SQLite integrity of every database and every library's fingerprint blobs."""
     from engine.verify import verify_data_dir
 
-    report = verify_data_dir(data_dir(ctx, data_dir_), oss_root, repair=repair)
+    directory = data_dir(ctx, data_dir_)
+    if not directory.is_dir():
+        raise typer.BadParameter(f"no data directory at {directory}", param_hint="--data-dir")
+    report = verify_data_dir(directory, oss_root, repair=repair)
     console = Console()
     for checked in report.checked:
         console.print(f"checked {checked}", highlight=False)
