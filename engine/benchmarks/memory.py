@@ -91,7 +91,7 @@ def write_long_text(path: Path, megabytes: float) -> Path:
     with partial.open("w", encoding="utf-8") as out:
         written, copy = 0, 0
         while written < megabytes * 1e6:
-            piece = f"[{copy}] {block}\n"
+            piece = f"[{copy}] {block}\n"[: int(megabytes * 1e6) - written]  # ASCII: one byte a character
             out.write(piece)
             written += len(piece.encode("utf-8"))
             copy += 1
