@@ -273,7 +273,7 @@ def _memory(memory: dict[str, Any]) -> Section:
     def outcome(r: dict[str, Any]) -> str:
         if r["code"]:
             return f"refused: {r['code']}"
-        return "fingerprinted " + ", ".join(f"{k} {v:g}" for k, v in (r["durations"] or {}).items() if v is not None)
+        return "fingerprinted " + ", ".join(f"{k} {v:,.0f}" for k, v in (r["durations"] or {}).items() if v is not None)
 
     columns: list[Column] = [
         ("input", lambda r: r["input"]),
