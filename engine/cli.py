@@ -339,6 +339,40 @@ def match(
     raise typer.Exit(EXIT_MATCH if found else EXIT_NO_MATCH)
 
 
+@app.command("verify")
+def verify(
+    ctx: typer.Context,
+    repair: Annotated[
+        bool, typer.Option("--repair", help="Fingerprint damaged items again from their source; rebuild databases.")
+    ] = False,
+    oss_root: Annotated[
+        Path | None, typer.Option("--oss-root", help="The local bucket root (default: <data-dir>/oss).")
+    ] = None,
+    data_dir_: DataDirOption = None,
+) -> None:
+    """Verify a data directory: SQLite integrity of every database and every library's fingerprint blobs."""
+    from engine.verify import verify_data_dir
+
+    directory = data_dir(ctx, data_dir_)
+    if not directory.is_dir():
+        raise typer.BadParameter(f"no data directory at {directory}", param_hint="--data-dir")
+    report = verify_data_dir(directory, oss_root, repair=repair)
+    console = Console()
+    for checked in report.checked:
+        console.print(f"checked {checked}", highlight=False)
+    if not report.findings:
+        console.print("[green]no damage found[/]")
+        return
+    table = Table("where", "problem", "repair", title="Damage")
+    for finding in report.findings:
+        table.add_row(finding.what, finding.problem, finding.repaired or ("[red]not repaired[/]"))
+    console.print(table)
+    if report.unrepaired:
+        hint = "" if repair else " (run `fpscreen verify --repair`)"
+        _stderr().print(f"[bold red]{len(report.unrepaired)} problem(s) remain[/]{hint}", highlight=False)
+        raise typer.Exit(1)
+
+
 def _register_areas() -> None:
     """Other areas' commands: the local stack (up, upload, results, demo) and the engine service."""
     register_localstack(app)

@@ -33,3 +33,33 @@ class UnsupportedMedia(MediaError):
 
 class LibraryError(EngineError):
     code = "InvalidParameter.DBNotExist"
+
+
+class InputTooLarge(MediaError):
+    """The input file is over the configured size limit (`engine.limits`)."""
+
+    code = "InvalidInput.TooLarge"
+
+
+class InputTooLong(MediaError):
+    """The media is over the configured duration limit, or the text over the character limit."""
+
+    code = "InvalidInput.TooLong"
+
+
+class JobTimeout(EngineError):
+    """Fingerprinting did not finish within the per-job time limit."""
+
+    code = "Timeout"
+
+
+class JobOutOfMemory(EngineError):
+    """Fingerprinting went over the per-job memory limit; the job fails, the service carries on."""
+
+    code = "InvalidInput.TooLarge"
+
+
+class DamagedData(EngineError):
+    """Stored data (a fingerprint blob, a database) is missing or corrupt."""
+
+    code = "InternalError.DamagedData"

@@ -12,11 +12,12 @@ library has a re-entrant lock that guards its indexes and lets a job make "searc
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +27,8 @@ from engine.errors import EngineError, LibraryError
 from engine.modalities import get_modality, kind_of, modality_names
 from shared.contracts.mps import FpShotDB
 from shared.sqlite import SqliteDatabase
+
+log = logging.getLogger(__name__)
 
 DB_FILE = "fpscreen.db"
 SCHEMA_VERSION = "1"
@@ -61,7 +64,30 @@ CREATE TABLE IF NOT EXISTS fingerprints (
     data     BLOB NOT NULL,
     PRIMARY KEY (item_id, modality)
 );
+-- Fingerprints found unreadable or missing: kept out of matching (and named) until repaired or deleted.
+CREATE TABLE IF NOT EXISTS damaged (
+    item_id     INTEGER NOT NULL REFERENCES items (item_id) ON DELETE CASCADE,
+    modality    TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    detected_at TEXT NOT NULL,
+    PRIMARY KEY (item_id, modality)
+);
 """
+# Added after the first release: which modalities an item was stored with, so a deleted blob is noticed.
+_ITEM_MODALITIES_COLUMN = "ALTER TABLE items ADD COLUMN modalities TEXT"
+
+
+@dataclass(frozen=True, slots=True)
+class DamagedItem:
+    """A stored fingerprint that cannot be used: its item is left out of matching for that modality."""
+
+    fp_db_id: str
+    item_id: int
+    primary_key: str
+    input_file: str | None
+    modality: str
+    reason: str
+    detected_at: str
 
 
 def new_id() -> str:
@@ -118,6 +144,7 @@ class ItemInfo:
 class _LiveIndex:
     index: ModalityIndex
     item_ids: set[int] = field(default_factory=set)
+    damaged: set[int] = field(default_factory=set)  # quarantined: known, but not in `index`
     generation: int = -1
 
 
@@ -152,6 +179,9 @@ class LibraryStore:
         self._indexes: dict[tuple[str, str], _LiveIndex] = {}
         db = self._database.connection()
         db.executescript(_SCHEMA)  # idempotent; executescript manages its own transaction
+        if "modalities" not in {row[1] for row in db.execute("PRAGMA table_info(items)")}:
+            with suppress(sqlite3.OperationalError):  # another process added it first
+                db.execute(_ITEM_MODALITIES_COLUMN)
         db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
 
     # ------------------------------------------------------------------------------------------ plumbing
@@ -314,10 +344,11 @@ class LibraryStore:
                 file_id = old[1] if old else new_id()
                 if old:
                     db.execute("DELETE FROM items WHERE item_id = ?", (old[0],))
+                stored_names = ",".join(name for name, fp in fingerprints.items() if fp is not None)
                 cursor = db.execute(
-                    "INSERT INTO items (fp_db_id, primary_key, file_id, store_time, input_file, duration)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    (fp_db_id, primary_key, file_id, utc_now(), input_file, float(duration)),
+                    "INSERT INTO items (fp_db_id, primary_key, file_id, store_time, input_file, duration, modalities)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (fp_db_id, primary_key, file_id, utc_now(), input_file, float(duration), stored_names),
                 )
                 item_id = int(cursor.lastrowid or 0)
                 db.executemany(
@@ -331,9 +362,11 @@ class LibraryStore:
                 live = self._live_if_loaded(fp_db_id, name)
                 if live is None or live.generation != generation:
                     continue
-                if old:
+                if old and int(old[0]) in live.item_ids:  # a quarantined item was never in the index
                     live.index.remove(int(old[0]))
                     live.item_ids.discard(int(old[0]))
+                if old:
+                    live.damaged.discard(int(old[0]))
                 fingerprint = fingerprints.get(name)
                 if fingerprint is not None:
                     live.index.add(item_id, fingerprint)
@@ -384,8 +417,10 @@ class LibraryStore:
                     if live is None or live.generation != generation:
                         continue
                     for item in removed:
-                        live.index.remove(item.item_id)
+                        if item.item_id in live.item_ids:
+                            live.index.remove(item.item_id)
                         live.item_ids.discard(item.item_id)
+                        live.damaged.discard(item.item_id)
                     live.generation = generation + 1
         return removed
 
@@ -430,8 +465,10 @@ class LibraryStore:
             }
             for gone in live.item_ids - ids:
                 live.index.remove(gone)
-            missing = sorted(ids - live.item_ids)
+            live.damaged &= ids
+            missing = sorted(ids - live.item_ids - live.damaged)
             loader = get_modality(modality)
+            found: list[tuple[int, str]] = []  # (item id, reason) of blobs that do not load
             for start in range(0, len(missing), 500):  # SQLite caps bound parameters; also bounds memory
                 chunk = missing[start : start + 500]
                 rows = db.execute(
@@ -440,12 +477,75 @@ class LibraryStore:
                     (modality, *chunk),
                 )
                 for item_id, data in rows:
-                    live.index.add(int(item_id), loader.load_fingerprint(bytes(data)))
-            live.item_ids = ids
+                    try:
+                        fingerprint = loader.load_fingerprint(bytes(data))
+                    except Exception as exc:  # any decoding failure of stored bytes is damage, not a job error
+                        found.append((int(item_id), f"unreadable {modality} fingerprint: {exc}"))
+                        continue
+                    live.index.add(int(item_id), fingerprint)
+            lost = self._lost_blobs(db, fp_db_id, modality)
+            found.extend((item_id, f"{modality} fingerprint blob is missing") for item_id in lost - live.damaged)
+            live.damaged |= {item_id for item_id, _ in found}
+            live.item_ids = ids - live.damaged
             live.generation = generation
+        if found:
+            self._quarantine(fp_db_id, modality, found)
         with self._guard:
             self._indexes[(fp_db_id, modality)] = live
         return live.index
+
+    @staticmethod
+    def _lost_blobs(db: sqlite3.Connection, fp_db_id: str, modality: str) -> set[int]:
+        """Items stored with a `modality` fingerprint whose blob row is gone."""
+        rows = db.execute(
+            "SELECT i.item_id FROM items i WHERE i.fp_db_id = ? AND i.modalities IS NOT NULL"
+            " AND (',' || i.modalities || ',') LIKE ('%,' || ? || ',%')"
+            " AND NOT EXISTS (SELECT 1 FROM fingerprints f WHERE f.item_id = i.item_id AND f.modality = ?)",
+            (fp_db_id, modality, modality),
+        )
+        return {int(row[0]) for row in rows}
+
+    def _quarantine(self, fp_db_id: str, modality: str, found: list[tuple[int, str]]) -> None:
+        """Record damaged fingerprints (the items stay listed, but out of matching) and name them in the log."""
+        now = utc_now()
+        with self._database.write() as db:
+            for item_id, reason in found:
+                row = db.execute("SELECT primary_key FROM items WHERE item_id = ?", (item_id,)).fetchone()
+                if row is None:
+                    continue
+                log.error(
+                    "library %s: item %s (PrimaryKey %r) quarantined from %s matching: %s",
+                    fp_db_id,
+                    item_id,
+                    row[0],
+                    modality,
+                    reason,
+                )
+                db.execute(
+                    "INSERT OR REPLACE INTO damaged (item_id, modality, reason, detected_at) VALUES (?, ?, ?, ?)",
+                    (item_id, modality, reason, now),
+                )
+
+    def damaged_items(self, fp_db_id: str | None = None) -> list[DamagedItem]:
+        """Fingerprints found damaged (while loading a library for search, or by `check_library`)."""
+        rows = self._database.connection().execute(
+            "SELECT i.fp_db_id, d.item_id, i.primary_key, i.input_file, d.modality, d.reason, d.detected_at"
+            " FROM damaged d JOIN items i ON i.item_id = d.item_id"
+            " WHERE (? IS NULL OR i.fp_db_id = ?) ORDER BY d.item_id, d.modality",
+            (fp_db_id, fp_db_id),
+        )
+        return [DamagedItem(r[0], int(r[1]), r[2], r[3], r[4], r[5], r[6]) for r in rows]
+
+    def check_library(self, fp_db_id: str) -> list[DamagedItem]:
+        """Load every fingerprint of the library (as a search would) and return what is damaged."""
+        library = self.get_library(fp_db_id)
+        with self._guard:
+            for key in [key for key in self._indexes if key[0] == fp_db_id]:
+                del self._indexes[key]  # a fresh load checks every blob, not only the new ones
+        with self.library_lock(fp_db_id):
+            for modality in modality_names(library.model_id):
+                self._synced_index(fp_db_id, modality)
+        return self.damaged_items(fp_db_id)
 
     def search(
         self, fp_db_id: str, modality: str, fingerprint: Fingerprint, *, max_items: int = 20

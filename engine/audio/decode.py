@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import av
 import numpy as np
 
 from engine.errors import EmptyMedia, MediaError, MediaNotFound, UnsupportedMedia
+from engine.limits import Limits, check_input_size, check_media_seconds
+from engine.limits import current as current_limits
 from engine.media_input import open_confined
 
 from .params import SAMPLE_RATE
@@ -88,37 +91,91 @@ class _Placement:
         return gap
 
 
-def _resample(x: np.ndarray, src_rate: int, rate: int) -> np.ndarray:
-    """Resample with libswresample, fed in large blocks: per-frame calls cost more than the filtering."""
-    if src_rate == rate:
-        return x
-    resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
-    out: list[np.ndarray] = []
-    step = src_rate * 10
-    for i in range(0, x.size, step):
-        frame = av.AudioFrame.from_ndarray(x[None, i : i + step], format="flt", layout="mono")
-        frame.sample_rate = src_rate
-        out.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(frame))
-    out.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(None))
-    return np.concatenate(out) if out else np.zeros(0, np.float32)
+class _Resampled:
+    """Mono samples of one stretch at one source rate, resampled to `rate` as they arrive.
+
+    Only the output is kept (8 kHz float32: 115 MB per hour), so memory no longer grows with the source rate.
+    libswresample is stateful, so feeding it frame by frame gives the same samples as one large block would;
+    input is still batched into ~10 s blocks (2 MB at 48 kHz) because a call per frame costs more than the filtering.
+    """
+
+    _BATCH_SECONDS = 10.0
+
+    def __init__(self, src_rate: int, rate: int) -> None:
+        self.src_rate = src_rate
+        self._resampler = None if src_rate == rate else av.AudioResampler(format="flt", layout="mono", rate=rate)
+        self._pending: list[np.ndarray] = []
+        self._pending_size = 0
+        self.out: list[np.ndarray] = []
+        self.out_size = 0
+        self._batch = max(1, int(src_rate * self._BATCH_SECONDS))
+
+    def add(self, x: np.ndarray) -> None:
+        self._pending.append(x)
+        self._pending_size += x.size
+        if self._pending_size >= self._batch:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        x = np.concatenate(self._pending) if len(self._pending) > 1 else self._pending[0]
+        self._pending, self._pending_size = [], 0
+        if self._resampler is None:
+            self._emit(x)
+            return
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(x, np.float32)[None, :], format="flt", layout="mono")
+        frame.sample_rate = self.src_rate
+        for f in self._resampler.resample(frame):
+            self._emit(f.to_ndarray().reshape(-1))
+
+    def _emit(self, y: np.ndarray) -> None:
+        self.out.append(y)
+        self.out_size += y.size
+
+    def take(self) -> list[np.ndarray]:
+        """The output so far (handed over: it is no longer kept here)."""
+        out, self.out = self.out, []
+        return out
+
+    def close(self) -> list[np.ndarray]:
+        """Flush the resampler; the rest of the output."""
+        self._flush()
+        if self._resampler is not None:
+            for f in self._resampler.resample(None):
+                self._emit(f.to_ndarray().reshape(-1))
+        return self.take()
 
 
-def decode_mono(path: Path | str, rate: int = SAMPLE_RATE) -> np.ndarray | None:
-    """Samples of the first audio stream, down-mixed to mono and resampled to `rate`; None if there is none.
+class NoAudioStream(Exception):
+    """The file has no audio stream (raised by `mono_blocks` before it yields anything)."""
 
-    Raises MediaNotFound / EmptyMedia / UnsupportedMedia / MediaError for files that cannot be used.
+
+def mono_blocks(path: Path | str, rate: int = SAMPLE_RATE, *, limits: Limits | None = None) -> Iterator[np.ndarray]:
+    """The samples of the first audio stream, down-mixed to mono and resampled to `rate`, as they are decoded
+    (blocks of about a second). Nothing is kept here, so a caller that does not keep them decodes in constant
+    memory.
+
+    Decoding stops with `InputTooLong` once the audio passes `FPSCREEN_MAX_MEDIA_SECONDS`, and a file over
+    `FPSCREEN_MAX_INPUT_BYTES` is not opened. Raises `NoAudioStream` if there is no audio stream, and
+    MediaNotFound / EmptyMedia / UnsupportedMedia / MediaError for files that cannot be used.
     """
     path = Path(path)
+    limits = limits or current_limits()
+    if path.is_file():
+        check_input_size(path, limits)
+    max_samples = None if limits.max_media_seconds is None else limits.max_media_seconds * rate
+    total = 0
     with _open(path) as container:
         if not container.streams:
             raise UnsupportedMedia(f"no audio or video stream in {path.name}")
         stream = next((s for s in container.streams if s.type == "audio"), None)
         if stream is None:
-            return None  # e.g. a silent video: nothing to fingerprint in this modality
+            raise NoAudioStream(path.name)  # e.g. a silent video: nothing to fingerprint in this modality
         if stream.codec_context is None:
             raise UnsupportedMedia(f"no decoder for the audio codec of {path.name}")
         # Consecutive frames at one sample rate (a stream may change rate midway, rarely).
-        groups: list[tuple[int, list[np.ndarray]]] = []
+        group: _Resampled | None = None
         placed = _Placement()
         bad = 0
         try:
@@ -131,17 +188,38 @@ def decode_mono(path: Path | str, rate: int = SAMPLE_RATE) -> np.ndarray | None:
                         raise
                     continue
                 for frame in frames:
-                    if not groups or groups[-1][0] != frame.sample_rate:
-                        groups.append((frame.sample_rate, []))
+                    if group is None or group.src_rate != frame.sample_rate:
+                        if group is not None:
+                            for block in group.close():
+                                total += block.size
+                                yield block
+                        group = _Resampled(frame.sample_rate, rate)
                         placed = _Placement()
                     gap = placed.gap_before(frame)
                     if gap:
-                        groups[-1][1].append(np.zeros(gap, np.float32))
-                    groups[-1][1].append(_frame_mono(frame))
+                        group.add(np.zeros(gap, np.float32))
+                    group.add(_frame_mono(frame))
+                if group is not None and group.out:
+                    for block in group.take():
+                        total += block.size
+                        yield block
+                    if max_samples is not None and total > max_samples:
+                        check_media_seconds(total / rate, f"the audio of {path.name}", limits)
         except av.error.FFmpegError as e:
             raise MediaError(f"corrupt audio stream in {path.name}: {e}") from e
-    parts = [_resample(np.concatenate(chunks), src, rate) for src, chunks in groups]
-    samples = np.concatenate(parts) if parts else np.zeros(0, np.float32)
-    if samples.size == 0:
+    if group is not None:
+        for block in group.close():
+            total += block.size
+            yield block
+    if total == 0:
         raise EmptyMedia(f"audio stream of {path.name} decodes to no samples")
-    return samples
+    check_media_seconds(total / rate, f"the audio of {path.name}", limits)
+
+
+def decode_mono(path: Path | str, rate: int = SAMPLE_RATE, *, limits: Limits | None = None) -> np.ndarray | None:
+    """All samples of `mono_blocks` in one array (8 kHz float32: 115 MB per hour); None if there is no audio."""
+    try:
+        blocks = list(mono_blocks(path, rate, limits=limits))
+    except NoAudioStream:
+        return None
+    return blocks[0] if len(blocks) == 1 else np.concatenate(blocks)

@@ -11,10 +11,10 @@ import numpy as np
 from engine.core import NO_OPTIONS, ExtractOptions, Fingerprint, ItemMatch, Modality, Segment
 
 from .base import DEFAULT_SPEEDS, SCAN_SPEEDS
-from .decode import decode_mono
+from .chunked import find_peaks_chunked, stream_peaks
+from .decode import NoAudioStream, mono_blocks
 from .fingerprint import AudioFingerprint
 from .index import AudioIndex
-from .landmarks import find_peaks
 from .params import SAMPLE_RATE
 from .reference import ReferenceAudioIndex
 
@@ -30,16 +30,18 @@ class AudioModality(Modality[AudioFingerprint]):
 
     def extract(self, path: Path, options: ExtractOptions = NO_OPTIONS) -> AudioFingerprint | None:
         """Fingerprint the first audio stream of `path` (audio file or video container); None if it has none."""
-        samples = decode_mono(path, SAMPLE_RATE)
-        if samples is None:
+        # Decoded and peak-picked as a stream (a long file is decoded twice rather than held: `chunked`).
+        try:
+            t, f, n = stream_peaks(lambda: mono_blocks(path, SAMPLE_RATE))
+        except NoAudioStream:
             return None
-        return self.fingerprint_samples(samples)
+        return AudioFingerprint(duration=n / SAMPLE_RATE, peak_t=t, peak_f=f)
 
     def fingerprint_samples(self, samples: np.ndarray, rate: int = SAMPLE_RATE) -> AudioFingerprint:
         """Fingerprint mono float samples already at the analysis rate."""
         if rate != SAMPLE_RATE:
             raise ValueError(f"samples must be at {SAMPLE_RATE} Hz, got {rate}")
-        t, f = find_peaks(samples)
+        t, f = find_peaks_chunked(samples)  # = find_peaks, in bounded memory
         return AudioFingerprint(duration=samples.size / SAMPLE_RATE, peak_t=t, peak_f=f)
 
     def new_index(self) -> AudioIndex:

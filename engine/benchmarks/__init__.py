@@ -49,6 +49,8 @@ class Profile:
     burst: int  # uploads in the burst
     burst_seconds: float
     peer_videos: tuple[str, ...]  # labels vPDQ hashes
+    memory_audio_hours: tuple[float, ...] = (1.0, 4.0)  # long audio fingerprinted for peak memory
+    memory_text_mb: float = 200.0
 
 
 FULL = Profile(
@@ -93,6 +95,8 @@ QUICK = Profile(
     burst=8,
     burst_seconds=2.0,
     peer_videos=("360p",),
+    memory_audio_hours=(0.05,),  # 3 min: past the whole-file threshold, so the two-pass stream runs
+    memory_text_mb=2.0,
 )
 
 

@@ -269,6 +269,26 @@ def _pipeline(pipe: dict[str, Any]) -> Section:
     return Section(title, ["measure", "value"], rows, note)
 
 
+def _memory(memory: dict[str, Any]) -> Section:
+    def outcome(r: dict[str, Any]) -> str:
+        if r["code"]:
+            return f"refused: {r['code']}"
+        return "fingerprinted " + ", ".join(f"{k} {v:,.0f}" for k, v in (r["durations"] or {}).items() if v is not None)
+
+    columns: list[Column] = [
+        ("input", lambda r: r["input"]),
+        ("limits", lambda r: r["limits"]),
+        ("outcome", outcome),
+        ("peak RSS MB", lambda r: f"{r['peak_mb']:.0f} {'✓' if r['peak_mb'] <= memory['goal_mb'] else '✗'}"),
+        ("RSS after imports MB", lambda r: f"{r['base_mb']:.0f}"),
+        ("seconds", lambda r: _f(r["seconds"], 1)),
+    ]
+    return _table("Peak memory of one job's fingerprinting (fresh process, ru_maxrss)", memory["rows"], columns,
+                  f"Goal ≤ {memory['goal_mb']} MB whatever the duration. Audio is decoded and peak-picked as a "
+                  f"stream (a file over ~2 min is decoded twice, never held); texts over the character limit are "
+                  f"refused before they are read.")  # fmt: skip
+
+
 def sections(results: dict[str, Any]) -> list[Section]:
     out: list[Section] = []
     if results.get("modalities"):
@@ -281,6 +301,8 @@ def sections(results: dict[str, Any]) -> list[Section]:
         out.append(_peers(results["peers"]))
     if results.get("pipeline"):
         out.append(_pipeline(results["pipeline"]))
+    if results.get("memory"):
+        out.append(_memory(results["memory"]))
     if results.get("targets"):
         out.append(_table("Targets", results["targets"], [
             ("target", lambda t: t["target"]), ("met", lambda t: "yes" if t["met"] else "NO"),

@@ -15,7 +15,14 @@ from rich.table import Table
 from rich.text import Text
 
 from engine.cli_root import data_dir
-from engine.localstack.results import MatchedItem, Problem, ScreeningResult, problems, screening_results
+from engine.localstack.results import (
+    MatchedItem,
+    Problem,
+    ResultsDamaged,
+    ScreeningResult,
+    problems,
+    read_screening_results,
+)
 from engine.localstack.stack import DEFAULT_BUCKET, DEFAULT_TEMPLATE, LocalStack, StackPaths, StackSettings, upload_file
 from shared.store.sqlite import SqliteStore
 
@@ -168,7 +175,11 @@ def results(
     path = _paths(ctx, None).results
     if not path.exists():
         raise typer.BadParameter(f"no results yet at {path}: run `fpscreen up` and upload something")
-    rows = screening_results(SqliteStore(path), limit=limit, include_library=not uploads_only)
+    try:
+        rows = read_screening_results(path, limit=limit, include_library=not uploads_only)
+    except ResultsDamaged as exc:
+        Console(stderr=True).print(Text.assemble(("Error ", "bold red"), str(exc)), highlight=False)
+        raise typer.Exit(1) from exc
     print_results(rows, as_json=as_json, everything=everything)
     if not as_json:
         print_problems(_problems(_paths(ctx, None)))

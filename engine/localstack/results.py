@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from shared.contracts.modalities import text_type_for
@@ -17,6 +19,27 @@ from shared.ports import JobRecord, MatchRow, ResultStore, VerdictRecord
 from shared.vocabulary import FAIL, SUCCESS
 
 LIBRARY_SAVE_TYPES = {"forcesave", "save", "onlysave"}
+
+
+class ResultsDamaged(Exception):
+    """The results database cannot be read; the message says what to run."""
+
+
+def read_screening_results(path: Path, *, limit: int = 500, include_library: bool = True) -> list[ScreeningResult]:
+    """`screening_results` of the SQLite results database at `path`; a garbled file raises `ResultsDamaged`
+    (naming it and the repair command) instead of a traceback."""
+    from shared.store.sqlite import SqliteStore
+
+    try:
+        store = SqliteStore(path)
+        try:
+            return screening_results(store, limit=limit, include_library=include_library)
+        finally:
+            store.close()
+    except sqlite3.DatabaseError as exc:
+        raise ResultsDamaged(
+            f"the results database {path} is damaged ({exc}); run `fpscreen verify --repair` to rebuild it"
+        ) from exc
 
 
 @dataclass(frozen=True, slots=True)

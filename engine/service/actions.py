@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import json
 import pkgutil
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -60,6 +61,7 @@ from engine.service.models import (
     SubmitFpDBDeleteJobRequest,
     SubmitFpFileDeleteJobRequest,
     UpdatePipelineRequest,
+    check_primary_key,
 )
 from engine.service.pipelines import PipelineStore
 from shared.contracts.mps import (
@@ -135,8 +137,11 @@ def run_action(ctx: ServiceContext, name: str, params: dict[str, str], request_i
         )
     # Absent and empty are the same to MPS; the SDKs never send empty values for unset fields anyway.
     cleaned = {k: v for k, v in params.items() if v != ""}
+    _check_shapes(cleaned)
     try:
         return fn(ctx, cleaned, request_id)
+    except (RecursionError, OverflowError) as exc:  # a parser or a conversion pushed past its limits
+        raise ActionError(400, "InvalidParameter", "A parameter is nested or sized beyond limits.") from exc
     except InputRefused as exc:
         raise ActionError(400, exc.code, exc.message) from exc
     except EngineError as exc:
@@ -144,6 +149,40 @@ def run_action(ctx: ServiceContext, name: str, params: dict[str, str], request_i
 
 
 # ------------------------------------------------------------------------------------------ helpers
+
+MAX_JSON_DEPTH = 16  # MPS's JSON parameters are at most 3 levels deep
+# Integer parameters: digits only (no exponent, no float), and few enough that SQLite and int() take them.
+_INT_PARAMS = frozenset({"ModelId", "PageNumber", "PageSize", "MaximumPageSize", "SpeedLevel", "QuotaAllocate"})
+_INT = re.compile(r"-?[0-9]{1,9}")
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKETS = re.compile(r"[\[\]{}]")
+
+
+def json_depth(raw: str) -> int:
+    """The deepest nesting of `{}`/`[]` in a JSON text (brackets inside strings do not count); linear time."""
+    depth = deepest = 0
+    for bracket in _BRACKETS.finditer(_STRING.sub("", raw)):
+        if bracket.group() in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
+
+
+def _check_shapes(params: dict[str, str]) -> None:
+    """Refuse, before any parser sees them, integers that are not small integers and JSON nested too deep."""
+    for name, value in params.items():
+        if name in _INT_PARAMS and not _INT.fullmatch(value.strip()):
+            raise ActionError(
+                400, "InvalidParameter", f'The specified parameter "{name}" is not valid: it must be an integer.'
+            )
+        if value.lstrip()[:1] in ("{", "[") and json_depth(value) > MAX_JSON_DEPTH:
+            raise ActionError(
+                400,
+                "InvalidParameter.JsonFormatInvalid",
+                f'The parameter "{name}" is not a valid JSON string: nested deeper than {MAX_JSON_DEPTH} levels.',
+            )
 
 
 def _require(params: dict[str, str], *names: str) -> None:
@@ -267,6 +306,12 @@ def submit_fp_shot_job(ctx: ServiceContext, params: dict[str, str], request_id: 
     _json_object(params, "Input")
     _json_object(params, "FpShotConfig")
     request = _validate(SubmitFpShotJobRequest, params)
+    try:
+        check_primary_key(request.fp_shot_config.primary_key, "FpShotConfig.PrimaryKey")
+    except ValueError as exc:
+        raise ActionError(
+            400, "InvalidParameter", f'The specified parameter "FpShotConfig.PrimaryKey" is not valid: {exc}'
+        ) from exc
     resolve_input(ctx.oss_root, request.input)  # refuse escapes now; existence is the job's business
     if request.fp_shot_config.fp_db_id:
         _library(ctx, request.fp_shot_config.fp_db_id)
@@ -403,7 +448,7 @@ def list_fp_shot_files(ctx: ServiceContext, params: dict[str, str], request_id: 
     _library(ctx, request.fp_db_id)
     cursor = 0
     if request.next_page_token:
-        if not request.next_page_token.isdigit():
+        if not re.fullmatch(r"[0-9]{1,18}", request.next_page_token):
             raise ActionError(400, "InvalidParameter", 'The specified parameter "NextPageToken" is not valid.')
         cursor = int(request.next_page_token)
     size = request.page_size

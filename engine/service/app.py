@@ -34,7 +34,6 @@ from urllib.parse import urlsplit
 from werkzeug.wrappers import Request, Response
 
 from engine.library import LibraryStore
-from engine.matcher import Matcher
 from engine.service.actions import ActionError, ServiceContext, run_action
 from engine.service.auth import (
     DEFAULT_HOST_ID,
@@ -52,6 +51,7 @@ from engine.service.jobs import DEFAULT_MAX_ATTEMPTS, EmulatedJob, JobRunner, Jo
 from engine.service.nonces import DurableNonceLedger
 from engine.service.notify import Backoff, MnsPublisher, Notifier, Outbox, OutboxRow
 from engine.service.pipelines import PipelineStore
+from engine.service.sandbox import IsolatedMatcher
 from engine.wsgi import HttpLimits, WsgiServer, error_response
 from shared.contracts.mps import API_VERSION, FINAL_STATES
 from shared.credentials import ENV_ACCESS_KEY_ID, ENV_ACCESS_KEY_SECRET, Credentials
@@ -239,7 +239,7 @@ class EngineService:
         self._outbox = Outbox(self._db)
         publisher = MnsPublisher(self.mns_endpoint, self.mns_credentials) if self.mns_endpoint else None
         self._notifier = Notifier(self._outbox, publisher, backoff=self._notify_backoff)
-        executor = JobExecutor(self._library, Matcher(self._library), pipelines, self.oss_root)
+        executor = JobExecutor(self._library, IsolatedMatcher(self._library), pipelines, self.oss_root)
         self._runner = JobRunner(
             JobStore(self._db),
             executor,

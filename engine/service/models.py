@@ -23,6 +23,9 @@ from shared.contracts.wire import WireModel, json_string_of
 
 MAX_LIST_IDS = 10  # JobIds, FpDBIds, PipelineIds per call
 MAX_DELETE_IDS = 200  # FileIds / PrimaryKeys per SubmitFpFileDeleteJob
+# MPS documents no length for PrimaryKey; it gets the 128-byte bound MPS documents for UserData (the other
+# caller-chosen identifier of a job). The functions' keys are 32 hex characters.
+MAX_PRIMARY_KEY_BYTES = 128
 
 PipelineState = Literal["Active", "Paused"]
 # ROS ALIYUN::MPS::Pipeline `Speed` values; fingerprint jobs belong in an `AIVideoFPShot` pipeline.
@@ -47,6 +50,13 @@ PIPELINE_SPEEDS: frozenset[str] = frozenset(
 def _at_most(limit: int, name: str, value: list[str] | None) -> list[str] | None:
     if value is not None and len(value) > limit:
         raise ValueError(f"at most {limit} {name} per call, got {len(value)}")
+    return value
+
+
+def check_primary_key(value: str, name: str = "PrimaryKey") -> str:
+    size = len(value.encode("utf-8"))
+    if size > MAX_PRIMARY_KEY_BYTES:
+        raise ValueError(f"{name} is {size} bytes; at most {MAX_PRIMARY_KEY_BYTES}")
     return value
 
 
@@ -155,6 +165,8 @@ class SubmitFpFileDeleteJobRequest(WireModel):
     @field_validator("primary_keys")
     @classmethod
     def _key_limit(cls, value: list[str] | None) -> list[str] | None:
+        for key in value or []:
+            check_primary_key(key, "each of PrimaryKeys")
         return _at_most(MAX_DELETE_IDS, "PrimaryKeys", value)
 
     @field_validator("user_data")
@@ -235,6 +247,11 @@ class FpImportEntry(WireModel):
     bucket: str = Field(min_length=1, max_length=63)
     location: str = Field(default="", max_length=64)
     object: str = Field(min_length=1, max_length=1024)
+
+    @field_validator("primary_key")
+    @classmethod
+    def _key_size(cls, value: str) -> str:
+        return check_primary_key(value)
 
     def input_file(self) -> InputFile:
         return InputFile(bucket=self.bucket, location=self.location or "local", object=self.object)

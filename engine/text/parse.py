@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import EmptyMedia, MediaError, MediaNotFound, UnsupportedMedia
+from engine.limits import check_input_size, check_text_chars
+from engine.limits import current as current_limits
 
 SUBTITLE_SUFFIXES = frozenset({".srt", ".vtt"})
 ASR_SUFFIXES = frozenset({".json"})
@@ -177,6 +179,11 @@ def read_text_input(path: Path, text_type: str | None = None) -> ParsedText:
         raise MediaNotFound(f"{path} does not exist")
     if not path.is_file():
         raise MediaError(f"{path} is not a file")
+    limits = current_limits()
+    check_input_size(path, limits)
+    if limits.max_text_chars is not None and path.stat().st_size > 4 * limits.max_text_chars:
+        # UTF-8 has at most 4 bytes a character: too many characters for sure, and not worth reading.
+        check_text_chars(path.stat().st_size // 4, path.name, limits)
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -184,6 +191,8 @@ def read_text_input(path: Path, text_type: str | None = None) -> ParsedText:
     if not data.strip():
         raise EmptyMedia(f"{path.name} is empty")
     text = decode_utf8(data, path.name)
+    del data
+    check_text_chars(len(text), path.name, limits)
     suffix = path.suffix.lower()
     if suffix in SUBTITLE_SUFFIXES:
         return parse_subtitles(text, path.name)
