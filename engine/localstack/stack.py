@@ -12,6 +12,7 @@ The functions are the same code as in the cloud, talking to the local services t
 
 from __future__ import annotations
 
+import importlib.resources
 import json
 import logging
 import threading
@@ -45,8 +46,9 @@ if TYPE_CHECKING:
 
 log = get_logger("fpscreen.local.stack")
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_TEMPLATE = REPO_ROOT / "template.yml"
+# The template and the handlers it wires ship as package data (engine/bundled/ links to the checkout's copies),
+# so an installed CLI finds them outside a checkout; resolved, in a checkout this is <repo>/template.yml.
+DEFAULT_TEMPLATE = Path(str(importlib.resources.files("engine") / "bundled" / "template.yml")).resolve()
 DEFAULT_BUCKET = "media"
 ACCOUNT_ID = "1234567890123456"
 
