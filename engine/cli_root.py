@@ -21,6 +21,8 @@ app = typer.Typer(
     help="Media fingerprinting and copyright screening: the local engine behind the MPS Video DNA API.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # Plain help: Rich markup would eat "[env …; default …]" and label every flag <bool>.
+    rich_markup_mode=None,
 )
 
 DataDirOption = Annotated[

@@ -33,6 +33,7 @@ from engine.localstack.bootstrap import (
 from engine.localstack.bucket import LocalBucket, StoredObject, oss_event
 from engine.localstack.fc_context import FcCredentials
 from engine.localstack.fc_runtime import LocalFc, RetrySchedule, async_invocation
+from engine.localstack.skipped import record_skip
 from engine.localstack.state import Enqueue, StackState
 from engine.template import Template, load_template
 from shared.credentials import Credentials
@@ -103,7 +104,10 @@ def invocations_for(template: Template, obj: StoredObject, region: str, event_na
 
 def announce_upload(state: StackState, template: Template, obj: StoredObject, mtime_ns: int, region: str) -> bool:
     event_name = "ObjectCreated:PutObject"
-    return state.announce(obj, mtime_ns, invocations_for(template, obj, region, event_name))
+    fresh = state.announce(obj, mtime_ns, invocations_for(template, obj, region, event_name))
+    if fresh:  # what the pipeline will not screen is recorded with the reason, for `upload` and `results`
+        record_skip(state.path, template, obj)
+    return fresh
 
 
 def upload_file(
