@@ -52,7 +52,7 @@ def _paths(ctx: typer.Context, oss_root: Path | None, override: Path | None = No
 
 def _fail(message: str) -> NoReturn:
     """One line on stderr and exit status 1: a newcomer's mistake is not a traceback."""
-    Console(stderr=True).print(f"[bold red]Error[/] {message}", highlight=False)
+    Console(stderr=True).print(f"[bold red]Error[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(1)
 
 
@@ -122,7 +122,7 @@ def watch_uploads(progress: UploadProgress, stopping: threading.Event, console: 
         while True:
             done, flying = progress.poll()
             for line in done:
-                live.console.print(line, highlight=False)
+                live.console.print(line, highlight=False, soft_wrap=True)
             live.update(Group(*(Text.from_markup(line) for line in flying)))
             if stopping.wait(0.5):  # the display refresh, not a synchronisation
                 return
@@ -190,7 +190,7 @@ def upload(
                 state = f"[yellow]skipped[/]: {reason}"
             else:
                 state = "queued"
-            console.print(f"oss://{obj.bucket}/{obj.key} etag {obj.etag} {obj.size} bytes: {state}")
+            console.print(f"oss://{obj.bucket}/{obj.key} etag {obj.etag} {obj.size} bytes: {state}", soft_wrap=True)
             bar.advance(task)
     if len(pairs) > 1:
         console.print(f"{len(pairs)} file(s): {len(pairs) - skipped} queued or unchanged, {skipped} skipped")

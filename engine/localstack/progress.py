@@ -37,71 +37,64 @@ class UploadProgress:
     paths: object  # StackPaths (kept loose: this module must not import the stack)
     bucket: str
     _seen: dict[str, str] = field(default_factory=dict)  # key -> etag announced when we last looked
-    _done: dict[str, str] = field(default_factory=dict)  # key -> the job id (or etag, if skipped) already reported
-    _flying: dict[str, str] = field(default_factory=dict)  # key -> etag still in flight
+    _flying: dict[str, tuple[str, float]] = field(default_factory=dict)  # key -> (etag, time it was written)
     _started: bool = False
 
-    def _announced(self) -> dict[str, str]:
+    def _announced(self) -> dict[str, tuple[str, float]]:
         path = Path(self.paths.state)  # type: ignore[attr-defined]
         if not path.exists():
             return {}
         db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
         try:
-            rows = db.execute("SELECT key, etag FROM announced WHERE bucket = ?", (self.bucket,)).fetchall()
+            rows = db.execute("SELECT key, etag, mtime_ns FROM announced WHERE bucket = ?", (self.bucket,)).fetchall()
         except sqlite3.OperationalError:  # the stack has not created its tables yet
             return {}
         finally:
             db.close()
-        return dict(rows)
+        return {key: (etag, mtime_ns / 1e9) for key, etag, mtime_ns in rows}
 
-    def _results(self) -> dict[str, ScreeningResult]:
+    def _results(self) -> dict[str, tuple[ScreeningResult, float]]:
+        """Each key's newest job, with when it was submitted."""
         path = Path(self.paths.results)  # type: ignore[attr-defined]
         if not path.exists():
             return {}
-        latest: dict[str, ScreeningResult] = {}
-        for result in screening_results(SqliteStore(path), limit=500):
-            latest.setdefault(result.upload, result)  # newest first
-        return latest
+        store = SqliteStore(path)
+        try:
+            submitted = {job.job_id: job.submitted_at for job in store.recent_jobs(500)}
+            latest: dict[str, tuple[ScreeningResult, float]] = {}
+            for result in screening_results(store, limit=500):  # newest first
+                latest.setdefault(result.upload, (result, submitted.get(result.job_id, 0.0)))
+            return latest
+        finally:
+            store.close()
 
     def poll(self) -> tuple[list[str], list[str]]:
         announced = self._announced()
         results = self._results()
         skipped = {s.key: s for s in skipped_uploads(self.paths.state) if s.bucket == self.bucket}  # type: ignore[attr-defined]
-        if not self._started:
-            # Already finished before we started watching: remember, do not report. The rest is in flight.
-            self._started = True
-            for key, etag in announced.items():
-                result = results.get(key)
-                if key in skipped and skipped[key].etag == etag:
-                    self._done[key] = etag
-                elif result is not None and result.verdict in FINAL:
-                    self._done[key] = result.job_id
-                else:
-                    self._flying[key] = etag
-            self._seen = dict(announced)
-        for key, etag in announced.items():
-            if self._seen.get(key) != etag:  # a new object, or a new version of one: its job is a new one
-                self._flying[key] = etag
-                previous = results.get(key)
-                self._done[key] = previous.job_id if previous is not None else ""
-        self._seen = dict(announced)
+        for key, (etag, written) in announced.items():
+            if self._seen.get(key) != etag:  # new to us: a new object, a new version, or everything at the start
+                self._flying[key] = (etag, written)
+        self._seen = {key: etag for key, (etag, _) in announced.items()}
 
         done: list[str] = []
         live: list[str] = []
-        for key, etag in sorted(self._flying.items()):
-            result = results.get(key)
-            mine = result is not None and result.job_id != self._done.get(key)
+        for key, (etag, written) in sorted(self._flying.items()):
+            found = results.get(key)
+            # A job belongs to this version if submitted after the object was written (1 s for clock steps).
+            result = found[0] if found is not None and found[1] >= written - 1.0 else None
             if key in skipped and skipped[key].etag == etag:
-                done.append(f"{key}: received → [yellow]skipped[/]: {skipped[key].reason}")
-                self._done[key] = etag
-            elif mine and result is not None and result.verdict in FINAL:
-                done.append(f"{key}: received → submitted ({result.job_id}) → {_describe(result)}")
-                self._done[key] = result.job_id
-            elif mine and result is not None:
-                live.append(f"{key}: received → submitted ({result.job_id}) → [dim]analysing…[/]")
-                continue
+                line = f"{key}: received → [yellow]skipped[/]: {skipped[key].reason}"
+            elif result is not None and result.verdict in FINAL:
+                line = f"{key}: received → submitted ({result.job_id}) → {_describe(result)}"
             else:
-                live.append(f"{key}: received → [dim]submitting…[/]")
+                if result is not None:
+                    live.append(f"{key}: received → submitted ({result.job_id}) → [dim]analysing…[/]")
+                else:
+                    live.append(f"{key}: received → [dim]submitting…[/]")
                 continue
             del self._flying[key]
+            if self._started:  # finished before we started watching: not news
+                done.append(line)
+        self._started = True
         return done, live

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from engine.cli import app
 from engine.localstack.fc_runtime import RetrySchedule
 from engine.localstack.progress import UploadProgress
+from engine.localstack.results import screening_results
 from engine.localstack.skipped import skipped_uploads
 from engine.localstack.stack import LocalStack, StackPaths, StackSettings
 from engine.synth import text as synth
@@ -84,6 +85,10 @@ def test_a_second_up_on_the_same_directory_is_one_line(runner: CliRunner, tmp_pa
     assert len(lines) == 1 and "already running" in lines[0] and "4242" in lines[0]
 
 
+def _final(stack: LocalStack, key: str) -> bool:
+    return any(r.upload == key and r.verdict == "stored" for r in screening_results(stack.results_store()))
+
+
 def test_progress_follows_each_upload_to_its_result(tmp_path: Path) -> None:
     paths = StackPaths.under(tmp_path / "stack")
     book = tmp_path / "book.txt"
@@ -95,8 +100,10 @@ def test_progress_follows_each_upload_to_its_result(tmp_path: Path) -> None:
         progress = UploadProgress(paths, "media")
         assert progress.poll() == ([], [])
         stack.upload(book, "library/book.txt")
+        # Finished between two polls (a fast job): still reported, as this version's result.
+        assert stack.wait(lambda: _final(stack, "library/book.txt"), timeout=120)
+        lines, _ = progress.poll()
         stack.upload(gif, "uploads/anim.gif")
-        lines: list[str] = []
         live_seen: list[str] = []
 
         def finished() -> bool:
