@@ -18,7 +18,7 @@ from engine.evaluation.real_corpus import RealCorpus
 from engine.evaluation.report import UNITS, _cells, _frac, _query_records, _summary_rows
 
 if TYPE_CHECKING:
-    from engine.evaluation.runner import SystemRun
+    from engine.evaluation.execution import SystemRun
 
 SCHEMA = "fpscreen-eval-real/1"
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from engine.evaluation import real_report
 from engine.evaluation.engine_system import EngineSystem
+from engine.evaluation.execution import run_system
 from engine.evaluation.peers import Availability, System, audfprint_peer, chromaprint_peer, minhash_peer, vpdq_peer
 from engine.evaluation.real_corpus import FULL, MODALITIES, QUICK, RealCorpus, build_real_corpus
 from engine.evaluation.real_fetch import default_dir
@@ -60,8 +61,6 @@ def make_systems(modality: str, store: LibraryStore, peers: dict[str, Availabili
 def evaluate(
     corpus: RealCorpus, modalities: tuple[str, ...], *, use_peers: bool, log: Callable[[str], None]
 ) -> tuple[list, dict[str, Availability], dict[str, int]]:
-    from engine.evaluation.runner import run_system  # the runner imports this module
-
     peers = peer_availability()
     runs = []
     unlocated: dict[str, int] = {}

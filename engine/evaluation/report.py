@@ -17,7 +17,7 @@ from engine.evaluation.peers import Availability
 from engine.evaluation.transforms import AUDIO_TRANSFORMS
 
 if TYPE_CHECKING:  # the runner imports this module
-    from engine.evaluation.runner import SystemRun
+    from engine.evaluation.execution import SystemRun
 
 SCHEMA = "fpscreen-eval/1"
 ENGINE = "fpscreen"

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.evaluation import report, runner
+from engine.evaluation import execution, report, runner
 from engine.evaluation.corpus import Query
 from engine.evaluation.engine_system import EngineSystem
 from engine.evaluation.peers import Availability, Prediction
@@ -81,13 +81,13 @@ def test_vpdq_rules_on_frame_bags() -> None:
 def test_outcome_scores_the_true_pair_only() -> None:
     query = Query("q", "video", "crop", Path("q.mp4"), "r1", ((0.0, 10.0, 5.0, 15.0),))
     predictions = [Prediction("r2", 0.5, ((0.0, 10.0, 0.0, 10.0),)), Prediction("r1", 0.9, ((0.0, 10.0, 5.0, 15.0),))]
-    o = runner.outcome_of(query, predictions, localises=True)
+    o = execution.outcome_of(query, predictions, localises=True)
     assert o.found and o.wrong == 1 and o.group == "r1"
     assert o.segment == (pytest.approx(1.0, abs=1e-6), pytest.approx(1.0, abs=1e-6))
-    assert runner.outcome_of(query, [Prediction("r1", 1.0, None)], localises=False).segment is None
-    missed = runner.outcome_of(query, [], localises=True)
+    assert execution.outcome_of(query, [Prediction("r1", 1.0, None)], localises=False).segment is None
+    missed = execution.outcome_of(query, [], localises=True)
     assert not missed.found and missed.segment == (1.0, 0.0)  # VCSL: truth without predictions
-    negative = runner.outcome_of(Query("n", "video", "negative", Path("n.mp4"), None), predictions, localises=True)
+    negative = execution.outcome_of(Query("n", "video", "negative", Path("n.mp4"), None), predictions, localises=True)
     assert not negative.positive and negative.wrong == 2
 
 
