@@ -27,7 +27,10 @@ app = typer.Typer(
 
 DataDirOption = Annotated[
     Path | None,
-    typer.Option("--data-dir", help=f"Where libraries live [env {DATA_DIR_ENV}; default {DEFAULT_DATA_DIR}]."),
+    typer.Option(
+        "--data-dir",
+        help=f"The stack, its bucket and libraries live here [env {DATA_DIR_ENV}; default {DEFAULT_DATA_DIR}].",
+    ),
 ]
 
 
