@@ -5,7 +5,7 @@ areas (`fpscreen engine serve`, `fpscreen up`, `fpscreen demo`), which register 
 directory from `engine.cli_root.data_dir(ctx)`; none of them imports this module.
 
     fpscreen library create NAME --model video|audio|text
-    fpscreen library list | items ID | add ID FILE... [--key PK] | remove ID PK... | delete ID [--purge]
+    fpscreen library list | items ID | add ID FILE|DIR... [--key PK] | remove ID PK... | delete ID [--purge]
     fpscreen match ID FILE [--json] [--threshold X]
 
 Machine-readable output (`--json`, `library create --quiet`) goes to stdout; progress bars and errors go to stderr.
@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import unquote
 
 import typer
 from pydantic import ValidationError
@@ -32,7 +33,7 @@ from engine.library import LibraryStore
 from engine.localstack.cli import register as register_localstack
 from engine.matcher import JobOutcome, Matcher
 from engine.modalities import kind_of, model_id_of
-from shared.contracts.modalities import MODALITIES, text_type_for
+from shared.contracts.modalities import MODALITIES, kind_for, text_type_for
 from shared.contracts.mps import FpShotConfig, FpShotResult
 
 try:
@@ -40,7 +41,9 @@ try:
 except ImportError:  # the service's CLI is optional in a trimmed install
     engine_app = None
 
-library_app = typer.Typer(help="Create, fill, list and delete fingerprint libraries.", no_args_is_help=True)
+library_app = typer.Typer(
+    help="Create, fill, list and delete fingerprint libraries.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(library_app, name="library")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the MPS wire shape as JSON.")]
@@ -57,11 +60,20 @@ def _stderr() -> Console:
 EXIT_MATCH, EXIT_NO_MATCH, EXIT_ERROR = 0, 1, 2
 
 
+def library_dir(root: Path) -> Path:
+    """Where the libraries of data directory `root` live: `fpscreen up` keeps its engine's in `<root>/engine`, so
+    the library commands look there once a stack has used `root`; otherwise (a bare engine) `root` itself."""
+    stack = root / "engine"
+    if (root / "stack.db").exists() or (stack / "fpscreen.db").exists():
+        return stack
+    return root
+
+
 @contextmanager
 def open_store(ctx: typer.Context, override: Path | None = None, *, error_status: int = 1) -> Iterator[LibraryStore]:
     """The library store, with engine errors turned into a one-line message and exit status `error_status`."""
     try:
-        with LibraryStore(data_dir(ctx, override)) as store:
+        with LibraryStore(library_dir(data_dir(ctx, override))) as store:
             yield store
     except EngineError as exc:
         message = Text.assemble(("Error", "bold red"), f" [{exc.code}] {exc.message}")  # text, never markup
@@ -119,7 +131,11 @@ def library_list(ctx: typer.Context, as_json: JsonOption = False, data_dir_: Dat
     if as_json:
         _echo_json({"FpShotDBList": {"FpShotDB": [lib.to_fp_shot_db().to_wire() for lib in libraries]}})
         return
-    table = Table("FpDBId", "Name", "Kind", "Items", "Created", "Description", title="Libraries")
+    table = Table(title="Libraries")
+    # Ids are what every other command takes: never wrapped or elided, whatever the terminal width.
+    table.add_column("FpDBId", no_wrap=True, min_width=32)
+    for column in ("Name", "Kind", "Items", "Created", "Description"):
+        table.add_column(column)
     for lib in libraries:
         name = f"{lib.name} (default)" if lib.is_default else lib.name
         table.add_row(
@@ -145,11 +161,55 @@ def library_delete(
             Console().print(f"Deleted {fp_db_id}", highlight=False)
 
 
+def accepts(library_kind: str, name: str, text_type: str | None = None) -> bool:
+    """Whether a file of this name can go into a library of this kind, by the shared suffix table: text only into
+    text libraries (a `.txt` decoded as video would be stored as 1 s of nothing), media only into media ones."""
+    is_text = kind_for(name, text_type) == "text"
+    return is_text if library_kind == "text" else not is_text
+
+
+def _expand(paths: list[Path], library_kind: str, text_type: str | None) -> tuple[list[tuple[Path, str]], list[str]]:
+    """(file, PrimaryKey) pairs to add, and why others were skipped. A directory is walked recursively; its files
+    are keyed by their path relative to it (two `a.mp4` in different folders stay two items) and the ones this
+    library cannot hold are skipped. A FILE given by name that the library cannot hold is refused outright."""
+    chosen: list[tuple[Path, str]] = []
+    skipped: list[str] = []
+    for path in paths:
+        if path.is_dir():
+            for found in sorted(p for p in path.rglob("*") if p.is_file()):
+                rel = found.relative_to(path)
+                if any(part.startswith(".") for part in rel.parts):
+                    continue  # .DS_Store, .git and the like
+                if accepts(library_kind, found.name, text_type):
+                    chosen.append((found, rel.as_posix()))
+                else:
+                    skipped.append(f"{found}: not a {library_kind} file")
+        elif not path.is_file():
+            raise typer.BadParameter(f"{path} does not exist", param_hint="FILE")
+        elif not accepts(library_kind, path.name, text_type):
+            wanted = "a text file (.txt .md .srt .vtt .json)" if library_kind == "text" else "a video or audio file"
+            raise typer.BadParameter(
+                f"{path} cannot go into a {library_kind} library: give {wanted}", param_hint="FILE"
+            )
+        else:
+            chosen.append((path, path.name))
+    seen: dict[str, Path] = {}
+    for path, primary_key in chosen:
+        if primary_key in seen:
+            raise typer.BadParameter(
+                f"{seen[primary_key]} and {path} would both be stored as {primary_key!r} (the second replacing the "
+                "first): add one with --key, or add their folder (items are then keyed by relative path)",
+                param_hint="FILE",
+            )
+        seen[primary_key] = path
+    return chosen, skipped
+
+
 @library_app.command("add")
 def library_add(
     ctx: typer.Context,
     fp_db_id: Annotated[str, typer.Argument(metavar="ID")],
-    files: Annotated[list[Path], typer.Argument(metavar="FILE...", help="Files to fingerprint and store.")],
+    files: Annotated[list[Path], typer.Argument(metavar="FILE|DIR...", help="Files, or folders to add recursively.")],
     key: Annotated[
         str | None, typer.Option("--key", "-k", help="PrimaryKey (one file only; default: the file name).")
     ] = None,
@@ -160,8 +220,8 @@ def library_add(
     text_type: TextTypeOption = None,
     data_dir_: DataDirOption = None,
 ) -> None:
-    """Fingerprint files and store them in a library; an existing PrimaryKey is replaced."""
-    if key is not None and len(files) != 1:
+    """Fingerprint files (or whole folders) and store them in a library; an existing PrimaryKey is replaced."""
+    if key is not None and (len(files) != 1 or files[0].is_dir()):
         raise typer.BadParameter("--key names one item: give exactly one FILE", param_hint="--key")
     if save_type not in ("onlysave", "save", "forcesave"):
         raise typer.BadParameter("use onlysave, save or forcesave", param_hint="--save-type")
@@ -169,13 +229,16 @@ def library_add(
     failures = 0
     table = Table("PrimaryKey", "FileId", "Outcome", title="Stored")
     with open_store(ctx, data_dir_) as store:
-        store.get_library(fp_db_id)  # fail before any fingerprinting
+        library = store.get_library(fp_db_id)  # fail before any fingerprinting
+        todo, skipped = _expand(files, library.kind, text_type)
+        for reason in skipped:
+            err.print(f"[yellow]skipped[/] {reason}", highlight=False)
         matcher = Matcher(store)
         with _progress() as progress:
-            task = progress.add_task("Fingerprinting", total=len(files))
-            for path in files:
+            task = progress.add_task("Fingerprinting", total=len(todo))
+            for path, default_key in todo:
                 progress.update(task, description=f"Fingerprinting {path.name}")
-                primary_key = key or path.name
+                primary_key = key or default_key
                 try:
                     config = FpShotConfig(
                         primary_key=primary_key,
@@ -194,6 +257,9 @@ def library_add(
                     table.add_row(Text(primary_key), outcome.file_id or "", Text(_store_outcome(outcome)))
                 progress.advance(task)
     Console().print(table)
+    if not todo:
+        err.print(f"nothing to add: no {library.kind} files in {', '.join(map(str, files))}", highlight=False)
+        raise typer.Exit(1)
     if failures:
         raise typer.Exit(1)
 
@@ -224,12 +290,34 @@ def library_items(
         _echo_json({"FpShotFileList": {"FpShotFile": files}})
         return
     unit = "chars" if library.kind == "text" else "s"
-    table = Table("PrimaryKey", "FileId", "StoreTime", f"Duration ({unit})", "InputFile", title=Text(library.name))
+    table = Table(title=Text(library.name))
+    table.add_column("Source", overflow="fold")
+    table.add_column("PrimaryKey", no_wrap=True)
+    for column in ("FileId", "StoreTime", f"Duration ({unit})"):
+        table.add_column(column)
     for item in items:
         table.add_row(
-            Text(item.primary_key), item.file_id, item.store_time, f"{item.duration:g}", Text(item.input_file or "")
+            Text(source_name(item.input_file)),
+            Text(item.primary_key),
+            item.file_id,
+            item.store_time,
+            f"{item.duration:g}",
         )
     Console().print(table)
+
+
+def source_name(input_file: str | None) -> str:
+    """What a person recognises an item by: the stack stores MPS InputFile JSON (its PrimaryKey is a hash of the
+    object), `library add` a path."""
+    if not input_file:
+        return ""
+    try:
+        wire = json.loads(input_file)
+    except ValueError:
+        return input_file
+    if isinstance(wire, dict) and "Object" in wire:
+        return f"oss://{wire.get('Bucket', '')}/{unquote(str(wire['Object']))}"
+    return input_file
 
 
 @library_app.command("remove")
@@ -300,7 +388,7 @@ def _result_tables(result: FpShotResult, unit: str) -> list[Table]:
 def match(
     ctx: typer.Context,
     fp_db_id: Annotated[str, typer.Argument(metavar="ID", help="The library to search.")],
-    file: Annotated[Path, typer.Argument(metavar="FILE")],
+    file: Annotated[Path, typer.Argument(metavar="FILE", dir_okay=False)],
     as_json: Annotated[bool, typer.Option("--json", help="Print the FpShotResult exactly as MPS sends it.")] = False,
     threshold: Annotated[
         float, typer.Option("--threshold", min=0.0, max=1.0, help="Report only items at least this similar.")

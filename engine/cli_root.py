@@ -21,11 +21,16 @@ app = typer.Typer(
     help="Media fingerprinting and copyright screening: the local engine behind the MPS Video DNA API.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # Plain help: Rich markup would eat "[env …; default …]" and label every flag <bool>.
+    rich_markup_mode=None,
 )
 
 DataDirOption = Annotated[
     Path | None,
-    typer.Option("--data-dir", help=f"Where libraries live [env {DATA_DIR_ENV}; default {DEFAULT_DATA_DIR}]."),
+    typer.Option(
+        "--data-dir",
+        help=f"The stack, its bucket and libraries live here [env {DATA_DIR_ENV}; default {DEFAULT_DATA_DIR}].",
+    ),
 ]
 
 

@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import signal
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
-from rich.console import Console
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from rich.text import Text
 
-from engine.cli_root import data_dir
+from engine.cli_root import DataDirOption, data_dir
+from engine.localstack.bucket import BucketError, validate_key
+from engine.localstack.progress import UploadProgress
 from engine.localstack.results import (
     MatchedItem,
     Problem,
@@ -23,7 +32,9 @@ from engine.localstack.results import (
     problems,
     read_screening_results,
 )
+from engine.localstack.skipped import skip_reason
 from engine.localstack.stack import DEFAULT_BUCKET, DEFAULT_TEMPLATE, LocalStack, StackPaths, StackSettings, upload_file
+from engine.template import Template, TemplateError, load_template
 from shared.store.sqlite import SqliteStore
 
 OssRootOption = Annotated[
@@ -32,11 +43,46 @@ OssRootOption = Annotated[
 TemplateOption = Annotated[Path, typer.Option("--template", help="The deployment template to wire from.")]
 BucketOption = Annotated[str, typer.Option("--bucket", help="The media bucket (template's MediaBucketName).")]
 
+
+@cache
+def load_template_cached(path: Path, bucket: str) -> Template:
+    """The template as `upload` reads triggers and routes from it (the bootstrapped ids do not matter there)."""
+    return load_template(path, {"MediaBucketName": bucket})
+
+
 VERDICT_STYLE = {"copy": "bold red", "clean": "green", "failed": "yellow", "pending": "dim", "stored": "cyan"}
 
 
-def _paths(ctx: typer.Context, oss_root: Path | None) -> StackPaths:
-    return StackPaths.under(data_dir(ctx), oss_root)
+def _paths(ctx: typer.Context, oss_root: Path | None, override: Path | None = None) -> StackPaths:
+    return StackPaths.under(data_dir(ctx, override), oss_root)
+
+
+def _fail(message: str) -> NoReturn:
+    """One line on stderr and exit status 1: a newcomer's mistake is not a traceback."""
+    Console(stderr=True).print(f"[bold red]Error[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+@contextmanager
+def _only_stack(paths: StackPaths) -> Iterator[None]:
+    """One `fpscreen up` per data directory: a second one would fight the first over the same queues."""
+    paths.data_dir.mkdir(parents=True, exist_ok=True)
+    lock_path = paths.data_dir / "stack.lock"
+    with lock_path.open("a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            owner = lock.read().strip() or "another process"
+            _fail(
+                f"a stack is already running on {paths.data_dir} (pid {owner}): use it, stop it (Ctrl-C in its "
+                "terminal), or pick another --data-dir"
+            )
+        lock.seek(0)
+        lock.truncate()
+        lock.write(str(os.getpid()))
+        lock.flush()
+        yield
 
 
 def up(
@@ -45,39 +91,119 @@ def up(
     template: TemplateOption = DEFAULT_TEMPLATE,
     bucket: BucketOption = DEFAULT_BUCKET,
     workers: Annotated[int, typer.Option("--workers", help="Engine worker threads.")] = 2,
+    data_dir_: DataDirOption = None,
 ) -> None:
     """Start the whole stack — local MNS, the engine service, the bucket watcher and the three functions wired
-    to their triggers as template.yml declares them — and run until interrupted."""
+    to their triggers as template.yml declares them — and run until interrupted (Ctrl-C stops it). Each upload
+    is shown as it goes: received, submitted, result."""
+    paths = _paths(ctx, oss_root, data_dir_)
     stack = LocalStack(
-        StackSettings(
-            _paths(ctx, oss_root), template_path=template, bucket=bucket, engine_workers=workers, log_file=True
-        )
+        StackSettings(paths, template_path=template, bucket=bucket, engine_workers=workers, log_file=True)
     )
     stopping = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stopping.set())
-    stack.start()
-    print(f"stack up: engine {stack.engine.url} mns {stack.mns.endpoint} bucket {stack.bucket_dir.root}", flush=True)
-    print(f"function logs: {stack.paths.data_dir / 'stack.log'}", flush=True)
-    try:
-        stopping.wait()
-    finally:
-        stack.stop()
+    with _only_stack(paths):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stopping.set())
+        try:
+            stack.start()
+        except Exception as exc:  # ports, a broken template, an unreadable directory: say what, not where
+            stack.stop()
+            _fail(f"the stack did not start: {exc} (details in {paths.data_dir / 'stack.log'})")
+        console = Console()
+        console.print(
+            f"stack up: engine {stack.engine.url} mns {stack.mns.endpoint} bucket {stack.bucket_dir.root}\n"
+            f"function logs: {paths.data_dir / 'stack.log'}\n"
+            f"upload with `fpscreen upload FILE|DIR --data-dir {paths.data_dir}`; Ctrl-C stops the stack",
+            highlight=False,
+            soft_wrap=True,
+        )
+        try:
+            watch_uploads(UploadProgress(paths, bucket), stopping, console)
+        finally:
+            stack.stop()
+
+
+def watch_uploads(progress: UploadProgress, stopping: threading.Event, console: Console) -> None:
+    """A live line per upload in flight (received → submitted); each result is printed once, above them."""
+    with Live(console=console, refresh_per_second=4, transient=True) as live:
+        while True:
+            done, flying = progress.poll()
+            for line in done:
+                live.console.print(line, highlight=False, soft_wrap=True)
+            live.update(Group(*(Text.from_markup(line) for line in flying)))
+            if stopping.wait(0.5):  # the display refresh, not a synchronisation
+                return
+
+
+def _upload_keys(source: Path, key: str | None, prefix: str) -> list[tuple[Path, str]]:
+    if source.is_dir():
+        if key is not None:
+            raise typer.BadParameter("--key names one object: for a folder use --prefix", param_hint="--key")
+        files = sorted(p for p in source.rglob("*") if p.is_file())
+        pairs = [(p, prefix + p.relative_to(source).as_posix()) for p in files]
+        return [(p, k) for p, k in pairs if not any(part.startswith(".") for part in k.split("/"))]
+    return [(source, key if key is not None else prefix + source.name)]
 
 
 def upload(
     ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
-    key: Annotated[str, typer.Option("--key", help="Object key, e.g. uploads/clip.mp4 or library/film.mp4.")],
+    source: Annotated[
+        Path, typer.Argument(metavar="FILE|DIR", exists=True, readable=True, help="A file, or a folder (recursive).")
+    ],
+    key: Annotated[
+        str | None, typer.Option("--key", help="Object key for a FILE, e.g. library/film.mp4 [default: PREFIX+name].")
+    ] = None,
+    prefix: Annotated[
+        str, typer.Option("--prefix", help="Key prefix: uploads/ is screened, library/ fills the library.")
+    ] = "uploads/",
     oss_root: OssRootOption = None,
     template: TemplateOption = DEFAULT_TEMPLATE,
     bucket: BucketOption = DEFAULT_BUCKET,
+    data_dir_: DataDirOption = None,
 ) -> None:
-    """Put FILE into the local bucket as KEY; its OSS trigger event is queued for the stack (durably: a stack
-    that is down picks it up when it starts)."""
-    obj, fresh = upload_file(_paths(ctx, oss_root), file, key, bucket=bucket, template_path=template)
-    state = "queued" if fresh else "unchanged (this version was already uploaded)"
-    print(f"oss://{obj.bucket}/{obj.key} etag {obj.etag} {obj.size} bytes: {state}")
+    """Put FILE (or every file under DIR, keyed PREFIX + relative path) into the local bucket; each one's OSS
+    trigger event is queued for the stack (durably: a stack that is down picks it up when it starts). Objects the
+    pipeline will not screen are reported as skipped, with the reason."""
+    paths = _paths(ctx, oss_root, data_dir_)
+    pairs = _upload_keys(source, key, prefix)
+    for _, object_key in pairs:
+        try:
+            validate_key(object_key)
+        except BucketError as exc:
+            _fail(f"{exc}: keys are relative paths like uploads/clip.mp4")
+    if not pairs:
+        _fail(f"no files under {source}")
+    console = Console(highlight=False)
+    skipped = 0
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=Console(stderr=True),
+        transient=True,
+        disable=len(pairs) == 1,
+    ) as bar:
+        task = bar.add_task("uploading", total=len(pairs))
+        for path, object_key in pairs:
+            try:
+                obj, fresh = upload_file(paths, path, object_key, bucket=bucket, template_path=template)
+            except (BucketError, TemplateError, OSError) as exc:
+                _fail(f"{path}: {exc}")
+            reason = skip_reason(load_template_cached(template, bucket), object_key, bucket)
+            if not fresh:
+                state = "unchanged (this version was already uploaded)"
+            elif reason is not None:
+                skipped += 1
+                state = f"skipped: {reason}"
+            else:
+                state = "queued"
+            line = Text(f"oss://{obj.bucket}/{obj.key} etag {obj.etag} {obj.size} bytes: {state}")  # never markup
+            if state.startswith("skipped"):
+                line.highlight_words(["skipped"], style="yellow")
+            console.print(line, soft_wrap=True)
+            bar.advance(task)
+    if len(pairs) > 1:
+        console.print(f"{len(pairs)} file(s): {len(pairs) - skipped} queued or unchanged, {skipped} skipped")
 
 
 MAX_ITEMS = 5  # matched items per upload in the table (--all: every one); the rest are counted, never dropped
@@ -169,10 +295,11 @@ def results(
     uploads_only: Annotated[bool, typer.Option("--uploads-only", help="Hide library items.")] = False,
     limit: Annotated[int, typer.Option("--limit")] = 200,
     everything: Annotated[bool, typer.Option("--all", help="Every matched item and slice (default: counted).")] = False,
+    data_dir_: DataDirOption = None,
 ) -> None:
     """List screening results: upload (job, version, times), the policy's verdict and the rule that decided,
     any reviewer decision, and per matched item the evidence and the aligned time ranges."""
-    path = _paths(ctx, None).results
+    path = _paths(ctx, None, data_dir_).results
     if not path.exists():
         raise typer.BadParameter(f"no results yet at {path}: run `fpscreen up` and upload something")
     try:
@@ -182,7 +309,7 @@ def results(
         raise typer.Exit(1) from exc
     print_results(rows, as_json=as_json, everything=everything)
     if not as_json:
-        print_problems(_problems(_paths(ctx, None)))
+        print_problems(_problems(_paths(ctx, None, data_dir_)))
 
 
 def _problems(paths: StackPaths) -> list[Problem]:
@@ -210,10 +337,12 @@ def print_problems(found: list[Problem], *, console: Console | None = None) -> N
 
 
 def problems_command(
-    ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    data_dir_: DataDirOption = None,
 ) -> None:
     """List what was set aside instead of processed: parked messages, dead letters, reports, each with its reason."""
-    found = _problems(_paths(ctx, None))
+    found = _problems(_paths(ctx, None, data_dir_))
     if as_json:
         json.dump([p.to_dict() for p in found], sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")

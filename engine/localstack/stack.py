@@ -12,6 +12,7 @@ The functions are the same code as in the cloud, talking to the local services t
 
 from __future__ import annotations
 
+import importlib.resources
 import json
 import logging
 import threading
@@ -32,6 +33,7 @@ from engine.localstack.bootstrap import (
 from engine.localstack.bucket import LocalBucket, StoredObject, oss_event
 from engine.localstack.fc_context import FcCredentials
 from engine.localstack.fc_runtime import LocalFc, RetrySchedule, async_invocation
+from engine.localstack.skipped import record_skip
 from engine.localstack.state import Enqueue, StackState
 from engine.template import Template, load_template
 from shared.credentials import Credentials
@@ -45,8 +47,9 @@ if TYPE_CHECKING:
 
 log = get_logger("fpscreen.local.stack")
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_TEMPLATE = REPO_ROOT / "template.yml"
+# The template and the handlers it wires ship as package data (engine/bundled/ links to the checkout's copies),
+# so an installed CLI finds them outside a checkout; resolved, in a checkout this is <repo>/template.yml.
+DEFAULT_TEMPLATE = Path(str(importlib.resources.files("engine") / "bundled" / "template.yml")).resolve()
 DEFAULT_BUCKET = "media"
 ACCOUNT_ID = "1234567890123456"
 
@@ -101,7 +104,10 @@ def invocations_for(template: Template, obj: StoredObject, region: str, event_na
 
 def announce_upload(state: StackState, template: Template, obj: StoredObject, mtime_ns: int, region: str) -> bool:
     event_name = "ObjectCreated:PutObject"
-    return state.announce(obj, mtime_ns, invocations_for(template, obj, region, event_name))
+    fresh = state.announce(obj, mtime_ns, invocations_for(template, obj, region, event_name))
+    if fresh:  # what the pipeline will not screen is recorded with the reason, for `upload` and `results`
+        record_skip(state.path, template, obj)
+    return fresh
 
 
 def upload_file(

@@ -32,7 +32,10 @@ from engine.service.app import (
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 engine_app = typer.Typer(
-    help="The local engine behind the MPS Video DNA API.", no_args_is_help=True, pretty_exceptions_enable=False
+    help="The local engine behind the MPS Video DNA API.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: Rich markup would eat "[env …; default …]"
 )
 
 
