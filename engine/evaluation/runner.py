@@ -1,8 +1,9 @@
 """`scripts/eval`: build the corpus, run every system on every query, score, print the table, write the JSON.
 
-    python scripts/eval                  # full run (~10 min budget on 2 cores, peers included when installed)
-    python scripts/eval --quick          # every code path on a tiny corpus (what CI runs)
-    python scripts/eval --seed 7 --out eval.json --modality audio --no-peers
+python scripts/eval                  # full run (~10 min budget on 2 cores, peers included when installed)
+python scripts/eval --quick          # every code path on a tiny corpus (what CI runs)
+python scripts/eval --seed 7 --out eval.json --modality audio --no-peers
+python scripts/eval --real [--quick]     # the real-media corpus: see engine/evaluation/real_runner.py
 """
 
 from __future__ import annotations
@@ -92,9 +93,7 @@ def peer_availability() -> dict[str, Availability]:
     return {"vpdq": vpdq_peer.availability(), "chromaprint": chromaprint_peer.availability()}
 
 
-def make_systems(
-    modality: str, store: LibraryStore, peers: dict[str, Availability], use_peers: bool
-) -> list[System]:
+def make_systems(modality: str, store: LibraryStore, peers: dict[str, Availability], use_peers: bool) -> list[System]:
     systems: list[System] = [EngineSystem(store, modality)]
     if not use_peers:
         return systems
@@ -135,11 +134,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="processes generating media (default 2)")
     parser.add_argument("--modality", action="append", choices=MODALITIES, help="only these (repeatable)")
     parser.add_argument("--no-peers", action="store_true", help="evaluate the engine only")
+    parser.add_argument("--real", action="store_true", help="the real-media corpus (see scripts/fetch_corpus)")
+    parser.add_argument(
+        "--corpus-dir", type=Path, help="real-media corpus (default $FPSCREEN_CORPUS or ~/.cache/fpscreen/corpus)"
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.real:
+        from engine.evaluation.real_runner import run
+
+        return run(args, argv)
     profile = QUICK if args.quick else FULL
     modalities = tuple(m for m in MODALITIES if m in (args.modality or MODALITIES))
     out = args.out or DEFAULT_OUT_DIR / f"{profile.name}-seed{args.seed}.json"

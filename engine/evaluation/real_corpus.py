@@ -1,0 +1,688 @@
+"""The real-media corpus: library items, real transforms of them (queries) and held-out same-genre negatives.
+
+Built from what `scripts/fetch_corpus` put in the cache (see `real_fetch`), never from the network. Per genre the
+fetched items are split deterministically into library items and held-out ones:
+- video: each clip is cut into disjoint pieces (1 s apart); library and negative pieces alternate, so a negative
+  is the same camera, room or scene at another moment (the incidental similarity the engine must not report);
+  clips too short to cut go to the library whole. Pieces are scaled to <= 320 px wide and <= 15 fps.
+- audio: the soundtrack's tracks alternate library / held-out (negatives: excerpts of held-out tracks).
+- text: licences are split by family (BSD-*, GPL-*, CC-* ... each wholly on one side, so no negative is a variant
+  of a library licence); a held-out licence that still shares >= 50% of its 8-word shingles with one library
+  licence is a derivative, not a negative, and is dropped (counted). Python doc pages alternate.
+Queries are excerpts of library items through real edits (`VIDEO_EDITS`, `AUDIO_EDITS`, `TEXT_EDITS`), written
+under `<cache>/generated/<profile>-v<N>/` and reused on later runs (a file is renamed into place when complete).
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import random
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from engine.evaluation.corpus import Query, Reference, derive
+from engine.evaluation.real_fetch import load_manifest
+from engine.evaluation.transforms import reorder_with_truth
+from engine.synth import audio as sa
+from engine.synth import text as st
+from engine.synth import video as sv
+
+GENERATED_VERSION = 1  # bump when an edit changes what a generated file holds
+MODALITIES = ("video", "audio", "text")
+SR = sa.SAMPLE_RATE
+MAX_WIDTH = 320
+MAX_FPS = 15.0
+
+
+@dataclass(frozen=True, slots=True)
+class RealProfile:
+    name: str
+    video_items: int | None  # library pieces used (None: all)
+    video_edits: tuple[str, ...] | None  # None: all
+    video_excerpt: float
+    audio_tracks: int | None  # tracks considered (library + held out)
+    audio_edits: tuple[str, ...] | None
+    audio_excerpt: float
+    audio_per_edit: int | None  # library tracks each edit is applied to
+    text_docs: int | None  # per genre, library and held-out each
+    text_edits: tuple[str, ...] | None
+    text_per_edit: int  # per genre
+    text_excerpt: int
+
+
+FULL = RealProfile("real-full", None, None, 8.0, None, None, 20.0, 10, 60, None, 8, 1500)
+QUICK = RealProfile(
+    "real-quick",
+    3,
+    ("h264_200k", "crop_20%", "rotate_4deg"),
+    4.0,
+    6,
+    ("tempo_+5%", "phone_mulaw_8k"),
+    12.0,
+    2,
+    6,
+    ("typos_3%", "inside_other_doc"),
+    2,
+    800,
+)
+PROFILES = {p.name: p for p in (FULL, QUICK)}
+
+
+@dataclass(slots=True)
+class RealCorpus:
+    """Quacks like `engine.evaluation.corpus.Corpus` for the runner and the report."""
+
+    root: Path
+    profile: RealProfile
+    seed: int = 1
+    references: list[Reference] = field(default_factory=list)
+    queries: list[Query] = field(default_factory=list)
+    generated: int = 0
+    origin: dict[str, dict] = field(default_factory=dict)  # item id -> where it came from (manifest + span)
+    dropped: dict[str, list[str]] = field(default_factory=dict)  # held-out items not used as negatives, and why
+    groups: dict[str, str] = field(default_factory=dict)  # query id -> its source (clip, genre), for breakdowns
+
+    def add(self, query: Query, group: str) -> None:
+        self.queries.append(query)
+        self.groups[query.id] = group
+
+    def refs(self, modality: str) -> list[Reference]:
+        return [r for r in self.references if r.modality == modality]
+
+    def queries_of(self, modality: str) -> list[Query]:
+        return [q for q in self.queries if q.modality == modality]
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        return {
+            m: {
+                "references": len(self.refs(m)),
+                "queries": sum(q.positive for q in self.queries_of(m)),
+                "negatives": sum(not q.positive for q in self.queries_of(m)),
+            }
+            for m in MODALITIES
+        }
+
+
+def _put(path: Path, write: Callable[[Path], object]) -> bool:
+    """Make `path` unless it exists (through a temporary name, renamed when complete); True if it was made."""
+    if path.exists():
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{path.name}")
+    write(tmp)
+    tmp.replace(path)
+    return True
+
+
+def _slug(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+
+
+# ------------------------------------------------------------------------------------------ video
+
+
+def read_video(path: Path) -> sv.Clip:
+    """Decode at <= MAX_WIDTH px wide (even sizes) and <= MAX_FPS (nearest frames), as RGB."""
+    frames: list[np.ndarray] = []
+    with av.open(str(path)) as src:
+        stream = src.streams.video[0]
+        rate = float(stream.average_rate or stream.guessed_rate or 25)
+        width, height = stream.codec_context.width, stream.codec_context.height
+        scale = min(1.0, MAX_WIDTH / width)
+        w, h = max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
+        for frame in src.decode(stream):
+            frames.append(frame.reformat(width=w, height=h, format="rgb24", interpolation="AREA").to_ndarray())
+    fps = min(rate, MAX_FPS)
+    if fps < rate:
+        count = int(len(frames) * fps / rate)
+        frames = [frames[min(len(frames) - 1, round(i * rate / fps))] for i in range(count)]
+    return sv.Clip(np.stack(frames), round(fps, 3))
+
+
+def write_video(
+    clip: sv.Clip, path: Path, codec: str = "libx264", container: str | None = None, bitrate: int | None = None
+) -> None:
+    """Encode with PyAV; unlike `engine.synth.video.write_clip` this also does MJPEG (full-range YUV)."""
+    if codec != "mjpeg":
+        sv.write_clip(clip, path, codec=codec, container=container, bitrate=bitrate)
+        return
+    with av.open(str(path), "w", format=container or "avi") as out:
+        stream = out.add_stream("mjpeg", rate=Fraction(clip.fps).limit_denominator(1001))
+        width, height = clip.size
+        stream.width, stream.height = width - width % 2, height - height % 2
+        stream.pix_fmt = "yuvj420p"
+        if bitrate:
+            stream.bit_rate = bitrate
+        for i, rgb in enumerate(clip.frames):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb[: stream.height, : stream.width]), "rgb24")
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+
+
+@dataclass(frozen=True, slots=True)
+class Rotate:
+    """Rotate about the centre by `degrees` (nearest neighbour; the uncovered corners black), size kept."""
+
+    degrees: float
+
+    def __call__(self, clip: sv.Clip) -> sv.Clip:
+        _, h, w, _ = clip.frames.shape
+        a = math.radians(self.degrees)
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+        cx, cy = (w - 1) / 2, (h - 1) / 2
+        sx = np.rint(math.cos(a) * (xx - cx) + math.sin(a) * (yy - cy) + cx).astype(int)
+        sy = np.rint(-math.sin(a) * (xx - cx) + math.cos(a) * (yy - cy) + cy).astype(int)
+        inside = (sx >= 0) & (sx < w) & (sy >= 0) & (sy < h)
+        out = clip.frames[:, np.clip(sy, 0, h - 1), np.clip(sx, 0, w - 1)]
+        out[:, ~inside] = 0
+        return sv.Clip(out, clip.fps)
+
+
+@dataclass(frozen=True, slots=True)
+class RealPip:
+    """The copy at `scale` of the width over unrelated real footage (`host`, looped to length)."""
+
+    host: sv.Clip
+    scale: float = 1 / 3
+
+    def __call__(self, clip: sv.Clip) -> sv.Clip:
+        width, height = clip.size
+        idx = np.arange(len(clip.frames)) % len(self.host.frames)
+        canvas = np.stack([
+            av.VideoFrame.from_ndarray(np.ascontiguousarray(self.host.frames[i]), "rgb24")
+            .reformat(width=width, height=height).to_ndarray()
+            for i in idx
+        ])  # fmt: skip
+        iw, ih = max(2, round(width * self.scale / 2) * 2), max(2, round(height * self.scale / 2) * 2)
+        x0, y0 = round((width - iw) * 0.9), round((height - ih) * 0.15)
+        for i, rgb in enumerate(clip.frames):
+            small = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), "rgb24").reformat(width=iw, height=ih)
+            canvas[i, y0 : y0 + ih, x0 : x0 + iw] = small.to_ndarray()
+        return sv.Clip(canvas, clip.fps)
+
+
+@dataclass(frozen=True, slots=True)
+class VideoEdit:
+    name: str
+    ops: Callable[[sv.Clip], list[sv.Op]]  # unrelated host footage -> ops
+    suffix: str = ".mp4"
+    codec: str = "libx264"
+    container: str | None = None
+    bitrate: int | None = None
+    speed: float = 1.0
+
+
+def _cif(_: sv.Clip) -> list[sv.Op]:
+    return [sv.Scale(352, 288)]  # H.263 takes only its standard picture sizes
+
+
+VIDEO_EDITS: dict[str, VideoEdit] = {e.name: e for e in (
+    VideoEdit("h264_200k", lambda _: [], bitrate=200_000),
+    VideoEdit("vp8_webm", lambda _: [], ".webm", "libvpx", bitrate=300_000),
+    VideoEdit("vp9_webm", lambda _: [], ".webm", "libvpx-vp9"),
+    VideoEdit("mpeg4_avi", lambda _: [], ".avi", "mpeg4", bitrate=300_000),
+    VideoEdit("h263_cif", _cif, ".avi", "h263", bitrate=300_000),
+    VideoEdit("wmv2_asf", lambda _: [], ".wmv", "wmv2", "asf", bitrate=300_000),
+    VideoEdit("mjpeg_avi", lambda _: [], ".avi", "mjpeg"),
+    VideoEdit("flv1", lambda _: [], ".flv", "flv", bitrate=300_000),
+    VideoEdit("crop_20%", lambda _: [sv.Crop(0.2, 0.2)]),
+    VideoEdit("scale_0.5x", lambda _: []),  # the ops need the size: see _video_ops
+    VideoEdit("text_overlay", lambda _: [sv.TextOverlay()]),
+    VideoEdit("logo_overlay", lambda _: [sv.LogoOverlay()]),
+    VideoEdit("pip_1/3", lambda host: [RealPip(host)]),
+    VideoEdit("rotate_4deg", lambda _: [Rotate(4.0)]),
+    VideoEdit("speed_+10%", lambda _: [sv.Speed(1.1)], speed=1.1),
+)}  # fmt: skip
+VIDEO_NEGATIVE_EDITS = ("h264_200k", "crop_20%", "text_overlay")  # negatives as they'd be uploaded, too
+
+
+def _video_ops(edit: VideoEdit, clip: sv.Clip, host: sv.Clip) -> list[sv.Op]:
+    if edit.name == "scale_0.5x":
+        w, h = clip.size
+        return [sv.Scale(max(2, w // 4 * 2), max(2, h // 4 * 2))]
+    return edit.ops(host)
+
+
+def _pieces(duration: float) -> list[tuple[str, float, float]]:
+    """Disjoint (side, start, end) pieces of a clip; side "lib" or "neg", 1 s apart."""
+    if duration >= 60.0:
+        third = (duration - 2.0) / 3
+        return [("lib", 0.0, third), ("neg", third + 1, 2 * third + 1), ("lib", 2 * third + 2, duration)]
+    if duration >= 7.5:
+        half = (duration - 1.0) / 2
+        return [("lib", 0.0, half), ("neg", half + 1.0, duration)]
+    return [("lib", 0.0, duration)]
+
+
+def _cut(clip: sv.Clip, start: float, end: float) -> sv.Clip:
+    return sv.Clip(clip.frames[round(start * clip.fps) : round(end * clip.fps)], clip.fps)
+
+
+def _build_video(corpus: RealCorpus, items: list[dict], gen: Path) -> None:
+    p = corpus.profile
+    lib: list[tuple[Reference, sv.Clip]] = []
+    negs: list[tuple[str, sv.Clip]] = []
+    for item in items:
+        clip = read_video(corpus.root / item["path"])
+        stem = _slug(Path(item["path"]).stem)
+        for k, (side, start, end) in enumerate(_pieces(clip.duration)):
+            piece = _cut(clip, start, end)
+            key = f"{stem}-{k}"
+            corpus.origin[f"video-{key}"] = {**_origin(item), "span_s": [round(start, 2), round(end, 2)]}
+            if side == "lib":
+                path = gen / "video" / f"lib-{key}.mp4"
+                corpus.generated += _put(path, lambda t, c=piece: write_video(c, t))
+                lib.append((Reference(f"video-{key}", "video", path), piece))
+            else:
+                negs.append((key, piece))
+    if p.video_items is not None:
+        lib = sorted(lib, key=lambda r: r[1].duration)[: p.video_items]  # the quick run: the shortest pieces
+        negs = sorted(negs, key=lambda r: r[1].duration)[: max(1, p.video_items // 2)]
+    corpus.references += [r for r, _ in lib]
+    edits = p.video_edits or tuple(VIDEO_EDITS)
+    for key, piece in negs:
+        for name in ("none", *(e for e in VIDEO_NEGATIVE_EDITS if e in edits)):
+            path = gen / "video" / f"neg-{key}-{_slug(name)}.mp4"
+            ops = [] if name == "none" else _video_ops(VIDEO_EDITS[name], piece, piece)
+            corpus.generated += _put(path, lambda t, c=piece, o=ops: write_video(sv.apply_ops(c, o), t))
+            corpus.add(Query(f"video-neg-{key}-{name}", "video", "negative", path, None), key.rsplit("-", 1)[0])
+    host = negs[0][1] if negs else lib[0][1]
+    for e_index, name in enumerate(edits):
+        edit = VIDEO_EDITS[name]
+        for j, (ref, piece) in enumerate(lib):
+            rng = random.Random(derive(corpus.seed, "video", name, ref.id))
+            length = min(p.video_excerpt, 0.8 * piece.duration)
+            start = round(rng.uniform(0.0, piece.duration - length), 2)
+            frames = round(length * piece.fps)
+            excerpt = sv.Clip(piece.frames[round(start * piece.fps) :][:frames], piece.fps)
+            # the host of a picture-in-picture is unrelated footage: another library piece's neighbour
+            other = lib[(j + 1 + e_index) % len(lib)][1] if name == "pip_1/3" and len(lib) > 1 else host
+            path = gen / "video" / f"q-{_slug(name)}-{ref.id}{edit.suffix}"
+            ops = _video_ops(edit, excerpt, other)
+
+            def make(t: Path, c: sv.Clip = excerpt, o: list[sv.Op] = ops, e: VideoEdit = edit) -> None:
+                write_video(sv.apply_ops(c, o), t, e.codec, e.container, e.bitrate)
+
+            corpus.generated += _put(path, make)
+            shown = (round(frames / edit.speed) if edit.speed != 1.0 else frames) / piece.fps
+            box = (0.0, shown, start, start + frames / piece.fps)
+            group = ref.id.removeprefix("video-").rsplit("-", 1)[0]
+            corpus.add(Query(f"video-{name}-{ref.id}", "video", name, path, ref.id, (box,)), group)
+
+
+# ------------------------------------------------------------------------------------------ audio
+
+
+def atempo(x: np.ndarray, factor: float, sr: int = SR) -> np.ndarray:
+    """Change tempo by `factor` keeping pitch: FFmpeg's `atempo` filter through PyAV (WSOLA)."""
+    graph = av.filter.Graph()
+    src = graph.add_abuffer(format="flt", sample_rate=sr, layout="mono", time_base=Fraction(1, sr))
+    tempo = graph.add("atempo", f"{factor:.6f}")
+    sink = graph.add("abuffersink")
+    src.link_to(tempo)
+    tempo.link_to(sink)
+    graph.configure()
+    out: list[np.ndarray] = []
+
+    def drain() -> None:
+        while True:
+            try:
+                out.append(graph.pull().to_ndarray().reshape(-1))
+            except (BlockingIOError, av.error.EOFError):
+                return
+
+    block = 4096
+    for i in range(0, x.size, block):
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(x[None, i : i + block], np.float32), "flt", "mono")
+        frame.sample_rate, frame.pts, frame.time_base = sr, i, Fraction(1, sr)
+        graph.push(frame)
+        drain()
+    graph.push(None)
+    drain()
+    return np.concatenate(out).astype(np.float32) if out else np.zeros(0, np.float32)
+
+
+def pitch_shift(x: np.ndarray, factor: float) -> np.ndarray:
+    """Pitch up by `factor` at the same tempo: resample (pitch and tempo change) then `atempo` the tempo back."""
+    return atempo(sa.speed(x, factor), 1.0 / factor)
+
+
+def reverb(x: np.ndarray, seed: int, seconds: float = 0.6, wet: float = 0.35) -> np.ndarray:
+    """A room: convolution with exponentially decaying noise (RT60 ~ `seconds`), mixed with the dry signal."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * SR)
+    ir = rng.standard_normal(n) * np.exp(-6.9 * np.arange(n) / n)
+    ir /= np.sqrt(np.sum(ir**2))
+    size = 1 << math.ceil(math.log2(x.size + n))
+    wetsig = np.fft.irfft(np.fft.rfft(x, size) * np.fft.rfft(ir, size), size)[: x.size]
+    y = (1 - wet) * x + wet * wetsig
+    return (y / max(1e-9, float(np.max(np.abs(y)))) * 0.9).astype(np.float32)
+
+
+def phone(x: np.ndarray) -> np.ndarray:
+    """Narrowband telephone: 300-3400 Hz, 8 kHz; G.711 mu-law happens in the writer (`pcm_mulaw`)."""
+    return sa.band_pass(x, SR)
+
+
+def write_mulaw_8k(path: Path, x: np.ndarray) -> None:
+    with av.open(str(path), "w", format="wav") as out:
+        stream = out.add_stream("pcm_mulaw", rate=8000, layout="mono")
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=8000)
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(x[None, :], np.float32), "flt", "mono")
+        frame.sample_rate = SR
+        for f in [*resampler.resample(frame), *resampler.resample(None)]:
+            out.mux(stream.encode(f))
+        out.mux(stream.encode(None))
+
+
+@dataclass(frozen=True, slots=True)
+class AudioEdit:
+    name: str
+    edit: Callable[[np.ndarray, int], np.ndarray]  # (samples, seed) -> samples
+    suffix: str = ".wav"
+    bitrate: int | None = None
+    tempo: float = 1.0  # how much faster the copy plays (its duration is length / tempo)
+    host_pad: float = 0.0  # > 0: inside a held-out track, this many seconds in
+
+
+AUDIO_EDITS: dict[str, AudioEdit] = {e.name: e for e in (
+    AudioEdit("mp3_64k", lambda x, _: x, ".mp3", 64_000),
+    AudioEdit("pitch_+5%", lambda x, _: pitch_shift(x, 1.05)),
+    AudioEdit("pitch_-5%", lambda x, _: pitch_shift(x, 0.95)),
+    AudioEdit("tempo_+5%", lambda x, _: atempo(x, 1.05), tempo=1.05),
+    AudioEdit("tempo_-5%", lambda x, _: atempo(x, 0.95), tempo=0.95),
+    AudioEdit("phone_mulaw_8k", lambda x, _: phone(x)),
+    AudioEdit("reverb", lambda x, s: reverb(x, s)),
+    AudioEdit("noise_10dB", lambda x, s: sa.add_noise(x, 10.0, color="pink", seed=s)),
+    AudioEdit("inside_other_audio", lambda x, _: x, host_pad=6.0),
+)}  # fmt: skip
+
+
+def _write_audio(path: Path, x: np.ndarray, edit: AudioEdit | None = None) -> None:
+    if edit is not None and edit.name == "phone_mulaw_8k":
+        write_mulaw_8k(path, x)
+    else:
+        sa.write_audio(path, x, bitrate=edit.bitrate if edit else None)
+
+
+def _build_audio(corpus: RealCorpus, items: list[dict], gen: Path) -> None:
+    p = corpus.profile
+    long_enough: list[dict] = []
+    for item in sorted(items, key=lambda i: i["path"]):
+        with av.open(str(corpus.root / item["path"])) as container:
+            seconds = (container.duration or 0) / av.time_base
+        if seconds >= 45:  # jingles (victory, defeat...) are too short to excerpt
+            long_enough.append(item)
+        else:
+            corpus.dropped.setdefault("audio", []).append(f"{item['path']}: {seconds:.0f} s, under 45 s")
+    if p.audio_tracks is not None:
+        long_enough = long_enough[: p.audio_tracks]
+    tracks = [(item, sa.read_audio(corpus.root / item["path"], SR)) for item in long_enough]
+    lib = [(item, x) for k, (item, x) in enumerate(tracks) if k % 2 == 0]
+    held = [(item, x) for k, (item, x) in enumerate(tracks) if k % 2 == 1]
+    refs: list[tuple[Reference, np.ndarray]] = []
+    for item, x in lib:
+        ref_id = f"audio-{_slug(Path(item['path']).stem)}"
+        corpus.origin[ref_id] = _origin(item)
+        refs.append((Reference(ref_id, "audio", corpus.root / item["path"]), x))  # the shipped .ogg as is
+    corpus.references += [r for r, _ in refs]
+    excerpt = p.audio_excerpt
+    for item, x in held:
+        stem = _slug(Path(item["path"]).stem)
+        corpus.origin[f"audio-neg-{stem}"] = _origin(item)
+        for k, at in enumerate((0.25, 0.65)):  # two moments of each held-out track
+            start = round(at * (x.size / SR - excerpt), 2)
+            path = gen / "audio" / f"neg-{stem}-{k}.mp3"
+            clip = sa.excerpt(x, SR, start, excerpt)
+            corpus.generated += _put(path, lambda t, c=clip: sa.write_audio(t, c, bitrate=64_000))
+            corpus.add(Query(f"audio-neg-{stem}-{k}", "audio", "negative", path, None), item["genre"])
+    edits = p.audio_edits or tuple(AUDIO_EDITS)
+    for e_index, name in enumerate(edits):
+        edit = AUDIO_EDITS[name]
+        chosen = [(e_index * (p.audio_per_edit or 1) + k) % len(refs) for k in range(p.audio_per_edit or len(refs))]
+        for j in sorted(set(chosen)):
+            ref, x = refs[j]
+            seed = derive(corpus.seed, "audio", name, ref.id)
+            start = round(random.Random(seed).uniform(5.0, x.size / SR - excerpt - 5.0), 2)
+            path = gen / "audio" / f"q-{_slug(name)}-{ref.id}{edit.suffix}"
+
+            def make(t: Path, x: np.ndarray = x, start: float = start, edit: AudioEdit = edit, seed: int = seed,
+                     e_index: int = e_index) -> None:  # fmt: skip
+                clip = edit.edit(sa.excerpt(x, SR, start, excerpt), seed)
+                if edit.host_pad > 0 and held:
+                    host = held[e_index % len(held)][1]
+                    h = sa.excerpt(host, SR, 10.0, clip.size / SR + 2 * edit.host_pad)
+                    clip = sa.embed(clip, h, SR, edit.host_pad)
+                _write_audio(t, clip, edit)
+
+            corpus.generated += _put(path, make)
+            samples = round(excerpt * SR)
+            shown = (round(samples / edit.tempo) if edit.tempo != 1.0 else samples) / SR
+            pad = edit.host_pad if held else 0.0
+            box = (pad, pad + shown, start, start + samples / SR)
+            corpus.add(Query(f"audio-{name}-{ref.id}", "audio", name, path, ref.id, (box,)), "library")
+
+
+# ------------------------------------------------------------------------------------------ text
+
+TextBoxes = list[tuple[int, int, int, int]]
+HOMOGLYPHS = {"o": "0", "O": "0", "l": "1", "I": "l", "e": "е", "a": "а", "c": "с", "p": "р", "S": "5", "B": "8"}
+
+
+def homoglyphs(text: str, rate: float, seed: int) -> str:
+    """OCR-like / homoglyph noise: one character for one (0/O, 1/l, Cyrillic look-alikes), so spans keep."""
+    rng = random.Random(seed)
+    return "".join(HOMOGLYPHS[c] if c in HOMOGLYPHS and rng.random() < rate else c for c in text)
+
+
+def _runs(text: str) -> list[tuple[int, str]]:
+    """Sentences with their offsets in `text`."""
+    out, cursor = [], 0
+    for part in st.sentences(text):
+        at = text.find(part, cursor)
+        out.append((at, part))
+        cursor = at + len(part)
+    return out
+
+
+def delete_sentences(text: str, seed: int, rate: float = 0.25) -> tuple[str, TextBoxes]:
+    rng = random.Random(seed)
+    parts = _runs(text)
+    keep = [(at, s) for at, s in parts if rng.random() >= rate] or parts[:1]
+    return _join(keep)
+
+
+def insert_sentences(text: str, seed: int, foreign: str) -> tuple[str, TextBoxes]:
+    """After every ~3rd sentence, a sentence of unrelated same-genre text."""
+    rng = random.Random(seed)
+    alien = [s for s in st.sentences(foreign) if len(s) > 20] or [foreign[:120]]
+    mixed: list[tuple[int, str]] = []
+    for k, (at, s) in enumerate(_runs(text)):
+        mixed.append((at, s))
+        if k % 3 == 2:
+            mixed.append((-1, rng.choice(alien)))
+    return _join(mixed)
+
+
+def _join(parts: list[tuple[int, str]]) -> tuple[str, TextBoxes]:
+    """Concatenate sentences (origin offset, -1 for foreign); one box per run of source-adjacent sentences."""
+    out: list[str] = []
+    boxes: TextBoxes = []
+    pos = 0
+    prev_end = None
+    for at, s in parts:
+        piece = s if s[-1:].isspace() else s + " "
+        body = len(s.rstrip())
+        if at >= 0:
+            if boxes and prev_end is not None and at == prev_end and boxes[-1][1] <= pos:
+                q0, _, r0, _ = boxes.pop()
+                boxes.append((q0, pos + body, r0, at + body))
+            else:
+                boxes.append((pos, pos + body, at, at + body))
+            prev_end = at + len(s)
+        else:
+            prev_end = None
+        out.append(piece)
+        pos += len(piece)
+    return "".join(out), boxes
+
+
+def html_wrap(text: str, seed: int) -> tuple[str, TextBoxes]:
+    """A web page around the passage: navigation, cookie banner, footer; the passage escaped in <p>s."""
+    rng = random.Random(seed)
+    site = rng.choice(["Daily Ledger", "OpenDocs Mirror", "Legal Texts Online", "The Reference Hub"])
+    head = (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{site}</title></head><body>\n"
+            f"<nav><a href=\"/\">Home</a> | <a href=\"/news\">News</a> | <a href=\"/about\">About us</a> | "
+            f"<a href=\"/contact\">Contact</a></nav>\n<div class=\"cookie\">We use cookies to improve your "
+            f"experience. By continuing you agree to our use of cookies.</div>\n<article>\n")  # fmt: skip
+    body = "".join(f"<p>{html.escape(p)}</p>\n" for p in text.split("\n\n"))
+    foot = (
+        f"</article>\n<footer>&copy; 2024 {site}. All rights reserved. | Privacy policy | Terms of use"
+        "</footer>\n</body></html>\n"
+    )
+    return head + body + foot, [(len(head), len(head) + len(body), 0, len(text))]
+
+
+@dataclass(frozen=True, slots=True)
+class TextEdit:
+    name: str
+    edit: Callable[[str, int, str], tuple[str, TextBoxes]]  # (passage, seed, unrelated same-genre text)
+    host: bool = False  # inside an unrelated same-genre (held-out) document
+
+
+def _whole(fn: Callable[[str, int], str]) -> Callable[[str, int, str], tuple[str, TextBoxes]]:
+    def edit(text: str, seed: int, _: str) -> tuple[str, TextBoxes]:
+        out = fn(text, seed)
+        return out, [(0, len(out), 0, len(text))]
+
+    return edit
+
+
+TEXT_EDITS: dict[str, TextEdit] = {e.name: e for e in (
+    TextEdit("verbatim_excerpt", _whole(lambda x, _: x)),
+    TextEdit("typos_3%", _whole(lambda x, s: st.char_edits(x, 0.03, s))),
+    TextEdit("ocr_homoglyph_5%", _whole(lambda x, s: homoglyphs(x, 0.05, s))),
+    TextEdit("sentence_reorder", lambda x, s, _: reorder_with_truth(x, s)),
+    TextEdit("delete_25%_sentences", lambda x, s, _: delete_sentences(x, s)),
+    TextEdit("insert_sentences", lambda x, s, f: insert_sentences(x, s, f)),
+    TextEdit("html_wrapped", lambda x, s, _: html_wrap(x, s)),
+    TextEdit("inside_other_doc", _whole(lambda x, _: x), host=True),
+)}  # fmt: skip
+
+
+def _stem(path: str) -> str:
+    name = Path(path).name
+    for suffix in (".rst.txt", ".txt"):
+        name = name.removesuffix(suffix)
+    return name
+
+
+def _family(item: dict) -> str:
+    stem = _stem(item["path"])
+    m = re.match(r"[A-Za-z]+", stem)
+    return (m.group(0) if m else stem).lower()
+
+
+def _shingles(text: str, n: int = 8) -> set[int]:
+    words = re.findall(r"\w+", text.lower())
+    return {hash(tuple(words[i : i + n])) for i in range(max(0, len(words) - n + 1))}
+
+
+def _split_text(corpus: RealCorpus, genre: str, items: list[dict]) -> tuple[list[dict], list[dict]]:
+    """Library and held-out items of one genre (see the module doc)."""
+    items = [i for i in items if (corpus.root / i["path"]).stat().st_size <= 60_000]  # pages, not books
+    if genre == "licences":
+        families = sorted({_family(i) for i in items}, key=lambda f: derive(corpus.seed, "family", f))
+        lib_f = set(families[::2])
+        lib = [i for i in items if _family(i) in lib_f]
+        held = [i for i in items if _family(i) not in lib_f]
+    else:
+        ordered = sorted(items, key=lambda i: derive(corpus.seed, "doc", i["path"]))
+        lib, held = ordered[::2], ordered[1::2]
+    n = corpus.profile.text_docs
+    lib = sorted(lib, key=lambda i: derive(corpus.seed, "pick", i["path"]))[:n]
+    held = sorted(held, key=lambda i: derive(corpus.seed, "pick", i["path"]))[: None if n is None else 2 * n]
+    lib_sh = [_shingles((corpus.root / i["path"]).read_text(encoding="utf-8")) for i in lib]
+    kept = []
+    for item in held:
+        sh = _shingles((corpus.root / item["path"]).read_text(encoding="utf-8"))
+        share = max((len(sh & other) / len(sh) for other in lib_sh if sh), default=0.0)
+        if share >= 0.5:
+            corpus.dropped.setdefault("text", []).append(f"{item['path']}: {share:.0%} of it in one library item")
+        else:
+            kept.append(item)
+    return lib, kept[:n]
+
+
+def _build_text(corpus: RealCorpus, items: list[dict], gen: Path) -> None:
+    p = corpus.profile
+    edits = p.text_edits or tuple(TEXT_EDITS)
+    for genre in sorted({i["genre"] for i in items}):
+        lib, held = _split_text(corpus, genre, [i for i in items if i["genre"] == genre])
+        docs: list[tuple[Reference, str]] = []
+        for item in lib:
+            ref_id = f"text-{genre}-{_slug(_stem(item['path']))}"
+            corpus.origin[ref_id] = _origin(item)
+            path = corpus.root / item["path"]
+            corpus.references.append(Reference(ref_id, "text", path))
+            docs.append((Reference(ref_id, "text", path), path.read_text(encoding="utf-8")))
+        held_texts = [(corpus.root / i["path"]).read_text(encoding="utf-8") for i in held]
+        for item in held:
+            key = f"text-neg-{genre}-{_slug(_stem(item['path']))}"
+            corpus.origin[key] = _origin(item)
+            corpus.add(Query(key, "text", "negative", corpus.root / item["path"], None), genre)
+        for e_index, name in enumerate(edits):
+            edit = TEXT_EDITS[name]
+            for k in range(min(p.text_per_edit, len(docs))):
+                ref, doc = docs[(e_index * p.text_per_edit + k) % len(docs)]
+                seed = derive(corpus.seed, "text", name, ref.id)
+                start, passage = (0, doc) if len(doc) <= p.text_excerpt else st.excerpt(doc, p.text_excerpt, seed)
+                foreign = held_texts[(e_index + k) % len(held_texts)] if held_texts else ""
+                query, rel = edit.edit(passage, seed, foreign)
+                offset = 0
+                if edit.host and foreign:
+                    offset, query = st.embed(query, foreign, seed)
+                boxes = tuple((offset + qs, offset + qe, start + rs, start + re) for qs, qe, rs, re in rel)
+                path = gen / "text" / f"q-{_slug(name)}-{ref.id}.txt"
+                corpus.generated += _put(path, lambda t, q=query: t.write_text(q, encoding="utf-8"))
+                corpus.add(Query(f"text-{name}-{ref.id}", "text", name, path, ref.id, boxes), genre)
+
+
+# ------------------------------------------------------------------------------------------ the corpus
+
+
+def _origin(item: dict) -> dict:
+    return {"package": item["package"], "member": item["member"], "licence": item["licence"]}
+
+
+def build_real_corpus(
+    root: Path,
+    profile: RealProfile = FULL,
+    *,
+    seed: int = 1,
+    modalities: tuple[str, ...] = MODALITIES,
+    log: Callable[[str], None] = lambda _: None,
+) -> RealCorpus | None:
+    """The corpus from the fetched cache at `root`, or None when nothing was fetched there."""
+    manifest = load_manifest(root)
+    if manifest is None:
+        return None
+    corpus = RealCorpus(root=root, profile=profile, seed=seed)
+    gen = root / "generated" / f"{profile.name}-v{GENERATED_VERSION}-seed{seed}"
+    builders = {"video": _build_video, "audio": _build_audio, "text": _build_text}
+    for modality in modalities:
+        items = [i for i in manifest["items"] if i["modality"] == modality]
+        if not items:
+            log(f"{modality}: nothing fetched, skipped")
+            continue
+        builders[modality](corpus, items, gen)
+        log(f"{modality}: {corpus.counts()[modality]} ({corpus.generated} files generated so far)")
+    return corpus
