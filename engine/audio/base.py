@@ -43,30 +43,56 @@ from .alignment import (
     Candidate,
     QueryLandmarks,
     candidates_from_hits,
+    join_alignments,
     resolve,
 )
 from .fingerprint import AudioFingerprint
+from .landmarks import landmarks_many
 from .params import DT_BITS, DT_MAX
 
 # Speeds searched in full. 1.0 alone keeps the cost of the common case (an unmodified copy) unchanged.
 DEFAULT_SPEEDS: tuple[float, ...] = (1.0,)
 # The old brute-force alternative: 13 full searches over +-3 % (13x the cost; the scan does better, cheaper).
 SPEED_GRID: tuple[float, ...] = tuple(round(1.0 + 0.005 * k, 3) for k in range(-6, 7))
+# A hypothesis maps the query's peaks onto the reference: (time scale, frequency scale). Three families:
+# resampling ("speed", pitch and tempo together: (s, 1/s)), tempo alone (time stretched, pitch kept: (s, 1)) and
+# pitch alone (frequencies shifted, time kept: (1, 1/s)). s is how many times faster the copy plays.
+Scale = tuple[float, float]
+SPEED, TEMPO, PITCH = "speed", "tempo", "pitch"
+
+
+def scale_of(family: str, s: float) -> Scale:
+    if family == SPEED:
+        return (s, 1.0 / s)
+    if family == TEMPO:
+        return (s, 1.0)
+    return (1.0, 1.0 / s)
+
+
 # Speed scan: +-8 % in 0.25 % steps. Half a step (0.125 %) off still keeps about half a copy's matching hashes.
 SCAN_STEP = 0.0025
 SCAN_SPEEDS: tuple[float, ...] = tuple(round(1.0 + SCAN_STEP * k, 4) for k in range(-32, 33))
+# Tempo alone (time stretching, e.g. WSOLA/atempo) and pitch alone (a pitch shifter) over +-6 %. A time error
+# only drifts the offsets (0.5 % over 10 s: 3 frames, inside a vote window) and bends dt by a fraction of a
+# frame: 1 % steps. A frequency error moves every hash bin (one bin is 0.25 % at 3 kHz), but the landmarks below
+# ~1.5 kHz survive 0.25 %: 0.5 % steps, then verification in 0.1 % steps. (The scan only proposes.)
+TEMPO_STEP = 0.01
+PITCH_STEP = 0.005
+TEMPO_SCAN: tuple[float, ...] = tuple(round(1.0 + TEMPO_STEP * k, 4) for k in range(-6, 7) if k)
+PITCH_SCAN: tuple[float, ...] = tuple(round(1.0 + PITCH_STEP * k, 4) for k in range(-12, 13) if k)
+STEPS = {SPEED: SCAN_STEP, TEMPO: TEMPO_STEP, PITCH: PITCH_STEP}
 SCAN_BUDGET = 16  # postings per query landmark looked up at each scan speed, rarest landmarks first
 SCAN_RADIUS = 4  # frames each side of a vote window: 0.125 % of drift over a 60 s query is 4.7 frames
 SCAN_MIN_VOTES = 6  # hits a window needs to propose its speed (unrelated audio at 1,000 h peaks at ~3)
 SCAN_CANDIDATES = 64  # best windows (one per scan speed and item) examined ...
 SCAN_MAX_ITEMS = 8  # ... for the (item, refined speed) candidates verified
-VERIFY_STEP = 0.0005  # speeds verified around a refined one, this far apart ...
+VERIFY_STEP = 0.0005  # speeds verified around a refined one, this far apart (twice that for tempo) ...
 VERIFY_REACH = 3  # ... this many each side: +-0.15 %, what a window left unrefined can be off by
 # A full search tolerates about +-0.3 %: an item it found within that of its speed is not verified again (an
 # unmodified copy is reported as the plain search sees it).
 FULL_REACH = 0.003
-# An item's windows within SAME_COPY of a picked speed, or with under 1/ECHO of its votes, are the same copy seen
-# at another speed (the landmarks at low frequencies and short dt tolerate a few % of speed error).
+# An item's windows within SAME_COPY of a picked hypothesis (both scales), or with under 1/ECHO of its votes, are
+# the same copy seen under another hypothesis (landmarks at low frequencies and short dt tolerate a few % of error).
 SAME_COPY = 0.02
 ECHO = 4
 _FIT_MIN = 12  # hits below which a window's speed is not refined
@@ -79,9 +105,28 @@ _REL_BIAS = 1 << 39  # offsets fit in 40 bits (+-270 years of frames) in the pac
 class AudioIndexBase(ModalityIndex[AudioFingerprint]):
     """Searches by looking up hits for each speed hypothesis and aligning them (`alignment`)."""
 
-    def __init__(self, speeds: tuple[float, ...] = DEFAULT_SPEEDS, scan: tuple[float, ...] = SCAN_SPEEDS) -> None:
+    def __init__(
+        self,
+        speeds: tuple[float, ...] = DEFAULT_SPEEDS,
+        scan: tuple[float, ...] = SCAN_SPEEDS,
+        *,
+        tempo: tuple[float, ...] | None = None,
+        pitch: tuple[float, ...] | None = None,
+    ) -> None:
+        """`speeds`: resampling speeds searched in full; `scan`: resampling speeds the scan tries; `tempo`, `pitch`:
+        tempo-only and pitch-only factors it tries too (None: TEMPO_SCAN, PITCH_SCAN, or none when `scan` is empty,
+        so that `scan=()` still turns every scan off)."""
         self.speeds = speeds
         self.scan = scan
+        self.tempo = (TEMPO_SCAN if scan else ()) if tempo is None else tempo
+        self.pitch = (PITCH_SCAN if scan else ()) if pitch is None else pitch
+
+    def _hypotheses(self) -> list[tuple[str, float]]:
+        """(family, factor) of every scan hypothesis, the full searches' own left out."""
+        full = {scale_of(SPEED, s) for s in self.speeds}
+        out = [(SPEED, s) for s in self.scan if s not in self.speeds]
+        out += [(TEMPO, s) for s in self.tempo] + [(PITCH, s) for s in self.pitch]
+        return [(f, s) for f, s in out if scale_of(f, s) not in full]
 
     @abstractmethod
     def _hits(
@@ -115,31 +160,35 @@ class AudioIndexBase(ModalityIndex[AudioFingerprint]):
 
     def search(self, query: AudioFingerprint, *, max_items: int = 20) -> list[ItemMatch]:
         candidates: list[Candidate] = []
-        found: list[tuple[int, float]] = []  # (item, speed) the full searches found
+        found: list[tuple[int, Scale]] = []  # (item, scale) the full searches found
         for speed in self.speeds:
-            full = self._search_at(query, speed)
+            full = self._search_at(query, scale_of(SPEED, speed))
             candidates += full
-            found += [(c.item_id, speed) for c in full]
-        for item_id, speed in self._scan(query):
-            if not any(it == item_id and abs(speed - s) < FULL_REACH for it, s in found):
-                candidates += self._verify(query, item_id, speed)
-        return resolve(candidates, max_items)
+            found += [(c.item_id, scale_of(SPEED, speed)) for c in full]
+        for item_id, family, factor in self._scan(query):
+            scale = scale_of(family, factor)
+            if not any(it == item_id and _near(scale, s, FULL_REACH) for it, s in found):
+                candidates += self._verify(query, item_id, family, factor)
+        return resolve(candidates, max_items, query.duration)
 
-    def _verify(self, query: AudioFingerprint, item_id: int, speed: float) -> list[Candidate]:
-        """Segments of `item_id` at the speed near `speed` that aligns the most matches."""
+    def _verify(self, query: AudioFingerprint, item_id: int, family: str, factor: float) -> list[Candidate]:
+        """Segments of `item_id` under the hypothesis near (`family`, `factor`) that aligns the most matches."""
         items = np.array([item_id], np.int64)
+        step = VERIFY_STEP * STEPS[family] / SCAN_STEP
         best: list[Candidate] = []
         most = 0
-        for k in sorted(range(-VERIFY_REACH, VERIFY_REACH + 1), key=abs):  # ties: the nearest to `speed`
-            segments = self._search_at(query, round(speed * (1.0 + k * VERIFY_STEP), 5), items)
+        for k in sorted(range(-VERIFY_REACH, VERIFY_REACH + 1), key=abs):  # ties: the nearest to `factor`
+            scale = scale_of(family, round(factor * (1.0 + k * step), 5))
+            segments = self._search_at(query, scale, items)
             matches = sum(c.matches for c in segments)
             if matches > most:
                 best, most = segments, matches
         return best
 
-    def _search_at(self, query: AudioFingerprint, speed: float, items: np.ndarray | None = None) -> list[Candidate]:
-        """Search under one playback-speed hypothesis: in full, or (verification) in `items` with dt probes."""
-        hashes, times = query.landmarks_at_speed(speed)
+    def _search_at(self, query: AudioFingerprint, scale: Scale, items: np.ndarray | None = None) -> list[Candidate]:
+        """Search under one (time, frequency) scale hypothesis: in full, or (verification) in `items` with dt
+        probes."""
+        hashes, times = query.landmarks_at(*scale)
         if hashes.size == 0:
             return []
         if items is None:
@@ -156,25 +205,25 @@ class AudioIndexBase(ModalityIndex[AudioFingerprint]):
             times=times,
             ends=ends,
             duration=query.duration,
-            speed=speed,
+            speed=scale[0],
             min_matches=PROBED_MIN_MATCHES if strict else MIN_MATCHES,
             min_ratio=PROBED_MIN_RATIO if strict else MIN_RATIO,
         )
-        return candidates_from_hits(ql, q_idx, item, rel, self._durations(np.unique(item)))
+        return join_alignments(candidates_from_hits(ql, q_idx, item, rel, self._durations(np.unique(item))))
 
     # --- speed scan -------------------------------------------------------------------------------------
 
-    def _scan(self, query: AudioFingerprint) -> list[tuple[int, float]]:
-        """(item, refined speed) the cheap scan sees copied, best first."""
-        grid = [s for s in self.scan if s not in self.speeds]  # the full searches looked there already
+    def _scan(self, query: AudioFingerprint) -> list[tuple[int, str, float]]:
+        """(item, family, refined factor) the cheap scan sees copied, best first."""
+        grid = self._hypotheses()
         if not grid:
             return []
-        per_speed = [query.landmarks_at_speed(s) for s in grid]
-        sizes = np.array([h.size for h, _ in per_speed], np.int64)
+        per_scale = landmarks_many(query.peak_t, query.peak_f, [scale_of(f, s) for f, s in grid])
+        sizes = np.array([h.size for h, _ in per_scale], np.int64)
         if not sizes.any():
             return []
-        hashes = np.concatenate([h for h, _ in per_speed])
-        times = np.concatenate([t for _, t in per_speed]).astype(np.int64)
+        hashes = np.concatenate([h for h, _ in per_scale])
+        times = np.concatenate([t for _, t in per_scale]).astype(np.int64)
         groups = np.repeat(np.arange(len(grid), dtype=np.int64), sizes)
         keep = _rarest(self._counts(hashes), groups, SCAN_BUDGET * sizes)
         hashes, times, groups = hashes[keep], times[keep], groups[keep]
@@ -183,7 +232,7 @@ class AudioIndexBase(ModalityIndex[AudioFingerprint]):
             return []
 
         # Canonical order (the indexes return hits in different orders), then each hit's window score: the
-        # hits of its scan speed and item within +-SCAN_RADIUS of its offset.
+        # hits of its scan hypothesis and item within +-SCAN_RADIUS of its offset.
         q_idx, item, rel = q_idx.astype(np.int64), item.astype(np.int64), rel.astype(np.int64)
         group = groups[q_idx]
         order = np.lexsort((q_idx, rel, item, group))
@@ -196,22 +245,33 @@ class AudioIndexBase(ModalityIndex[AudioFingerprint]):
         hi = np.searchsorted(key, key + SCAN_RADIUS, "right")
         score = hi - lo
 
-        # The best window of each (scan speed, item), then the best of those first.
+        # The best window of each (scan hypothesis, item), then the best of those first.
         best = np.lexsort((np.arange(score.size), -score, run))
         best = best[np.r_[True, run[best][1:] != run[best][:-1]]]
         best = best[score[best] >= SCAN_MIN_VOTES]
         best = best[np.lexsort((item[best], group[best], -score[best]))][:SCAN_CANDIDATES]
 
-        picked: list[tuple[int, float, int]] = []  # (item, refined speed, votes)
+        picked: list[tuple[int, str, float, int]] = []  # (item, family, refined factor, votes)
         for b in best.tolist():
-            it, s, votes = int(item[b]), grid[int(group[b])], int(score[b])
-            if any(pi == it and (abs(ps - s) < SAME_COPY or votes * ECHO < pv) for pi, ps, pv in picked):
+            it, votes = int(item[b]), int(score[b])
+            family, s = grid[int(group[b])]
+            scale = scale_of(family, s)
+            if any(
+                pi == it and (_near(scale, scale_of(pf, ps), SAME_COPY) or votes * ECHO < pv)
+                for pi, pf, ps, pv in picked
+            ):
                 continue
             window = slice(int(lo[b]), int(hi[b]))
-            picked.append((it, _refine(s, times[q_idx[window]], rel[window]), votes))
+            if family != PITCH:  # a time-scale error is a slope of offsets; a pitch error is not
+                s = _refine(s, times[q_idx[window]], rel[window], STEPS[family])
+            picked.append((it, family, s, votes))
             if len(picked) == SCAN_MAX_ITEMS:
                 break
-        return [(it, speed) for it, speed, _ in picked]
+        return [(it, family, s) for it, family, s, _ in picked]
+
+
+def _near(a: Scale, b: Scale, reach: float) -> bool:
+    return abs(a[0] - b[0]) < reach and abs(a[1] - b[1]) < reach
 
 
 def _dt_probes(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -240,7 +300,7 @@ def _rarest(counts: np.ndarray, groups: np.ndarray, budgets: np.ndarray) -> np.n
     return keep
 
 
-def _refine(speed: float, t: np.ndarray, rel: np.ndarray) -> float:
+def _refine(speed: float, t: np.ndarray, rel: np.ndarray, step: float = SCAN_STEP) -> float:
     """`speed` corrected by the slope of offset against query time among one window's hits.
 
     Under hypothesis s a copy at speed s' puts its hits on rel = a + (s'/s - 1) t (t: query frames at s). Least
@@ -264,6 +324,6 @@ def _refine(speed: float, t: np.ndarray, rel: np.ndarray) -> float:
             break
         x, y = x[near], y[near]
     se = float(np.sqrt((resid**2).sum() / max(resid.size - 2, 1) / sxx))
-    if se > _FIT_SE or abs(slope) > 1.5 * SCAN_STEP:  # a window sees a copy up to about a step away
+    if se > _FIT_SE or abs(slope) > 1.5 * step:  # a window sees a copy up to about a step away
         return speed
     return round(speed * (1.0 + slope), 4)
