@@ -9,6 +9,7 @@ indexes share the semantics and differ only in how they find the hits.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,6 +41,12 @@ MAX_GAP = round(3.0 / FRAME_SECONDS)  # a longer stretch without a match ends a 
 # of weak evidence are joined first, see `resolve`), or SHORT_SHARE of an upload too short for that.
 MIN_SECONDS = 5.0
 SHORT_SHARE = 0.8
+# Chance alignments. Landmark i (hash posted c_i times in a library of L frames) hits a given (item, offset +-1)
+# bin by chance with probability ~ 3 c_i / L, so the matches a segment's span collects at one offset by chance are
+# Poisson with mean lam = sum of 3 c_i / L over the span's query landmarks; a search tries ~L / 3 offsets under
+# each hypothesis. A segment is reported only if the expected number of such chance segments, trials * P(X >= n),
+# is below ALPHA: the matches needed grow with the library and with how common the query's landmarks are.
+ALPHA = 1e-3
 # Segments of one item on one line (same speed, offsets agreeing within JOIN_TOL s) with at most JOIN_GAP s
 # between them are one copy whose middle was masked (noise, a quiet passage, a voice over): joined.
 JOIN_GAP = 10.0
@@ -71,6 +78,25 @@ class QueryLandmarks:
     speed: float = 1.0
     min_matches: int = MIN_MATCHES
     min_ratio: float = MIN_RATIO
+    chance: np.ndarray | None = None  # per landmark: chance of a hit in one (item, offset +-1) bin
+    trials: float = 1.0  # (item, offset) bins and hypotheses a search tries
+
+
+def log_poisson_tail(n: int, lam: float) -> float:
+    """An upper bound of log P(X >= n) for X ~ Poisson(lam): the first term of the tail over (1 - lam / (n + 1))."""
+    if n <= 0:
+        return 0.0
+    if lam <= 0.0:
+        return -math.inf
+    if lam >= n + 1:
+        return 0.0
+    return n * math.log(lam) - lam - math.lgamma(n + 1) - math.log1p(-lam / (n + 1))
+
+
+def significant(n: int, lam: float, trials: float) -> bool:
+    """Would `n` matches at one offset, `lam` expected there by chance, arise by chance in fewer than ALPHA of
+    searches over `trials` bins?"""
+    return log_poisson_tail(n, lam) + math.log(max(trials, 1.0)) <= math.log(ALPHA)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,20 +148,25 @@ def candidates_from_hits(
         if len(peaks) >= MAX_PEAKS:
             break
 
-    q_sorted = np.sort(query.times)
+    by_time = np.argsort(query.times, kind="stable")
+    q_sorted = query.times[by_time]
+    chance = np.zeros(q_sorted.size + 1)  # cumulative chance hits along query time
+    if query.chance is not None:
+        np.cumsum(query.chance[by_time], out=chance[1:])
     out: list[Candidate] = []
     for it, r in peaks:
         i_lo, i_hi = np.searchsorted(b_item, it, "left"), np.searchsorted(b_item, it, "right")
         lo_b = i_lo + np.searchsorted(b_rel[i_lo:i_hi], r - OFFSET_TOL, "left")
         hi_b = i_lo + np.searchsorted(b_rel[i_lo:i_hi], r + OFFSET_TOL, "right")
         sel = slice(int(starts[lo_b]), int(ends[hi_b - 1]))
-        out.extend(_runs(query, q_sorted, q_idx[sel], rel[sel], it, durations.get(it, np.inf)))
+        out.extend(_runs(query, q_sorted, chance, q_idx[sel], rel[sel], it, durations.get(it, np.inf)))
     return out
 
 
 def _runs(
     query: QueryLandmarks,
     q_sorted: np.ndarray,
+    chance: np.ndarray,
     q_idx: np.ndarray,
     rel: np.ndarray,
     item_id: int,
@@ -156,9 +187,11 @@ def _runs(
         t0, t1 = int(t[run[0]]), int(t[run[-1]])
         if t1 - t0 < MIN_SPAN:
             continue
-        total = int(np.searchsorted(q_sorted, t1, side="right") - np.searchsorted(q_sorted, t0, side="left"))
-        raw = n / max(total, 1)
+        lo, hi = int(np.searchsorted(q_sorted, t0, side="left")), int(np.searchsorted(q_sorted, t1, side="right"))
+        raw = n / max(hi - lo, 1)
         if raw < query.min_ratio:
+            continue
+        if query.chance is not None and not significant(n, float(chance[hi] - chance[lo]), query.trials):
             continue
         r = float(np.median(rel[run]))
         end = float(query.ends[idx[run]].max())
@@ -185,8 +218,13 @@ def resolve(candidates: list[Candidate], max_items: int, query_duration: float =
     kept: dict[int, list[Candidate]] = {}
     for c in ranked:
         same = kept.setdefault(c.item_id, [])
-        if not any(_overlap(c.segment, k.segment) > 0.5 for k in same):
+        over = [j for j, k in enumerate(same) if _overlap(c.segment, k.segment) > 0.5]
+        if not over:
             same.append(c)
+        elif len(over) == 1 and _on_line(same[over[0]], c):
+            # Another view of the same alignment (another hypothesis, plain or probed lookups) that reaches further:
+            # the copy spans both.
+            same[over[0]] = _extend(same[over[0]], c)
     shortest = min(MIN_SECONDS, SHORT_SHARE * query_duration)
     for item_id, cs in kept.items():
         kept[item_id] = [c for c in join(cs) if c.segment.input_duration >= shortest]
@@ -227,6 +265,26 @@ def _collinear(a: Candidate, b: Candidate) -> bool:
         return False  # another view of the same passage (e.g. the neighbouring offset), not its continuation
     expected = sa.ref_start + (sb.input_start - sa.input_start) * a.speed
     return abs(sb.ref_start - expected) <= JOIN_TOL
+
+
+def _on_line(a: Candidate, b: Candidate) -> bool:
+    expected = a.segment.ref_start + (b.segment.input_start - a.segment.input_start) * a.speed
+    return abs(a.speed - b.speed) <= 0.003 and abs(b.segment.ref_start - expected) <= JOIN_TOL
+
+
+def _extend(a: Candidate, b: Candidate) -> Candidate:
+    """`a` (the stronger) over the union of both spans; its own matches and similarity."""
+    sa, sb = a.segment, b.segment
+    if sb.input_start >= sa.input_start and sb.input_end <= sa.input_end:
+        return a
+    seg = Segment(
+        min(sa.input_start, sb.input_start),
+        max(sa.input_end, sb.input_end),
+        min(sa.ref_start, sb.ref_start),
+        max(sa.ref_end, sb.ref_end),
+        sa.similarity,
+    )
+    return Candidate(a.item_id, a.matches, seg, a.speed)
 
 
 def _union(a: Candidate, b: Candidate) -> Candidate:

@@ -48,7 +48,7 @@ from .alignment import (
 )
 from .fingerprint import AudioFingerprint
 from .landmarks import landmarks_many
-from .params import DT_BITS, DT_MAX
+from .params import DT_BITS, DT_MAX, FRAME_SECONDS
 
 # Speeds searched in full. 1.0 alone keeps the cost of the common case (an unmodified copy) unchanged.
 DEFAULT_SPEEDS: tuple[float, ...] = (1.0,)
@@ -154,6 +154,10 @@ class AudioIndexBase(ModalityIndex[AudioFingerprint]):
     @abstractmethod
     def _durations(self, item_ids: np.ndarray) -> dict[int, float]: ...
 
+    @abstractmethod
+    def _library_seconds(self) -> float:
+        """Total duration of the items held: the number of offsets a chance alignment could fall on."""
+
     def add_many(self, items: list[tuple[int, AudioFingerprint]]) -> None:
         for item_id, fp in items:
             self.add(item_id, fp)
@@ -168,17 +172,23 @@ class AudioIndexBase(ModalityIndex[AudioFingerprint]):
         for item_id, family, factor in self._scan(query):
             scale = scale_of(family, factor)
             if not any(it == item_id and _near(scale, s, FULL_REACH) for it, s in found):
-                candidates += self._verify(query, item_id, family, factor)
+                # A full search's find nearby competes too, on equal terms (probed lookups find more matches: a
+                # few % off, they can outnumber a plain search's at the right scale).
+                rivals = [s for it, s in found if it == item_id and _near(scale, s, SAME_COPY)]
+                candidates += self._verify(query, item_id, family, factor, rivals)
         return resolve(candidates, max_items, query.duration)
 
-    def _verify(self, query: AudioFingerprint, item_id: int, family: str, factor: float) -> list[Candidate]:
-        """Segments of `item_id` under the hypothesis near (`family`, `factor`) that aligns the most matches."""
+    def _verify(
+        self, query: AudioFingerprint, item_id: int, family: str, factor: float, rivals: list[Scale] | None = None
+    ) -> list[Candidate]:
+        """Segments of `item_id` under the hypothesis near (`family`, `factor`), or one of `rivals`, that aligns
+        the most matches."""
         items = np.array([item_id], np.int64)
         step = VERIFY_STEP * STEPS[family] / SCAN_STEP
         best: list[Candidate] = []
         most = 0
-        for k in sorted(range(-VERIFY_REACH, VERIFY_REACH + 1), key=abs):  # ties: the nearest to `factor`
-            scale = scale_of(family, round(factor * (1.0 + k * step), 5))
+        near = sorted(range(-VERIFY_REACH, VERIFY_REACH + 1), key=abs)  # ties: the nearest to `factor`
+        for scale in [*(rivals or []), *(scale_of(family, round(factor * (1.0 + k * step), 5)) for k in near)]:
             segments = self._search_at(query, scale, items)
             matches = sum(c.matches for c in segments)
             if matches > most:
@@ -193,12 +203,20 @@ class AudioIndexBase(ModalityIndex[AudioFingerprint]):
             return []
         if items is None:
             q_idx, item, rel = self._hits(hashes, times)
+            if q_idx.size == 0:
+                return []
+            counts = self._counts(hashes).astype(np.float64)
         else:
             probes, owner = _dt_probes(hashes)
             q_idx, item, rel = self._hits(probes, times[owner], items=items)
             q_idx = owner[q_idx]
-        if q_idx.size == 0:
-            return []
+            if q_idx.size == 0:
+                return []
+            counts = np.bincount(owner, self._counts(probes).astype(np.float64), hashes.size)
+        # Chance hits of each landmark in one (item, offset +-OFFSET_TOL) bin, and the bins a search tries: every
+        # offset of the library under every hypothesis (the full ones, the scan's, a verification's).
+        bins = max(self._library_seconds() / FRAME_SECONDS, 1.0) / (2 * OFFSET_TOL + 1)
+        hypotheses = len(self.speeds) + len(self._hypotheses()) + 2 * VERIFY_REACH + 1
         ends = times.astype(np.int64) + (hashes & _DT_MASK)
         strict = items is not None  # probes triple the chance matches
         ql = QueryLandmarks(
@@ -208,8 +226,14 @@ class AudioIndexBase(ModalityIndex[AudioFingerprint]):
             speed=scale[0],
             min_matches=PROBED_MIN_MATCHES if strict else MIN_MATCHES,
             min_ratio=PROBED_MIN_RATIO if strict else MIN_RATIO,
+            chance=counts / bins,
+            trials=bins * hypotheses,
         )
-        return join_alignments(candidates_from_hits(ql, q_idx, item, rel, self._durations(np.unique(item))))
+        found = candidates_from_hits(ql, q_idx, item, rel, self._durations(np.unique(item)))
+        # A full search's segments of one line are joined before they compete (a copy cut in two by a few dropped
+        # packets is one candidate); a verification's are not: its probed lookups would inflate a slightly wrong
+        # speed's joined total past the right one's.
+        return found if strict else join_alignments(found)
 
     # --- speed scan -------------------------------------------------------------------------------------
 
