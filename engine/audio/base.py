@@ -5,7 +5,8 @@ uploads) hashes differently, and one hypothesis tolerates only about +-0.3 % (a 
 2 kHz is 6 Hz). A search therefore runs in three stages:
 
 1. Full search at each of `speeds` (default: 1.0, the query as is): every query landmark, every hit.
-2. Speed scan over `scan` (default 0.92-1.08 in 0.25 % steps, those already searched in full left out). At each
+2. Speed scan over `scan` (default 0.92-1.08 in 0.5 % steps, those already searched in full left out), and over
+   tempo-only and pitch-only factors (`TEMPO_SCAN`, `PITCH_SCAN`). At each
    scan speed the query's peaks are re-hashed, and only its *rarest* landmarks are looked up, within a budget of
    SCAN_BUDGET postings per landmark: posting lists are very skewed (music piles its energy on a few notes and
    intervals), so the rarest ~80 % of the landmarks cost about 1 % of the hits. Hits vote per (scan speed, item,
@@ -36,10 +37,12 @@ from engine.core import ItemMatch, ModalityIndex
 from .alignment import (
     MIN_MATCHES,
     MIN_RATIO,
+    MIN_SECONDS,
     MIN_VOTES,
     OFFSET_TOL,
     PROBED_MIN_MATCHES,
     PROBED_MIN_RATIO,
+    SHORT_SHARE,
     Candidate,
     QueryLandmarks,
     candidates_from_hits,
@@ -69,25 +72,31 @@ def scale_of(family: str, s: float) -> Scale:
     return (1.0, 1.0 / s)
 
 
-# Speed scan: +-8 % in 0.25 % steps. Half a step (0.125 %) off still keeps about half a copy's matching hashes.
-SCAN_STEP = 0.0025
-SCAN_SPEEDS: tuple[float, ...] = tuple(round(1.0 + SCAN_STEP * k, 4) for k in range(-32, 33))
+# Speed scan: +-8 % in 0.5 % steps. A quarter step (0.125 %) off still keeps about half a copy's matching hashes,
+# half a step (0.25 %) the landmarks below ~1.5 kHz: enough to propose, and verification searches 0.1 % steps.
+# (0.25 % steps proposed a little more surely, at twice the cost: the budget went to the tempo and pitch scans.)
+SCAN_STEP = 0.005
+SCAN_SPEEDS: tuple[float, ...] = tuple(round(1.0 + SCAN_STEP * k, 4) for k in range(-16, 17))
 # Tempo alone (time stretching, e.g. WSOLA/atempo) and pitch alone (a pitch shifter) over +-6 %. A time error
 # only drifts the offsets (0.5 % over 10 s: 3 frames, inside a vote window) and bends dt by a fraction of a
 # frame: 1 % steps. A frequency error moves every hash bin (one bin is 0.25 % at 3 kHz), but the landmarks below
 # ~1.5 kHz survive 0.25 %: 0.5 % steps, then verification in 0.1 % steps. (The scan only proposes.)
 TEMPO_STEP = 0.01
-PITCH_STEP = 0.005
+PITCH_STEP = SCAN_STEP
 TEMPO_SCAN: tuple[float, ...] = tuple(round(1.0 + TEMPO_STEP * k, 4) for k in range(-6, 7) if k)
 PITCH_SCAN: tuple[float, ...] = tuple(round(1.0 + PITCH_STEP * k, 4) for k in range(-12, 13) if k)
 STEPS = {SPEED: SCAN_STEP, TEMPO: TEMPO_STEP, PITCH: PITCH_STEP}
 SCAN_BUDGET = 16  # postings per query landmark looked up at each scan speed, rarest landmarks first
 SCAN_RADIUS = 4  # frames each side of a vote window: 0.125 % of drift over a 60 s query is 4.7 frames
 SCAN_MIN_VOTES = 6  # hits a window needs to propose its speed (unrelated audio at 1,000 h peaks at ~3)
+# Tempo-only hypotheses near 1 share most short-dt landmarks with the plain search, and both warps see the
+# recurring chords of real albums: they propose far more chance windows (6-11 votes on an album; copies of 5 s and
+# more collect 30-350), each costing a verification. Their windows need twice the votes.
+WARP_MIN_VOTES = 2 * 6
 SCAN_CANDIDATES = 64  # best windows (one per scan speed and item) examined ...
 SCAN_MAX_ITEMS = 8  # ... for the (item, refined speed) candidates verified
-VERIFY_STEP = 0.0005  # speeds verified around a refined one, this far apart (twice that for tempo) ...
-VERIFY_REACH = 3  # ... this many each side: +-0.15 %, what a window left unrefined can be off by
+VERIFY_STEP = 0.001  # speeds verified around a refined one, this far apart (twice that for tempo) ...
+VERIFY_REACH = 3  # ... this many each side: +-0.3 %, what a window left unrefined can be off by
 # A full search tolerates about +-0.3 %: an item it found within that of its speed is not verified again (an
 # unmodified copy is reported as the plain search sees it).
 FULL_REACH = 0.003
@@ -95,6 +104,9 @@ FULL_REACH = 0.003
 # the same copy seen under another hypothesis (landmarks at low frequencies and short dt tolerate a few % of error).
 SAME_COPY = 0.02
 ECHO = 4
+# A scan window whose hits lie (this share of them) within segments a full search found of the same item is that
+# find seen under a neighbouring hypothesis (a tempo 3 % off still shares every short-dt landmark): not verified.
+EXPLAINED = 0.8
 _FIT_MIN = 12  # hits below which a window's speed is not refined
 _FIT_SE = 0.0004  # standard error of the fitted slope above which the scan speed is kept as is
 _GROUP_SHIFT = 46  # scan speed index << this, added to offsets: one pre-filter pass for every scan speed
@@ -169,8 +181,17 @@ class AudioIndexBase(ModalityIndex[AudioFingerprint]):
             full = self._search_at(query, scale_of(SPEED, speed))
             candidates += full
             found += [(c.item_id, scale_of(SPEED, speed)) for c in full]
-        for item_id, family, factor in self._scan(query):
+        shortest = min(MIN_SECONDS, SHORT_SHARE * query.duration)
+        for item_id, family, factor, seconds in self._scan(query):
             scale = scale_of(family, factor)
+            spans = [
+                (c.segment.input_start, c.segment.input_end)
+                for c in candidates
+                if c.item_id == item_id and c.segment.input_duration >= shortest  # a find, not a fragment
+            ]
+            inside = sum(int(((seconds >= a) & (seconds <= b)).sum()) for a, b in spans)
+            if inside >= EXPLAINED * seconds.size:
+                continue  # the window's hits lie in what a full search already aligned: a neighbouring hypothesis
             if not any(it == item_id and _near(scale, s, FULL_REACH) for it, s in found):
                 # A full search's find nearby competes too, on equal terms (probed lookups find more matches: a
                 # few % off, they can outnumber a plain search's at the right scale).
@@ -188,11 +209,20 @@ class AudioIndexBase(ModalityIndex[AudioFingerprint]):
         best: list[Candidate] = []
         most = 0
         near = sorted(range(-VERIFY_REACH, VERIFY_REACH + 1), key=abs)  # ties: the nearest to `factor`
-        for scale in [*(rivals or []), *(scale_of(family, round(factor * (1.0 + k * step), 5)) for k in near)]:
+        steps = [round(factor * (1.0 + k * step), 5) for k in near]
+        best_factor = None
+        for k, scale in enumerate([*(rivals or []), *(scale_of(family, f) for f in steps)]):
             segments = self._search_at(query, scale, items)
             matches = sum(c.matches for c in segments)
             if matches > most:
                 best, most = segments, matches
+                best_factor = steps[k - len(rivals or [])] if k >= len(rivals or []) else None
+        if best_factor is not None:  # then half a step each side of the best
+            for f in (best_factor * (1.0 - step / 2), best_factor * (1.0 + step / 2)):
+                segments = self._search_at(query, scale_of(family, round(f, 5)), items)
+                matches = sum(c.matches for c in segments)
+                if matches > most:
+                    best, most = segments, matches
         return best
 
     def _search_at(self, query: AudioFingerprint, scale: Scale, items: np.ndarray | None = None) -> list[Candidate]:
@@ -212,11 +242,17 @@ class AudioIndexBase(ModalityIndex[AudioFingerprint]):
             q_idx = owner[q_idx]
             if q_idx.size == 0:
                 return []
-            counts = np.bincount(owner, self._counts(probes).astype(np.float64), hashes.size)
         # Chance hits of each landmark in one (item, offset +-OFFSET_TOL) bin, and the bins a search tries: every
         # offset of the library under every hypothesis (the full ones, the scan's, a verification's).
-        bins = max(self._library_seconds() / FRAME_SECONDS, 1.0) / (2 * OFFSET_TOL + 1)
+        library = max(self._library_seconds() / FRAME_SECONDS, 1.0)
+        bins = library / (2 * OFFSET_TOL + 1)
         hypotheses = len(self.speeds) + len(self._hypotheses()) + 2 * VERIFY_REACH + 1
+        if items is not None:
+            # A verification sees every hit in its item: how often each landmark's probes occur there, over the
+            # item's own offsets, is the item's chance rate (no library-wide count needed).
+            counts = np.bincount(q_idx, minlength=hashes.size).astype(np.float64)
+            own = max(sum(self._durations(items).values()) / FRAME_SECONDS, 1.0)
+            counts *= library / own
         ends = times.astype(np.int64) + (hashes & _DT_MASK)
         strict = items is not None  # probes triple the chance matches
         ql = QueryLandmarks(
@@ -237,8 +273,9 @@ class AudioIndexBase(ModalityIndex[AudioFingerprint]):
 
     # --- speed scan -------------------------------------------------------------------------------------
 
-    def _scan(self, query: AudioFingerprint) -> list[tuple[int, str, float]]:
-        """(item, family, refined factor) the cheap scan sees copied, best first."""
+    def _scan(self, query: AudioFingerprint) -> list[tuple[int, str, float, np.ndarray]]:
+        """(item, family, refined factor, query seconds of the window's hits) the cheap scan sees copied, best
+        first."""
         grid = self._hypotheses()
         if not grid:
             return []
@@ -275,23 +312,26 @@ class AudioIndexBase(ModalityIndex[AudioFingerprint]):
         best = best[score[best] >= SCAN_MIN_VOTES]
         best = best[np.lexsort((item[best], group[best], -score[best]))][:SCAN_CANDIDATES]
 
-        picked: list[tuple[int, str, float, int]] = []  # (item, family, refined factor, votes)
+        picked: list[tuple[int, str, float, int, np.ndarray]] = []  # (item, family, refined factor, votes, seconds)
         for b in best.tolist():
             it, votes = int(item[b]), int(score[b])
             family, s = grid[int(group[b])]
+            if family != SPEED and votes < WARP_MIN_VOTES:
+                continue
             scale = scale_of(family, s)
             if any(
                 pi == it and (_near(scale, scale_of(pf, ps), SAME_COPY) or votes * ECHO < pv)
-                for pi, pf, ps, pv in picked
+                for pi, pf, ps, pv, _ in picked
             ):
                 continue
             window = slice(int(lo[b]), int(hi[b]))
             if family != PITCH:  # a time-scale error is a slope of offsets; a pitch error is not
                 s = _refine(s, times[q_idx[window]], rel[window], STEPS[family])
-            picked.append((it, family, s, votes))
+            seconds = times[q_idx[window]] * FRAME_SECONDS / scale[0]
+            picked.append((it, family, s, votes, seconds))
             if len(picked) == SCAN_MAX_ITEMS:
                 break
-        return [(it, family, s) for it, family, s, _ in picked]
+        return [(it, family, s, seconds) for it, family, s, _, seconds in picked]
 
 
 def _near(a: Scale, b: Scale, reach: float) -> bool:
