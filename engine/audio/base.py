@@ -87,7 +87,8 @@ TEMPO_SCAN: tuple[float, ...] = tuple(round(1.0 + TEMPO_STEP * k, 4) for k in ra
 PITCH_SCAN: tuple[float, ...] = tuple(round(1.0 + PITCH_STEP * k, 4) for k in range(-12, 13) if k)
 STEPS = {SPEED: SCAN_STEP, TEMPO: TEMPO_STEP, PITCH: PITCH_STEP}
 SCAN_BUDGET = 16  # postings per query landmark looked up at each scan speed, rarest landmarks first
-SCAN_RADIUS = 4  # frames each side of a vote window: 0.125 % of drift over a 60 s query is 4.7 frames
+TEMPO_BUDGET = 4  # the same at each tempo-only factor (see `_scan`)
+SCAN_RADIUS = 4  # frames each side of a vote window: 0.25 % (half a step) of drift over 30 s of query is 4.7 frames
 SCAN_MIN_VOTES = 6  # hits a window needs to propose its speed (unrelated audio at 1,000 h peaks at ~3)
 # Tempo-only hypotheses near 1 share most short-dt landmarks with the plain search, and both warps see the
 # recurring chords of real albums: they propose far more chance windows (6-11 votes on an album; copies of 5 s and
@@ -286,7 +287,10 @@ class AudioIndexBase(ModalityIndex[AudioFingerprint]):
         hashes = np.concatenate([h for h, _ in per_scale])
         times = np.concatenate([t for _, t in per_scale]).astype(np.int64)
         groups = np.repeat(np.arange(len(grid), dtype=np.int64), sizes)
-        keep = _rarest(self._counts(hashes), groups, SCAN_BUDGET * sizes)
+        # Tempo hypotheses keep the frequencies, so their landmarks are as common as the plain ones (a resampling's or
+        # a pitch shift's move to other hash values, most of them rarer): a smaller budget buys them as many votes.
+        budget = np.array([TEMPO_BUDGET if f == TEMPO else SCAN_BUDGET for f, _ in grid], np.int64)
+        keep = _rarest(self._counts(hashes), groups, budget * sizes)
         hashes, times, groups = hashes[keep], times[keep], groups[keep]
         q_idx, item, rel = self._hits(hashes, times, groups, min_votes=SCAN_MIN_VOTES, radius=SCAN_RADIUS)
         if q_idx.size < SCAN_MIN_VOTES:
