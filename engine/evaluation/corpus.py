@@ -108,14 +108,12 @@ class Query:
         return self.ref_id is not None
 
 
-@dataclass(slots=True)
-class Corpus:
-    seed: int
-    profile: Profile
-    root: Path
-    references: list[Reference] = field(default_factory=list)
-    queries: list[Query] = field(default_factory=list)
-    generated: int = 0  # files made by this build (the rest came from the cache)
+class CorpusViews:
+    """What the runner and the reports read of a corpus (generated or real): its items and queries by modality."""
+
+    __slots__ = ()
+    references: list[Reference]
+    queries: list[Query]
 
     def refs(self, modality: str) -> list[Reference]:
         return [r for r in self.references if r.modality == modality]
@@ -132,6 +130,16 @@ class Corpus:
             }
             for m in MODALITIES
         }
+
+
+@dataclass(slots=True)
+class Corpus(CorpusViews):
+    seed: int
+    profile: Profile
+    root: Path
+    references: list[Reference] = field(default_factory=list)
+    queries: list[Query] = field(default_factory=list)
+    generated: int = 0  # files made by this build (the rest came from the cache)
 
 
 def derive(seed: int, *labels: object) -> int:

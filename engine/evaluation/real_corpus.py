@@ -31,7 +31,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from engine.evaluation.corpus import Query, Reference, derive
+from engine.evaluation.corpus import CorpusViews, Query, Reference, derive
 from engine.evaluation.real_fetch import load_manifest
 from engine.evaluation.transforms import reorder_with_truth
 from engine.synth import audio as sa
@@ -80,8 +80,8 @@ PROFILES = {p.name: p for p in (FULL, QUICK)}
 
 
 @dataclass(slots=True)
-class RealCorpus:
-    """Quacks like `engine.evaluation.corpus.Corpus` for the runner and the report."""
+class RealCorpus(CorpusViews):
+    """Read by the same runner and reports as `engine.evaluation.corpus.Corpus`."""
 
     root: Path
     profile: RealProfile
@@ -97,21 +97,6 @@ class RealCorpus:
         self.queries.append(query)
         self.groups[query.id] = group
 
-    def refs(self, modality: str) -> list[Reference]:
-        return [r for r in self.references if r.modality == modality]
-
-    def queries_of(self, modality: str) -> list[Query]:
-        return [q for q in self.queries if q.modality == modality]
-
-    def counts(self) -> dict[str, dict[str, int]]:
-        return {
-            m: {
-                "references": len(self.refs(m)),
-                "queries": sum(q.positive for q in self.queries_of(m)),
-                "negatives": sum(not q.positive for q in self.queries_of(m)),
-            }
-            for m in MODALITIES
-        }
 
 
 def _put(path: Path, write: Callable[[Path], object]) -> bool:
