@@ -648,13 +648,36 @@ class PrimaryKeyColumn(_Props):
     type: PkType = Field(alias="Type")
 
 
+class DefinedColumn(_Props):
+    name: str = Field(alias="Name", min_length=1)
+    type: Literal["INTEGER", "STRING", "BINARY", "BOOLEAN", "DOUBLE"] = Field(alias="Type")
+
+
+class SecondaryIndex(_Props):
+    name: str = Field(alias="IndexName", min_length=1)
+    primary_keys: list[str] = Field(alias="PrimaryKeys", min_length=1, max_length=4)
+    columns: list[str] = Field(alias="Columns")
+    index_type: Literal["Global", "Local"] = Field(default="Global", alias="IndexType")
+
+
 class Table(_Props):
     logical_id: str
     instance: str = Field(alias="InstanceName")
     name: str = Field(alias="TableName")
     primary_key: list[PrimaryKeyColumn] = Field(alias="PrimaryKey", min_length=1, max_length=4)
-    time_to_live: int | None = Field(default=None, alias="TimeToLive")
+    time_to_live: int | str | None = Field(default=None, alias="TimeToLive")  # str: a parameter not given yet
     max_versions: int | None = Field(default=None, alias="MaxVersions")
+    columns: list[DefinedColumn] = Field(default_factory=list, alias="Columns")
+    secondary_indices: list[SecondaryIndex] = Field(default_factory=list, alias="SecondaryIndices")
+
+    @property
+    def defined_columns(self) -> tuple[tuple[str, str], ...]:
+        return tuple((c.name, c.type) for c in self.columns)
+
+    @property
+    def indexes(self) -> dict[str, tuple[str, ...]]:
+        """Index name → its key columns."""
+        return {i.name: tuple(i.primary_keys) for i in self.secondary_indices}
 
     @property
     def key_schema(self) -> tuple[tuple[str, str], ...]:

@@ -108,6 +108,19 @@ VERDICTS = TableSpec(
 
 TABLES: tuple[TableSpec, ...] = (OBJECTS, JOBS, MATCHES, FAILED_JOBS, PARKED_MESSAGES, VERDICTS)
 
+
+@dataclass(slots=True)
+class ResultPart:
+    """Key of one part of a big result (Tablestore only; the part's bytes are its `data` cell)."""
+
+    job_id: str
+    part: str  # "<digest>:<n>", n zero-padded so parts sort in order
+
+
+RESULT_PARTS = TableSpec(JOB_RESULT_PARTS, (("job_id", "STRING"), ("part", "STRING")), ResultPart, expires=True)
+# What a Tablestore deployment holds (template.yml declares exactly these): the tables plus the parts table.
+CLOUD_TABLES: tuple[TableSpec, ...] = (*TABLES, RESULT_PARTS)
+
 # Claim statuses (ObjectClaim.status).
 IN_PROGRESS: Final = CLAIM_IN_PROGRESS
 COMPLETED: Final = CLAIM_COMPLETED
@@ -137,7 +150,7 @@ def _field_kinds(record: type) -> dict[str, tuple[Kind, bool]]:
     return kinds
 
 
-_KINDS: dict[type, dict[str, tuple[Kind, bool]]] = {spec.record: _field_kinds(spec.record) for spec in TABLES}
+_KINDS: dict[type, dict[str, tuple[Kind, bool]]] = {spec.record: _field_kinds(spec.record) for spec in CLOUD_TABLES}
 
 
 def columns_of(spec: TableSpec) -> dict[str, Kind]:

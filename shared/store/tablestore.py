@@ -213,10 +213,6 @@ def _index_bounds(
     return start, end
 
 
-# The parts table has no record type of its own: a TableSpec for its key only (create_tables, template test).
-_RESULT_PARTS = TableSpec(schema.JOB_RESULT_PARTS, (("job_id", "STRING"), ("part", "STRING")), bytes, expires=True)
-
-
 def _newest(spec: TableSpec, index_name: str) -> tuple[PrimaryKey, PrimaryKey]:
     """A whole index from its end to its start, for a backward read (newest first)."""
     key = spec.index_key(spec.index(index_name))
@@ -701,8 +697,7 @@ def create_tables(client: OtsClient, *, retention_seconds: int = -1) -> list[str
     names created."""
     existing = set(client.list_table())
     created: list[str] = []
-    specs = [*schema.TABLES, _RESULT_PARTS]
-    for spec in specs:
+    for spec in schema.CLOUD_TABLES:
         if spec.name in existing:
             continue
         meta = TableMeta(spec.name, list(spec.primary_key), defined_columns(spec))
