@@ -19,6 +19,7 @@ from engine.template import (
     ALLOWED_ACTIONS,
     FUNCTION_NAMES,
     REQUIRED_ENV,
+    HttpTrigger,
     MnsTopicTrigger,
     OssTrigger,
     Template,
@@ -42,6 +43,8 @@ DEPLOY_PARAMS = {
     "SubmitOnUploadCodeObject": "fpscreen-deploy/submit_on_upload-0123.zip",
     "StoreResultsCodeObject": "fpscreen-deploy/store_results-0123.zip",
     "ReportFailedCodeObject": "fpscreen-deploy/report_failed-0123.zip",
+    "ReviewCodeObject": "fpscreen-deploy/review-0123.zip",
+    "ReviewSecret": "0123456789abcdef0123",
     "ALIYUN::Region": "cn-shanghai",
     "ALIYUN::AccountId": "123456789",
 }
@@ -259,7 +262,21 @@ def test_timer_trigger_fires_every_minute(template: Template) -> None:
 
 def test_every_trigger_has_a_valid_fc_type(template: Template) -> None:
     kinds = {type(t): t.fc_type for t in template.triggers()}
-    assert kinds == {OssTrigger: "oss", MnsTopicTrigger: "mns_topic", TimerTrigger: "timer"}
+    assert kinds == {OssTrigger: "oss", MnsTopicTrigger: "mns_topic", TimerTrigger: "timer", HttpTrigger: "http"}
+
+
+def test_the_review_page_is_an_anonymous_http_trigger_with_basic_auth_in_the_app(template: Template) -> None:
+    [trigger] = template.http_triggers()
+    assert (trigger.function, trigger.auth_type, trigger.methods) == ("review", "anonymous", ["GET", "POST"])
+    review, store_results = template.function("review"), template.function("store_results")
+    # The same store, policies and actions as store_results, plus the reviewers and the form key.
+    assert {k: v for k, v in store_results.environment.items() if k in review.environment} == {
+        k: v for k, v in review.environment.items() if k in store_results.environment
+    }
+    assert set(store_results.environment) <= set(review.environment)
+    assert set(review.environment) - set(store_results.environment) == {"FPSCREEN_REVIEWERS", "FPSCREEN_REVIEW_SECRET"}
+    for parameter in ("ReviewersJson", "ReviewSecret"):
+        assert template.raw["Parameters"][parameter]["NoEcho"] is True
 
 
 # --------------------------------------------------------------------------------------- async & logs

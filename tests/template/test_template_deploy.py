@@ -32,6 +32,7 @@ USER_PARAMS = {
     "LibraryFpDBId": "fpdb-0123",
     "TextLibraryFpDBId": "fpdb-text-0456",
     "ZoneId": "cn-shanghai-e",
+    "ReviewSecret": "0123456789abcdef0123",
 }
 
 
@@ -97,7 +98,7 @@ def _deploy_args(
 def test_archives_hold_the_handler_shared_and_the_dependencies(deploy: ModuleType, tmp_path: Path) -> None:
     template = load_template(TEMPLATE)
     deps = deploy.install_dependencies(ROOT, tmp_path, _fake_installer)
-    assert {a.name for a in template.artifacts} == {"submit_on_upload", "store_results", "report_failed"}
+    assert {a.name for a in template.artifacts} == {"submit_on_upload", "store_results", "report_failed", "review"}
     for artifact in template.artifacts:
         archive = deploy.build_archive(artifact, template, tmp_path, deps)
         names = set(zipfile.ZipFile(archive).namelist())
@@ -167,6 +168,7 @@ def test_dry_run_can_build(deploy: ModuleType, env: dict[str, str], tmp_path: Pa
     assert code == 0, out
     assert sorted(p.name for p in tmp_path.glob("*.zip")) == [
         "report_failed.zip",
+        "review.zip",
         "store_results.zip",
         "submit_on_upload.zip",
     ]
