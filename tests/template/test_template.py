@@ -38,6 +38,7 @@ DEPLOY_PARAMS = {
     "MpsPipelineId": "pipe-0123",
     "LibraryFpDBId": "fpdb-0123",
     "TextLibraryFpDBId": "fpdb-text-0456",
+    "AudioLibraryFpDBId": "fpdb-audio-0789",
     "ZoneId": "cn-shanghai-e",
     "CodeBucketName": "media-bucket",
     "SubmitOnUploadCodeObject": "fpscreen-deploy/submit_on_upload-0123.zip",
@@ -49,6 +50,8 @@ DEPLOY_PARAMS = {
     "ALIYUN::AccountId": "123456789",
 }
 REGION, ACCOUNT = DEPLOY_PARAMS["ALIYUN::Region"], DEPLOY_PARAMS["ALIYUN::AccountId"]
+VIDEO_DB, AUDIO_DB = DEPLOY_PARAMS["LibraryFpDBId"], DEPLOY_PARAMS["AudioLibraryFpDBId"]
+TEXT_DB = DEPLOY_PARAMS["TextLibraryFpDBId"]
 
 # The product facts (the store engineer's shared/store/schema.py must agree, see below).
 EXPECTED_TABLES = {
@@ -344,7 +347,7 @@ def test_policy_resources_are_exactly_ours(deployed: Template) -> None:
     assert resources["mns"] == {config.destination.on_failure, verdicts}
     # Verdict actions: only the screened objects and their quarantine copies.
     bucket = f"acs:oss:*:*:{template.parameter_values['MediaBucketName']}"
-    assert resources["oss"] == {f"{bucket}/uploads/*", f"{bucket}/quarantine/*"}
+    assert resources["oss"] == {f"{bucket}/{p}/*" for p in ("uploads", "quarantine", "library", "derived")}
     # FC's network interfaces for the VSwitch cannot be named before they exist.
     assert resources["ecs"] == resources["vpc"] == {"*"}
     trigger_policy = [s for p in template.role("TriggerRole").policies for s in p.document.statement]
@@ -386,7 +389,7 @@ def test_env_builds_valid_settings(deployed: Template, name: str) -> None:
     assert settings.mps_region == REGION
     assert settings.mps_endpoint == f"mts.{settings.mps_region}.aliyuncs.com"
     assert settings.mps_pipeline_id == DEPLOY_PARAMS["MpsPipelineId"]
-    assert {r.fp_db_id for r in settings.routes} == {DEPLOY_PARAMS["LibraryFpDBId"], DEPLOY_PARAMS["TextLibraryFpDBId"]}
+    assert {r.fp_db_id for r in settings.routes} == {VIDEO_DB, AUDIO_DB, TEXT_DB}
     # Routing and triggers describe the same prefixes: an upload is never triggered without a route, or routed
     # without a trigger.
     assert {r.prefix for r in settings.routes} == {t.prefix for t in deployed.oss_triggers()}
@@ -397,19 +400,18 @@ def test_env_builds_valid_settings(deployed: Template, name: str) -> None:
     assert endpoint.netloc == settings.mps_endpoint and endpoint.scheme == "https"
 
 
-VIDEO_DB, TEXT_DB = DEPLOY_PARAMS["LibraryFpDBId"], DEPLOY_PARAMS["TextLibraryFpDBId"]
-
-
 @pytest.mark.parametrize(
     ("key", "expected"),
     [
-        # media (video, image, and audio matched against the videos' soundtracks) → the video library
-        ("library/film.mp4", [(VIDEO_DB, "forcesave", None)]),
-        ("library/Trailer.MOV", [(VIDEO_DB, "forcesave", None)]),
+        # library videos → the video library AND the audio library (their soundtracks); images → video only
+        ("library/film.mp4", [(VIDEO_DB, "forcesave", None), (AUDIO_DB, "forcesave", None)]),
+        ("library/Trailer.MOV", [(VIDEO_DB, "forcesave", None), (AUDIO_DB, "forcesave", None)]),
+        ("library/still.png", [(VIDEO_DB, "forcesave", None)]),
         ("uploads/clip.mkv", [(VIDEO_DB, "nosave", None)]),
         ("uploads/frame.JPG", [(VIDEO_DB, "nosave", None)]),
-        *[(f"uploads/song{ext}", [(VIDEO_DB, "nosave", None)]) for ext in (".mp3", ".m4a", ".aac", ".wav", ".flac")],
-        ("library/score.ogg", [(VIDEO_DB, "forcesave", None)]),
+        # audio → the audio library (ModelId 13), stored from library/, screened from uploads/
+        *[(f"uploads/song{ext}", [(AUDIO_DB, "nosave", None)]) for ext in (".mp3", ".m4a", ".aac", ".wav", ".flac")],
+        ("library/score.ogg", [(AUDIO_DB, "forcesave", None)]),
         # texts → the text library, plain text or timed (ASR/subtitles) by suffix
         ("library/novel.txt", [(TEXT_DB, "forcesave", "Text")]),
         ("library/film.srt", [(TEXT_DB, "forcesave", "ASR")]),
@@ -436,10 +438,19 @@ def test_media_and_text_routes_do_not_overlap(deployed: Template) -> None:
     routes = config.Settings.from_env(deployed.function("submit_on_upload").environment).routes
     for prefix in ("library/", "uploads/"):
         by_db = {r.fp_db_id: set(r.suffixes) for r in routes if r.prefix == prefix}
-        assert set(by_db) == {VIDEO_DB, TEXT_DB}, prefix
-        assert by_db[VIDEO_DB] and by_db[TEXT_DB] and not by_db[VIDEO_DB] & by_db[TEXT_DB]
+        assert set(by_db) == {VIDEO_DB, AUDIO_DB, TEXT_DB}, prefix
+        assert by_db[VIDEO_DB] and by_db[TEXT_DB] and by_db[AUDIO_DB]
+        assert not (by_db[VIDEO_DB] | by_db[AUDIO_DB]) & by_db[TEXT_DB]
+    # Only library videos take two media routes (pictures to the video library, soundtrack to the audio one).
+    library = {r.fp_db_id: set(r.suffixes) for r in routes if r.prefix == "library/"}
+    uploads = {r.fp_db_id: set(r.suffixes) for r in routes if r.prefix == "uploads/"}
+    assert library[VIDEO_DB] & library[AUDIO_DB] == {".mp4", ".mov", ".mkv", ".avi", ".flv", ".ts", ".m4v", ".webm",
+                                                     ".mpg", ".mpeg", ".wmv", ".3gp"}  # fmt: skip
+    assert not uploads[VIDEO_DB] & uploads[AUDIO_DB]
+    for by_db in (library, uploads):
         assert by_db[TEXT_DB] == {".txt", ".srt", ".vtt", ".json"}
-        assert {".mp3", ".m4a", ".aac", ".wav", ".flac", ".ogg", ".mp4"} <= by_db[VIDEO_DB]
+        assert {".mp3", ".m4a", ".aac", ".wav", ".flac", ".ogg"} <= by_db[AUDIO_DB]
+        assert {".mp4", ".jpg"} <= by_db[VIDEO_DB]
 
 
 def test_regions_agree(deployed: Template) -> None:

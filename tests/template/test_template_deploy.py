@@ -31,6 +31,7 @@ USER_PARAMS = {
     "MpsPipelineId": "pipe-0123",
     "LibraryFpDBId": "fpdb-0123",
     "TextLibraryFpDBId": "fpdb-text-0456",
+    "AudioLibraryFpDBId": "fpdb-audio-0789",
     "ZoneId": "cn-shanghai-e",
     "ReviewSecret": "0123456789abcdef0123",
 }
