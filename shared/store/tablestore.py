@@ -124,6 +124,8 @@ class OtsClient(Protocol):
 
     def batch_get_row(self, request: BatchGetRowRequest) -> BatchGetRowResponse: ...
 
+    def update_table(self, table_name: str, table_options: TableOptions) -> Any: ...
+
     def list_table(self) -> Any: ...
 
     def create_table(
@@ -707,6 +709,23 @@ def create_tables(client: OtsClient, *, retention_seconds: int = -1) -> list[str
         )
         created.append(spec.name)
     return created
+
+
+def indexed_expiring_tables() -> list[TableSpec]:
+    """The expiring tables whose retention ROS cannot declare (an index needs UpdateRow disallowed with it)."""
+    return [spec for spec in schema.CLOUD_TABLES if spec.expires and spec.indexes]
+
+
+def apply_retention(client: OtsClient, retention_seconds: int) -> list[str]:
+    """Set the retention (time_to_live; -1: forever) of the expiring indexed tables, fp_jobs and fp_verdicts,
+    disallowing UpdateRow on them as Tablestore requires (the store writes them whole, with PutRow). The
+    unindexed expiring tables get theirs from template.yml. scripts/deploy.py calls this after the stack is up.
+    Returns the tables updated."""
+    names = []
+    for spec in indexed_expiring_tables():
+        client.update_table(spec.name, table_options(spec, retention_seconds))
+        names.append(spec.name)
+    return names
 
 
 # ---------------------------------------------------------------------------------- connecting

@@ -212,6 +212,24 @@ class FakeOTSClient:
                 self._create_index(table_meta.table_name, table, index)
             self._tables[table_meta.table_name] = table
 
+    def update_table(
+        self, table_name: str, table_options: TableOptions | None = None, reserved_throughput: Any = None
+    ) -> None:
+        if reserved_throughput is not None:
+            raise NotImplementedError("reserved throughput")
+        self._encode("UpdateTable", table_name, table_options, reserved_throughput)
+        with self._lock:
+            self.calls["UpdateTable"] += 1
+            table = self._table(table_name)
+            if table.base is not None:
+                raise param_invalid("An index table cannot be updated.")
+            if table_options is None:
+                return
+            ttl = table_options.time_to_live
+            if table.indexes and ttl not in (None, -1) and table_options.allow_update is not False:
+                raise param_invalid("Don't support allow update operation on table with index and ttl")
+            table.options = table_options
+
     def _create_index(self, base_name: str, base: _Table, index: SecondaryIndexMeta) -> None:
         """A global secondary index as an index table: its key is the listed columns (primary-key or
         predefined STRING/INTEGER columns) and must hold every key column of the base table."""
