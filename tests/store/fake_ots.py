@@ -13,6 +13,13 @@ row-existence expectations, `pass_if_missing`, and rows returned in primary-key 
 comparing a column with a value of another type is rejected, AND/OR need two or more sub-conditions, a
 column condition can't be combined with EXPECT_NOT_EXIST, and `limit` caps the rows scanned, so a filtered
 page can come back short, even empty, with a next key (as the service does at its 5000-row scan limit).
+Global secondary indexes are index tables: created with their table (key = listed primary-key or predefined
+STRING/INTEGER columns, holding every key column of the table; keys only), kept in step with every write (a row
+missing an index column is not indexed), read with GetRange like a table, never written; a predefined column keeps
+its type; a time to live on an indexed table needs allow_update=False, and UpdateRow is then refused (the
+service's rules). The service updates an index asynchronously; the fake does it at once, so the store re-checks
+what it reads through an index against the rows themselves. BatchGetRow (≤ 100 rows) and the 4 MB request limit
+of PutRow/UpdateRow/BatchWriteRow are modelled too.
 Anything it doesn't model (versions, time ranges, columns_to_get, regex conditions) raises
 NotImplementedError instead of pretending.
 """
