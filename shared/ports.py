@@ -231,7 +231,7 @@ class JobStore(Protocol):
         ...
 
     def jobs_for_item(self, primary_key: str) -> list[JobRecord]:
-        """The jobs of one PrimaryKey (a library item's own job: its length, its object), newest first."""
+        """The jobs of one PrimaryKey (a library item's own job: its length, its object), newest first; none for ""."""
         ...
 
 
@@ -304,7 +304,7 @@ class VerdictStore(Protocol):
         ...
 
     def verdicts_for_object(self, object_key: str) -> list[VerdictRecord]:
-        """Every verdict of one object key (its uploads over time), newest first."""
+        """Every verdict of one object key (its uploads over time), newest first; none for ""."""
         ...
 
 

@@ -186,6 +186,8 @@ class SqliteStore:
         return [schema.decode(JobRecord, dict(r)) for r in rows]
 
     def jobs_for_item(self, primary_key: str) -> list[JobRecord]:
+        if not primary_key:
+            return []  # no PrimaryKey names no item
         rows = self._select(
             'SELECT * FROM "fp_jobs" WHERE "primary_key" = ? ORDER BY "submitted_at" DESC, "job_id" DESC',
             (primary_key,),
@@ -287,6 +289,8 @@ class SqliteStore:
         return [schema.decode(VerdictRecord, dict(r)) for r in rows]
 
     def verdicts_for_object(self, object_key: str) -> list[VerdictRecord]:
+        if not object_key:
+            return []
         rows = self._select(
             'SELECT * FROM "fp_verdicts" WHERE "object_key" = ? ORDER BY "submitted_at" DESC, "job_id" DESC',
             (object_key,),

@@ -186,9 +186,15 @@ def _attempt(call: Callable[..., Any], *args: Any) -> bool:
 
 
 def _row(spec: TableSpec, columns: dict[str, Any]) -> Row:
-    """A full row for put_row: key columns in key order, then every attribute that has a value."""
+    """A full row for put_row: key columns in key order, then every attribute that has a value. An empty
+    string in an index column is left out (the row is then simply not in that index, and reads back as "")."""
     keys = spec.key_names
-    attributes = [(name, value) for name, value in columns.items() if name not in keys and value is not None]
+    indexed = {c for index in spec.indexes for c in index.columns}
+    attributes = [
+        (name, value)
+        for name, value in columns.items()
+        if name not in keys and value is not None and not (value == "" and name in indexed)
+    ]
     return Row([(name, columns[name]) for name in keys], attributes)
 
 
@@ -513,6 +519,8 @@ class TablestoreStore:
 
     def jobs_for_item(self, primary_key: str) -> list[JobRecord]:
         # fp_jobs_by_item: the jobs of one PrimaryKey (a library item's own job, or an upload's).
+        if not primary_key:
+            return []  # an empty PrimaryKey is not indexed (_row) and names no item
         start, end = _index_bounds(schema.JOBS, "fp_jobs_by_item", [("primary_key", primary_key)], INF_MIN, INF_MAX)
         keys = list(self._index_keys(schema.JOBS, "fp_jobs_by_item", start, end))
         jobs = [self._job(c) for c in self._fetch(schema.JOBS, keys)]
@@ -660,6 +668,8 @@ class TablestoreStore:
 
     def verdicts_for_object(self, object_key: str) -> list[VerdictRecord]:
         # fp_verdicts_by_object: every verdict of one object key (its uploads' versions), newest first.
+        if not object_key:
+            return []
         spec = schema.VERDICTS
         start, end = _index_bounds(spec, "fp_verdicts_by_object", [("object_key", object_key)], INF_MIN, INF_MAX)
         keys = list(self._index_keys(spec, "fp_verdicts_by_object", start, end))

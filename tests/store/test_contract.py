@@ -226,6 +226,10 @@ def test_jobs_for_item_finds_one_primary_keys_jobs_newest_first(store: ResultSto
     )
     assert [j.job_id for j in store.jobs_for_item("pk-up-03")] == ["up-03"]
     assert store.jobs_for_item("nothing") == []
+    # A job without a PrimaryKey round trips and belongs to no item.
+    store.save_job(make_job("anon", "Success", primary_key=""))
+    assert store.get_job("anon") == make_job("anon", "Success", primary_key="")
+    assert store.jobs_for_item("") == []
     # A job that moves on is found under its new state only.
     store.save_job(make_job("lib-new", "Success", primary_key="item-1", save_type="forcesave", submitted_at=2.0))
     assert [j.state for j in store.jobs_for_item("item-1")] == ["Success", "Success"]

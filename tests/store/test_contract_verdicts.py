@@ -57,6 +57,9 @@ def test_verdicts_for_object_are_that_keys_versions_newest_first(store: ResultSt
         "v2", 5.0, object_key="uploads/same.mp4", review_decision="allowlist"
     )
     assert store.verdicts_for_object("uploads/none.mp4") == []
+    store.save_verdict(_verdict("anon", 3.0, object_key=""))
+    assert store.get_verdict("anon") == _verdict("anon", 3.0, object_key="")
+    assert store.verdicts_for_object("") == []
     # Saving a verdict under another key moves it (an index entry follows its row).
     store.save_verdict(_verdict("v1", 1.0, object_key="uploads/other.mp4"))
     assert [v.job_id for v in store.verdicts_for_object("uploads/same.mp4")] == ["v2"]
