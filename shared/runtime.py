@@ -11,12 +11,15 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.config import Settings
 from shared.credentials import Credentials, resolve_credentials
 from shared.ports import MpsPort, ResultStore
 from shared.services.actions import ActionRunner, MnsVerdictPublisher, ObjectActions, OssObjectActions, VerdictPublisher
+
+if TYPE_CHECKING:
+    from shared.services.submit import ObjectFiles
 
 
 @dataclass(slots=True)
@@ -25,7 +28,7 @@ class Runtime:
     store: ResultStore
     mps: MpsPort
     actions: ActionRunner | None = None  # verdict actions (object tag/copy/ACL, verdict messages), if configured
-    objects: OssObjectActions | None = None  # the bucket's objects (subtitle conversion), with an OSS endpoint
+    objects: ObjectFiles | None = None  # the bucket's objects (subtitle conversion), with an OSS endpoint
 
 
 RuntimeFactory = Callable[[Settings, Credentials | None], Runtime]

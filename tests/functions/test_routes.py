@@ -1,7 +1,8 @@
 """Routing through submit_on_upload, end to end (handler → official SDK → fake MPS; store on both backends):
 one object to several libraries (one job and one claim per object version and library), and subtitles
-converted to ASR JSON next to the object (under derived/, through the OSS-compatible server and oss2) before
-the converted object is submitted."""
+converted to ASR JSON next to the object (under derived/) before the converted object is submitted. The bucket
+here is an in-memory double of `OssObjectActions` (these tests also run on the FC runtime's Python, without the
+engine); test_routes_oss.py runs the conversion through oss2 against the OSS-compatible server."""
 
 from __future__ import annotations
 
@@ -10,10 +11,8 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import oss2
 import pytest
 
-from engine.localstack.oss_compat import OssCompatServer
 from shared import runtime as runtime_module
 from shared.config import Settings
 from shared.credentials import Credentials
@@ -21,8 +20,7 @@ from shared.idempotency import object_version_key, primary_key_for
 from shared.mps import MpsClient, RetryPolicy
 from shared.ports import ResultStore
 from shared.runtime import Runtime
-from shared.services.actions import OssObjectActions
-from shared.services.submit import derived_asr_key
+from shared.services.actions import ActionError
 from shared.services.subtitles import SubtitleError, subtitles_to_asr
 from tests.functions.conftest import context_for
 from tests.support.fake_mps import FakeMps
@@ -45,25 +43,44 @@ SRT = (
 VTT = "WEBVTT\n\nNOTE a comment block\n\ncue-1\n00:01.500 --> 00:02.000 align:start\n<v Bob>Hi {\\an8}Bob</v>\n"
 
 
+class MemoryBucket:
+    """`OssObjectActions.read`/`write` over a dict, with OSS's answer for a missing key (404: not retryable)."""
+
+    def __init__(self) -> None:
+        self.bucket_name = f"media-{uuid.uuid4().hex[:12]}"
+        self.objects: dict[str, bytes] = {}
+
+    def put_object(self, key: str, data: bytes) -> None:
+        self.objects[key] = data
+
+    def get(self, key: str) -> bytes:
+        return self.objects[key]
+
+    def read(self, bucket: str, key: str) -> bytes:
+        assert bucket == self.bucket_name
+        if key not in self.objects:
+            raise ActionError("NoSuchKey: The specified key does not exist.", retryable=False)
+        return self.objects[key]
+
+    def write(self, bucket: str, key: str, data: bytes, content_type: str) -> None:
+        assert bucket == self.bucket_name and content_type == "application/json"
+        self.objects[key] = data
+
+
 @pytest.fixture
-def bucket() -> Iterator[oss2.Bucket]:
-    with OssCompatServer(region="cn-shanghai") as oss:
-        handle = oss.bucket(f"media-{uuid.uuid4().hex[:12]}")  # the server's storage outlives one test
-        handle.create_bucket()
-        yield handle
+def bucket() -> MemoryBucket:
+    return MemoryBucket()
 
 
 @pytest.fixture
 def routed(
-    fake_mps: FakeMps, store: ResultStore, bucket: oss2.Bucket, monkeypatch: pytest.MonkeyPatch
+    fake_mps: FakeMps, store: ResultStore, bucket: MemoryBucket, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Runtime]:
     monkeypatch.setenv("FPSCREEN_ROUTES", json.dumps(ROUTES))
     monkeypatch.setenv("MPS_ENDPOINT", fake_mps.endpoint)
     monkeypatch.setenv("MPS_PIPELINE_ID", "pipe-0001")
     monkeypatch.setenv("FPSCREEN_STORE_URL", "injected://")
-    creds = Credentials("test-ak", "test-sk")
     _BUCKET.append(bucket.bucket_name)
-    objects = OssObjectActions(bucket.endpoint, lambda: creds)
 
     def factory(settings: Settings, credentials: Credentials | None) -> Runtime:
         assert credentials is not None
@@ -74,7 +91,7 @@ def routed(
             retry_policy=RetryPolicy(max_attempts=2, base_delay=0.01, max_delay=0.02),
             sleep=lambda _: None,
         )
-        return Runtime(settings, store, client, objects=objects)
+        return Runtime(settings, store, client, objects=bucket)
 
     runtime_module.use_factory(factory)
     try:
@@ -138,7 +155,7 @@ def test_audio_uploads_are_screened_against_the_audio_library(
 
 @pytest.mark.parametrize(("name", "body"), [("captions.srt", SRT), ("captions.vtt", VTT)])
 def test_subtitles_are_converted_to_asr_json_under_derived_and_that_is_submitted(
-    handlers: dict[str, Handler], routed: Runtime, fake_mps: FakeMps, bucket: oss2.Bucket, name: str, body: str
+    handlers: dict[str, Handler], routed: Runtime, fake_mps: FakeMps, bucket: MemoryBucket, name: str, body: str
 ) -> None:
     key = f"uploads/{name}"
     bucket.put_object(key, ("\ufeff" + body).encode("utf-8"))
@@ -148,7 +165,7 @@ def test_subtitles_are_converted_to_asr_json_under_derived_and_that_is_submitted
     derived = job.request.input.object
     assert derived.startswith("derived/asr/uploads/") and derived.endswith(".json")
     assert job.request.fp_shot_config.text_type == "ASR" and job.request.fp_shot_config.fp_db_id == TEXT_DB
-    items = json.loads(bucket.get_object(derived).read())
+    items = json.loads(bucket.get(derived))
     if name.endswith(".srt"):
         assert items == [
             {"start": 1.0, "end": 3.5, "text": "Hello there, friend."},
@@ -162,7 +179,7 @@ def test_subtitles_are_converted_to_asr_json_under_derived_and_that_is_submitted
 
 
 def test_each_version_of_a_subtitle_file_gets_its_own_converted_object(
-    handlers: dict[str, Handler], routed: Runtime, fake_mps: FakeMps, bucket: oss2.Bucket
+    handlers: dict[str, Handler], routed: Runtime, fake_mps: FakeMps, bucket: MemoryBucket
 ) -> None:
     bucket.put_object("library/film.srt", SRT.encode())
     _submit(handlers, fake_mps, "library/film.srt", "v1")
@@ -170,22 +187,22 @@ def test_each_version_of_a_subtitle_file_gets_its_own_converted_object(
     _submit(handlers, fake_mps, "library/film.srt", "v2")
     first, second = sorted(job.request.input.object for job in fake_mps.jobs.values())
     assert first != second
-    texts = {json.loads(bucket.get_object(k).read())[0]["text"] for k in (first, second)}
+    texts = {json.loads(bucket.get(k))[0]["text"] for k in (first, second)}
     assert texts == {"Hello there, friend.", "Hello there, pal."}
 
 
 def test_plain_text_is_submitted_as_it_is(
-    handlers: dict[str, Handler], routed: Runtime, fake_mps: FakeMps, bucket: oss2.Bucket
+    handlers: dict[str, Handler], routed: Runtime, fake_mps: FakeMps, bucket: MemoryBucket
 ) -> None:
     bucket.put_object("uploads/notes.txt", b"plain words")
     _submit(handlers, fake_mps, "uploads/notes.txt")
     [job] = fake_mps.jobs.values()
     assert (job.request.input.object, job.request.fp_shot_config.text_type) == ("uploads/notes.txt", "Text")
-    assert not [o.key for o in oss2.ObjectIterator(bucket, prefix="derived/")]
+    assert not [k for k in bucket.objects if k.startswith("derived/")]
 
 
 def test_subtitles_without_cues_are_parked_with_the_reason(
-    handlers: dict[str, Handler], routed: Runtime, fake_mps: FakeMps, bucket: oss2.Bucket
+    handlers: dict[str, Handler], routed: Runtime, fake_mps: FakeMps, bucket: MemoryBucket
 ) -> None:
     bucket.put_object("uploads/empty.srt", b"just some words, no timings\n")
     [outcome] = _submit(handlers, fake_mps, "uploads/empty.srt")
@@ -209,14 +226,3 @@ def test_the_converter_refuses_what_is_not_subtitles() -> None:
         subtitles_to_asr(b"1\n00:00:xx --> 00:00:02,000\nhi\n", "x.srt")
     with pytest.raises(SubtitleError, match="no text"):
         subtitles_to_asr(b"00:00:01.000 --> 00:00:02.000\n\n", "x.vtt")
-
-
-def test_derived_keys_are_outside_every_triggered_prefix() -> None:
-    from engine.template import load_template
-
-    template = load_template("template.yml")
-    prefixes = {t.prefix for t in template.oss_triggers()}
-    from shared.services.submit import UploadedObject
-
-    key = derived_asr_key(UploadedObject("b", "uploads/a.srt", '"etag"', "oss-cn-shanghai"))
-    assert not any(key.startswith(p) for p in prefixes)
