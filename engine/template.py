@@ -95,9 +95,10 @@ TABLESTORE_RESERVED_WORDS = ("ali", "ay", "ots", "taobao", "admin")
 # The product's functions and the environment each one must be given. Every function builds
 # `shared.config.Settings` from the same variables, so each declares all of them (tests/template checks this
 # against shared.config.FUNCTION_ENV and against what template.yml declares).
-FUNCTION_NAMES: tuple[str, ...] = ("submit_on_upload", "store_results", "report_failed")
+FUNCTION_NAMES: tuple[str, ...] = ("submit_on_upload", "store_results", "report_failed", "review")
 _COMMON_ENV = ("FPSCREEN_ROUTES", "FPSCREEN_STORE_URL", "MPS_ENDPOINT", "MPS_REGION", "MPS_PIPELINE_ID")
 REQUIRED_ENV: dict[str, tuple[str, ...]] = {name: _COMMON_ENV for name in FUNCTION_NAMES}
+REQUIRED_ENV["review"] = (*_COMMON_ENV, "FPSCREEN_REVIEWERS", "FPSCREEN_REVIEW_SECRET")
 
 # Actions the functions' role may be granted, by service (least privilege): what the code calls, and what FC
 # does on the role's behalf (dead-letter queue, logs, the VSwitch's network interfaces).
@@ -280,10 +281,22 @@ class Parameter(_Props):
     association_property: str | None = Field(default=None, alias="AssociationProperty")
     label: str | None = Field(default=None, alias="Label")
     no_echo: bool | None = Field(default=None, alias="NoEcho")
+    min_length: int | None = Field(default=None, alias="MinLength", ge=0)
+    max_length: int | None = Field(default=None, alias="MaxLength", ge=0)
+    min_value: float | None = Field(default=None, alias="MinValue")
+    max_value: float | None = Field(default=None, alias="MaxValue")
 
     def check(self, name: str, value: Any) -> None:
         if value is None:
             return
+        if self.min_length is not None and len(str(value)) < self.min_length:
+            raise TemplateError(f"parameter {name} is shorter than {self.min_length} characters")
+        if self.max_length is not None and len(str(value)) > self.max_length:
+            raise TemplateError(f"parameter {name} is longer than {self.max_length} characters")
+        if self.min_value is not None and float(value) < self.min_value:
+            raise TemplateError(f"parameter {name}={value!r} is below {self.min_value}")
+        if self.max_value is not None and float(value) > self.max_value:
+            raise TemplateError(f"parameter {name}={value!r} is above {self.max_value}")
         if self.allowed_values is not None and value not in self.allowed_values:
             raise TemplateError(f"parameter {name}={value!r} is not one of {self.allowed_values}")
         if self.allowed_pattern is not None and not re.fullmatch(self.allowed_pattern, str(value)):
@@ -547,7 +560,34 @@ class TimerTrigger(_Trigger):
         return self.config.model_dump(exclude_none=True)
 
 
-Trigger = Annotated[OssTrigger | MnsTopicTrigger | TimerTrigger, Field(discriminator="type")]
+class _HttpConfig(_Props):
+    authType: Literal["anonymous", "function"]
+    methods: list[Literal["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS"]] = Field(min_length=1)
+
+
+class HttpTrigger(_Trigger):
+    """An HTTP trigger: FC serves the function (WSGI on Python) at its URL. The local stack does not serve it:
+    `fpscreen review` serves the same app (shared/review) locally."""
+
+    type: Literal["http"] = Field(default="http", alias="TriggerType")
+    config: _HttpConfig = Field(alias="TriggerConfig")
+
+    fc_type: ClassVar[str] = "http"
+
+    @property
+    def auth_type(self) -> str:
+        return self.config.authType
+
+    @property
+    def methods(self) -> list[str]:
+        return list(self.config.methods)
+
+    def fc_config(self) -> dict[str, Any]:
+        return self.config.model_dump()
+
+
+AnyTrigger = OssTrigger | MnsTopicTrigger | TimerTrigger | HttpTrigger
+Trigger = Annotated[AnyTrigger, Field(discriminator="type")]
 
 
 class Function(_Props):
@@ -648,13 +688,36 @@ class PrimaryKeyColumn(_Props):
     type: PkType = Field(alias="Type")
 
 
+class DefinedColumn(_Props):
+    name: str = Field(alias="Name", min_length=1)
+    type: Literal["INTEGER", "STRING", "BINARY", "BOOLEAN", "DOUBLE"] = Field(alias="Type")
+
+
+class SecondaryIndex(_Props):
+    name: str = Field(alias="IndexName", min_length=1)
+    primary_keys: list[str] = Field(alias="PrimaryKeys", min_length=1, max_length=4)
+    columns: list[str] = Field(alias="Columns")
+    index_type: Literal["Global", "Local"] = Field(default="Global", alias="IndexType")
+
+
 class Table(_Props):
     logical_id: str
     instance: str = Field(alias="InstanceName")
     name: str = Field(alias="TableName")
     primary_key: list[PrimaryKeyColumn] = Field(alias="PrimaryKey", min_length=1, max_length=4)
-    time_to_live: int | None = Field(default=None, alias="TimeToLive")
+    time_to_live: int | str | None = Field(default=None, alias="TimeToLive")  # str: a parameter not given yet
     max_versions: int | None = Field(default=None, alias="MaxVersions")
+    columns: list[DefinedColumn] = Field(default_factory=list, alias="Columns")
+    secondary_indices: list[SecondaryIndex] = Field(default_factory=list, alias="SecondaryIndices")
+
+    @property
+    def defined_columns(self) -> tuple[tuple[str, str], ...]:
+        return tuple((c.name, c.type) for c in self.columns)
+
+    @property
+    def indexes(self) -> dict[str, tuple[str, ...]]:
+        """Index name → its key columns."""
+        return {i.name: tuple(i.primary_keys) for i in self.secondary_indices}
 
     @property
     def key_schema(self) -> tuple[tuple[str, str], ...]:
@@ -764,7 +827,7 @@ class Template(BaseModel):
                 return fn
         raise KeyError(f"no function {name!r} in {self.path.name}; have {[f.name for f in self.functions]}")
 
-    def triggers(self) -> Iterator[OssTrigger | MnsTopicTrigger | TimerTrigger]:
+    def triggers(self) -> Iterator[AnyTrigger]:
         for fn in self.service.functions:
             yield from fn.triggers
 
@@ -776,6 +839,9 @@ class Template(BaseModel):
 
     def timer_triggers(self) -> list[TimerTrigger]:
         return [t for t in self.triggers() if isinstance(t, TimerTrigger)]
+
+    def http_triggers(self) -> list[HttpTrigger]:
+        return [t for t in self.triggers() if isinstance(t, HttpTrigger)]
 
     def oss_triggers_for(self, event_name: str, key: str, bucket: str | None = None) -> list[OssTrigger]:
         """The OSS triggers OSS would fire for this object event (bucket compared only if given)."""
@@ -956,10 +1022,11 @@ def _build(
     triggers: dict[str, list[Any]] = {}
     for name, body in by_type.get(TRIGGER_TYPE, []):
         p = props(name, body)
-        trigger_models: dict[str, type[OssTrigger | MnsTopicTrigger | TimerTrigger]] = {
+        trigger_models: dict[str, type[AnyTrigger]] = {
             "oss": OssTrigger,
             "mns_topic": MnsTopicTrigger,
             "timer": TimerTrigger,
+            "http": HttpTrigger,
         }
         model = trigger_models.get(str(p.get("TriggerType")))
         if model is None:

@@ -47,6 +47,7 @@ DEFAULT_STACK = "fpscreen"
 DEFAULT_REGION = "cn-shanghai"
 CODE_PREFIX = "fpscreen-deploy"  # where the archives go in the code bucket (no trigger watches it)
 ZONE_PARAMETER = "ZoneId"
+RETENTION_PARAMETER = "DataRetentionSeconds"
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # reproducible zips: same sources, same key, no needless code update
 # Stack states after which nothing more happens (everything else ends in _IN_PROGRESS).
 SUCCESS_STATES = frozenset({"CREATE_COMPLETE", "UPDATE_COMPLETE", "DELETE_COMPLETE", "IMPORT_CREATE_COMPLETE"})
@@ -399,6 +400,26 @@ class Deployment:
     build_dir: Path
     install: Installer | None
     console: Console
+    # Store URL (the stack's PublicStoreUrl) → a Tablestore client, to set the retention ROS cannot; None: skip.
+    tablestore_for: Callable[[str], Any] | None = None
+
+    def apply_retention(self, template: Template, outputs: dict[str, str]) -> list[str]:
+        """fp_jobs and fp_verdicts expire after DataRetentionSeconds too: ROS cannot set a time to live on a
+        table with a secondary index (that needs UpdateRow disallowed, a property ROS lacks), so it is set here,
+        through Tablestore's UpdateTable, after every successful deploy."""
+        if self.tablestore_for is None:
+            return []
+        from shared.store.tablestore import apply_retention
+
+        parameter = template.parameters.get(RETENTION_PARAMETER)
+        seconds = int(self.parameters.get(RETENTION_PARAMETER) or (parameter.default if parameter else -1))
+        url = outputs.get("PublicStoreUrl")
+        if not url:
+            raise DeployError("the stack has no PublicStoreUrl output: cannot set the tables' retention")
+        tables = apply_retention(self.tablestore_for(url), seconds)
+        kept = "forever" if seconds == -1 else f"{seconds} s ({seconds / 86400:g} days)"
+        self.console.print(f"retention  {', '.join(tables)}: rows kept {kept}, UpdateRow disallowed")
+        return tables
 
     def build_and_upload(self, template: Template) -> dict[str, str]:
         """Archives built and uploaded; their parameters (bucket and key) for the stack."""
@@ -443,7 +464,9 @@ class Deployment:
             stack_id = str(existing.stack_id)
             if not self.stack.update(stack_id, body, parameters):
                 self.console.print(f"stack {self.stack.name} is up to date: nothing to change")
-                return self._outputs(self.stack.get(stack_id))
+                outputs = self._outputs(self.stack.get(stack_id))
+                self.apply_retention(template, outputs)
+                return outputs
             action = "updating"
         final = self.stack.wait(stack_id, len(template.resources), action)
         if final is None or final.status not in SUCCESS_STATES:
@@ -451,7 +474,9 @@ class Deployment:
             reason = f" ({final.status_reason})" if final is not None and final.status_reason else ""
             failed = self.stack.failures(stack_id)
             raise DeployError("\n".join([f"stack {self.stack.name} {status}{reason}", *failed]))
-        return self._outputs(final)
+        outputs = self._outputs(final)
+        self.apply_retention(template, outputs)
+        return outputs
 
     def _outputs(self, stack: Any) -> dict[str, str]:
         outputs = {str(o["OutputKey"]): str(o.get("OutputValue")) for o in (stack.outputs or [])} if stack else {}
@@ -472,6 +497,22 @@ class Deployment:
             failed = self.stack.failures(stack_id)
             raise DeployError("\n".join([f"stack {self.stack.name} {final.status}: {final.status_reason}", *failed]))
         self.console.print(f"stack {self.stack.name} deleted (the code archives stay in oss://…/{CODE_PREFIX}/)")
+
+
+def tablestore_client(url: str, credentials: Any) -> Any:
+    """An SDK client on the store a `tablestore://instance@host` URL names (the deploying user's credentials)."""
+    from tablestore import OTSClient
+
+    from shared.store import _tablestore_target
+
+    endpoint, instance = _tablestore_target(url.partition("://")[2], url)
+    return OTSClient(
+        endpoint,
+        credentials.access_key_id,
+        credentials.access_key_secret,
+        instance,
+        sts_token=credentials.security_token,
+    )
 
 
 def print_plan(template: Template, values: dict[str, str], stack_name: str, region: str, console: Console) -> None:
@@ -515,6 +556,9 @@ def main(
     dry_run: Annotated[bool, typer.Option(help="print the plan; call nothing")] = False,
     print_policy: Annotated[bool, typer.Option(help="print the functions' RAM policy document and exit")] = False,
     delete: Annotated[bool, typer.Option(help="delete the stack and everything it created")] = False,
+    retention: Annotated[
+        bool, typer.Option(help="set fp_jobs/fp_verdicts' time to live (DataRetentionSeconds) after the deploy")
+    ] = True,
 ) -> None:
     console = Console(soft_wrap=True, highlight=False, emoji=False, markup=False)
     try:
@@ -551,6 +595,7 @@ def main(
         build_dir,
         install,
         console,
+        (lambda url: tablestore_client(url, credentials)) if retention else None,
     )
     try:
         if delete:

@@ -52,7 +52,7 @@ def submit_on_upload(event: Any, context: Any) -> str:
         oss_event = parse_oss_event(raw)
     except EventParseError as exc:
         return json.dumps(_park_event(runtime.store, "oss", raw, str(exc)))
-    service = SubmitService(mps_for(runtime, call.deadline), runtime.store, runtime.settings)
+    service = SubmitService(mps_for(runtime, call.deadline), runtime.store, runtime.settings, objects=runtime.objects)
     outcomes = service.handle_event(oss_event, owner=call.request_id)
     return json.dumps(
         {

@@ -230,6 +230,10 @@ class JobStore(Protocol):
         """Newest first (by submitted_at), for review tools."""
         ...
 
+    def jobs_for_item(self, primary_key: str) -> list[JobRecord]:
+        """The jobs of one PrimaryKey (a library item's own job: its length, its object), newest first; none for ""."""
+        ...
+
 
 class MatchStore(Protocol):
     """A job's matched slices."""
@@ -297,6 +301,10 @@ class VerdictStore(Protocol):
 
     def recent_verdicts(self, limit: int = 100) -> list[VerdictRecord]:
         """Newest first (by submitted_at)."""
+        ...
+
+    def verdicts_for_object(self, object_key: str) -> list[VerdictRecord]:
+        """Every verdict of one object key (its uploads over time), newest first; none for ""."""
         ...
 
 

@@ -11,12 +11,15 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.config import Settings
 from shared.credentials import Credentials, resolve_credentials
 from shared.ports import MpsPort, ResultStore
 from shared.services.actions import ActionRunner, MnsVerdictPublisher, ObjectActions, OssObjectActions, VerdictPublisher
+
+if TYPE_CHECKING:
+    from shared.services.submit import ObjectFiles
 
 
 @dataclass(slots=True)
@@ -25,6 +28,7 @@ class Runtime:
     store: ResultStore
     mps: MpsPort
     actions: ActionRunner | None = None  # verdict actions (object tag/copy/ACL, verdict messages), if configured
+    objects: ObjectFiles | None = None  # the bucket's objects (subtitle conversion), with an OSS endpoint
 
 
 RuntimeFactory = Callable[[Settings, Credentials | None], Runtime]
@@ -44,7 +48,9 @@ def default_factory(settings: Settings, credentials: Credentials | None) -> Runt
         endpoint=settings.mps_endpoint,
         rate_limiter=TokenBucket(settings.mps_qps, burst=max(1.0, settings.mps_qps / 10)),
     )
-    return Runtime(settings, store, mps, actions_for(settings, credentials))
+    fixed = credentials
+    objects = OssObjectActions(settings.oss_endpoint, lambda: fixed) if settings.oss_endpoint else None
+    return Runtime(settings, store, mps, actions_for(settings, credentials), objects)
 
 
 def actions_for(settings: Settings, credentials: Credentials) -> ActionRunner | None:

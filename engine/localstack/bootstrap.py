@@ -16,12 +16,13 @@ from aliyunsdkmts.request.v20140618.QueryPipelineListRequest import QueryPipelin
 from aliyunsdkmts.request.v20140618.UpdatePipelineRequest import UpdatePipelineRequest
 
 from engine.localstack.state import StackState
-from shared.contracts.mps import MODEL_TEXT, MODEL_VIDEO
+from shared.contracts.mps import MODEL_AUDIO, MODEL_TEXT, MODEL_VIDEO
 from shared.credentials import Credentials
 
 PIPELINE_SETTING = "mps_pipeline_id"
 LIBRARY_SETTING = "library_fp_db_id"
 TEXT_LIBRARY_SETTING = "text_library_fp_db_id"
+AUDIO_LIBRARY_SETTING = "audio_library_fp_db_id"
 
 
 class _Mps:
@@ -119,4 +120,19 @@ def ensure_text_library(state: StackState, endpoint: str, credentials: Credentia
         model_id=MODEL_TEXT,
         name="fpscreen-text-library",
         description="Protected works: texts uploaded under library/",
+    )
+
+
+def ensure_audio_library(state: StackState, endpoint: str, credentials: Credentials, region: str) -> str:
+    """The audio fingerprint library (ModelId 13) that library/ videos' soundtracks and audio files fill; audio
+    uploads are screened against it."""
+    return _ensure_fp_db(
+        state,
+        endpoint,
+        credentials,
+        region,
+        setting=AUDIO_LIBRARY_SETTING,
+        model_id=MODEL_AUDIO,
+        name="fpscreen-audio-library",
+        description="Protected works: soundtracks and audio uploaded under library/",
     )

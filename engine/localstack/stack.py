@@ -23,9 +23,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.localstack.bootstrap import (
+    AUDIO_LIBRARY_SETTING,
     LIBRARY_SETTING,
     PIPELINE_SETTING,
     TEXT_LIBRARY_SETTING,
+    ensure_audio_library,
     ensure_library,
     ensure_pipeline,
     ensure_text_library,
@@ -90,6 +92,9 @@ def template_parameters(state: StackState, bucket: str, region: str) -> dict[str
         "MpsPipelineId": state.get_setting(PIPELINE_SETTING) or "not-bootstrapped",
         "LibraryFpDBId": state.get_setting(LIBRARY_SETTING) or "not-bootstrapped",
         "TextLibraryFpDBId": state.get_setting(TEXT_LIBRARY_SETTING) or "not-bootstrapped",
+        "AudioLibraryFpDBId": state.get_setting(AUDIO_LIBRARY_SETTING) or "not-bootstrapped",
+        # The review function is loaded but not served here (`fpscreen review` serves the page locally).
+        "ReviewSecret": "local-stack-review-page-unused",
     }
 
 
@@ -246,6 +251,7 @@ class LocalStack:
         ensure_pipeline(self.state, self.engine.endpoint, creds, self.settings.region, topic)
         ensure_library(self.state, self.engine.endpoint, creds, self.settings.region)
         ensure_text_library(self.state, self.engine.endpoint, creds, self.settings.region)
+        ensure_audio_library(self.state, self.engine.endpoint, creds, self.settings.region)
         # Re-read with the bootstrapped ids filled in: env vars like FPSCREEN_ROUTES reference them.
         self.template = load_template(
             self.settings.template_path, template_parameters(self.state, self.settings.bucket, self.settings.region)

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from flask import Flask, Response, abort, redirect, render_template, request, url_for
 
-from shared.ports import JobStore, MatchStore, VerdictStore
+from shared.ports import JobRecord, JobStore, MatchStore, VerdictStore
 from shared.review.views import moments, passages, timeline
 from shared.services.actions import ActionRunner
 from shared.verdicts.evidence import MODALITY_LABELS, Evidence
@@ -132,13 +132,14 @@ def create_app(
         if not hmac.compare_digest(request.form.get("token", ""), token_for(user)):
             abort(403)
 
-    def library_names() -> dict[str, str]:
-        """PrimaryKey → the library object it was stored from (the library items' own jobs)."""
-        return {
-            job.primary_key: job.object_key
-            for job in store.recent_jobs(10_000)
-            if job.save_type in ("forcesave", "save", "onlysave") and job.primary_key
-        }
+    def library_jobs(primary_key: str) -> list[JobRecord]:
+        """The library item's own jobs (an indexed look-up by PrimaryKey, not a scan of every job)."""
+        jobs = store.jobs_for_item(primary_key) if primary_key else []
+        return [j for j in jobs if j.save_type in ("forcesave", "save", "onlysave")]
+
+    def library_names(primary_keys: list[str]) -> dict[str, str]:
+        """PrimaryKey → the library object it was stored from."""
+        return {key: jobs[0].object_key for key in primary_keys if (jobs := library_jobs(key))}
 
     @app.get("/healthz")
     def healthz() -> Response:
@@ -188,7 +189,7 @@ def create_app(
             abort(404)
         evidence = Evidence.from_dict(record.evidence)
         rows = store.matches_for_job(job_id)
-        names = library_names()
+        names = library_names([item.primary_key for item in evidence.items])
         items = []
         for item in evidence.items:
             item_rows = [r for r in rows if r.matched_key == item.primary_key]
@@ -203,7 +204,7 @@ def create_app(
                     "passages": passages(item_rows, item.unit),
                 }
             )
-        versions = [v for v in store.recent_verdicts(10_000) if v.object_key == record.object_key]
+        versions = store.verdicts_for_object(record.object_key)
         return render_template(
             "detail.html",
             user=user,
@@ -249,11 +250,10 @@ def create_app(
         bucket, object_key = job.bucket, job.object_key
         if side == "library":
             primary_key = request.args.get("item", "")
-            library_jobs = [j for j in store.recent_jobs(10_000) if j.primary_key == primary_key and j.save_type]
-            library_jobs = [j for j in library_jobs if j.save_type in ("forcesave", "save", "onlysave")]
-            if not library_jobs:
+            stored = library_jobs(primary_key)
+            if not stored:
                 abort(404)
-            bucket, object_key = library_jobs[0].bucket, library_jobs[0].object_key
+            bucket, object_key = stored[0].bucket, stored[0].object_key
         image = thumbnails.thumbnail(bucket, object_key, millis / 1000.0)
         if image is None:
             abort(404)

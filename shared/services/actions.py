@@ -204,6 +204,18 @@ class OssObjectActions:
         handle = self._bucket(bucket)
         self._call(lambda: handle.put_object_acl(key, acl))
 
+    # Read and write whole objects (submit_on_upload converts subtitles to ASR JSON next to the upload).
+    def read(self, bucket: str, key: str) -> bytes:
+        handle = self._bucket(bucket)
+        try:
+            return bytes(handle.get_object(key).read())
+        except Exception as exc:
+            raise ActionError(f"{type(exc).__name__}: {exc}", retryable=_oss_retryable(exc)) from exc
+
+    def write(self, bucket: str, key: str, data: bytes, content_type: str) -> None:
+        handle = self._bucket(bucket)
+        self._call(lambda: handle.put_object(key, data, headers={"Content-Type": content_type}))
+
 
 # MNS error codes that say "try again" (the SDK's server exception carries the code, not the HTTP status).
 _MNS_RETRYABLE = frozenset({"InternalError", "ServiceUnavailable", "ServerBusy", "Throttling", "TimeExpired"})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -13,11 +14,14 @@ from pydantic import ValidationError
 
 from shared.config import Route, Settings
 from shared.contracts.events import OssEvent, OssEventRecord
+from shared.contracts.modalities import suffix_of
 from shared.contracts.mps import FpShotConfig, InputFile, QueryFpShotJobListRequest, SubmitFpShotJobRequest
 from shared.idempotency import AlreadyInProgress, Idempotency, object_version_key, primary_key_for
 from shared.log import get_logger
 from shared.ports import ClaimStore, JobRecord, JobStore, MpsError, MpsPort, ObjectClaim, ParkingLot
+from shared.services.actions import ActionError
 from shared.services.parking import park
+from shared.services.subtitles import SUBTITLE_SUFFIXES, SubtitleError, subtitles_to_asr
 from shared.vocabulary import CLAIM_IN_PROGRESS, MAX_QUERY_PAGE_SIZE, QUEUING, SubmitStatus
 
 log = get_logger("fpscreen.submit")
@@ -69,6 +73,26 @@ class SubmitStores(ClaimStore, JobStore, ParkingLot, Protocol):
     """What submitting touches: claims, the queued job row, and the parking lot for rejected requests."""
 
 
+class ObjectFiles(Protocol):
+    """The bucket's objects, read and written whole (`shared.services.actions.OssObjectActions`). Failures
+    raise `ActionError` (retryable or not)."""
+
+    def read(self, bucket: str, key: str) -> bytes: ...
+
+    def write(self, bucket: str, key: str, data: bytes, content_type: str) -> None: ...
+
+
+# Converted inputs live under this prefix, which no trigger watches (template.yml: library/ and uploads/ only).
+DERIVED_PREFIX = "derived/"
+
+
+def derived_asr_key(obj: UploadedObject) -> str:
+    """Where the ASR JSON of a subtitle upload goes: per object version, so a newer upload of the same key
+    never changes what an earlier job reads."""
+    version = hashlib.sha256(obj.version_tag.encode("utf-8")).hexdigest()[:12]
+    return f"{DERIVED_PREFIX}asr/{obj.key}.{version}.json"
+
+
 class SubmitService:
     def __init__(
         self,
@@ -77,9 +101,13 @@ class SubmitService:
         settings: Settings,
         *,
         clock: Callable[[], float] = time.time,
+        objects: ObjectFiles | None = None,
     ) -> None:
         self._mps = mps
         self._store = store
+        # With the bucket's objects, subtitles are converted to ASR JSON before they are submitted; without
+        # (the local stack, whose engine reads .srt/.vtt itself) they are submitted as they are.
+        self._objects = objects
         self._settings = settings
         self._clock = clock
         self._idempotency = Idempotency(store, lease_seconds=settings.claim_lease_seconds, clock=clock)
@@ -123,15 +151,22 @@ class SubmitService:
             fp_db_id=db,
             save_type=route.save_type,
         )
+        text_type = route.text_type_for(obj.key)
+        input_key = obj.key
+        if text_type == "ASR" and suffix_of(obj.key) in SUBTITLE_SUFFIXES and self._objects is not None:
+            try:
+                input_key = self._convert_subtitles(obj)
+            except SubtitleError as exc:
+                return self._park_unconvertible(obj, key, db, str(exc))
         try:
             request = SubmitFpShotJobRequest(
                 # MPS documents InputFile.Object as URL-encoded UTF-8: a key holding "%41" must not reach it as "A".
-                input=InputFile(bucket=obj.bucket, location=obj.location, object=quote(obj.key, safe="/")),
+                input=InputFile(bucket=obj.bucket, location=obj.location, object=quote(input_key, safe="/")),
                 fp_shot_config=FpShotConfig(
                     primary_key=claim.primary_key,
                     save_type=route.save_type,
                     fp_db_id=route.fp_db_id,
-                    text_type=route.text_type_for(obj.key),
+                    text_type=text_type,
                     similarity_threshold=route.similarity_threshold if route.save_type == "save" else None,
                 ),
                 pipeline_id=self._settings.mps_pipeline_id,
@@ -164,6 +199,41 @@ class SubmitService:
         status: SubmitStatus = "submitted" if ran else "duplicate"
         log.info(f"job {status}", extra={"key": obj.key, "job_id": job_id, "fp_db_id": db})
         return SubmitOutcome(obj.key, db, status, job_id=job_id)
+
+    def _convert_subtitles(self, obj: UploadedObject) -> str:
+        """Write the upload's ASR JSON under derived/ and return its key. Idempotent (the same object version
+        gives the same bytes at the same key), so a retried delivery may simply write it again."""
+        assert self._objects is not None
+        try:
+            data = self._objects.read(obj.bucket, obj.key)
+        except ActionError as exc:
+            if exc.retryable:
+                raise  # FC's async retry comes back
+            raise SubtitleError(f"the subtitles could not be read: {exc}") from exc
+        converted = subtitles_to_asr(data, obj.key)
+        target = derived_asr_key(obj)
+        try:
+            self._objects.write(obj.bucket, target, converted, "application/json")
+        except ActionError as exc:
+            if exc.retryable:
+                raise
+            raise SubtitleError(f"the converted ASR JSON could not be written to {target}: {exc}") from exc
+        log.info("subtitles converted to ASR JSON", extra={"key": obj.key, "derived": target})
+        return target
+
+    def _park_unconvertible(self, obj: UploadedObject, key: str, db: str, why: str) -> SubmitOutcome:
+        reason = f"subtitles not converted to ASR JSON: {why}"
+        body = json.dumps({"Bucket": obj.bucket, "Object": obj.key, "VersionTag": obj.version_tag}, ensure_ascii=False)
+        park(
+            self._store,
+            source=f"oss:{obj.bucket}",
+            body=body,
+            reason=reason,
+            now=self._clock(),
+            message_id=key,
+            attrs={"object_key": obj.key, "fp_db_id": db},
+        )
+        return SubmitOutcome(obj.key, db, "rejected", reason=reason)
 
     def _park_unsubmittable(self, obj: UploadedObject, key: str, db: str, exc: ValidationError) -> SubmitOutcome:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())

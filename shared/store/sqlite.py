@@ -38,6 +38,8 @@ _INDEXES = (
     'CREATE INDEX IF NOT EXISTS "fp_failed_jobs_pending" ON "fp_failed_jobs" ("reported", "failed_at")',
     'CREATE INDEX IF NOT EXISTS "fp_parked_messages_parked" ON "fp_parked_messages" ("parked_at")',
     'CREATE INDEX IF NOT EXISTS "fp_verdicts_submitted" ON "fp_verdicts" ("submitted_at")',
+    'CREATE INDEX IF NOT EXISTS "fp_jobs_item" ON "fp_jobs" ("primary_key")',
+    'CREATE INDEX IF NOT EXISTS "fp_verdicts_object" ON "fp_verdicts" ("object_key")',
 )
 
 
@@ -183,6 +185,15 @@ class SqliteStore:
         rows = self._select('SELECT * FROM "fp_jobs" ORDER BY "submitted_at" DESC, "job_id" DESC LIMIT ?', (limit,))
         return [schema.decode(JobRecord, dict(r)) for r in rows]
 
+    def jobs_for_item(self, primary_key: str) -> list[JobRecord]:
+        if not primary_key:
+            return []  # no PrimaryKey names no item
+        rows = self._select(
+            'SELECT * FROM "fp_jobs" WHERE "primary_key" = ? ORDER BY "submitted_at" DESC, "job_id" DESC',
+            (primary_key,),
+        )
+        return [schema.decode(JobRecord, dict(r)) for r in rows]
+
     # ---------------------------------------------------------------------------------- matches
 
     def replace_matches(self, job_id: str, rows: list[MatchRow]) -> None:
@@ -275,4 +286,13 @@ class SqliteStore:
         if limit <= 0:
             return []
         rows = self._select('SELECT * FROM "fp_verdicts" ORDER BY "submitted_at" DESC, "job_id" DESC LIMIT ?', (limit,))
+        return [schema.decode(VerdictRecord, dict(r)) for r in rows]
+
+    def verdicts_for_object(self, object_key: str) -> list[VerdictRecord]:
+        if not object_key:
+            return []
+        rows = self._select(
+            'SELECT * FROM "fp_verdicts" WHERE "object_key" = ? ORDER BY "submitted_at" DESC, "job_id" DESC',
+            (object_key,),
+        )
         return [schema.decode(VerdictRecord, dict(r)) for r in rows]

@@ -9,9 +9,10 @@ fingerprinting again. A reviewer's decision survives re-evaluation.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Literal, Protocol
 
+from shared.contracts.modalities import MODALITIES
 from shared.log import get_logger
 from shared.ports import JobRecord, JobStore, VerdictRecord, VerdictStore
 from shared.services.actions import ActionRunner
@@ -53,24 +54,25 @@ class VerdictService:
         self._policies = list(policies)
         self._actions = actions
         self._clock = clock
-        self._library_lengths: dict[str, float] | None = None
+        self._library_lengths: dict[str, float] = {}
 
-    def library_lengths(self) -> dict[str, float]:
-        """Library item lengths by PrimaryKey, from the library items' own stored jobs (MPS reports none with a
-        match). Read once per service: a deployment with a large library would keep these in their own table."""
-        if self._library_lengths is None:
-            self._library_lengths = {
-                job.primary_key: job.duration
-                for job in self._store.recent_jobs(10_000)
-                if job.save_type in LIBRARY_SAVE_TYPES and job.primary_key and job.duration > 0
-            }
-        return self._library_lengths
+    def library_lengths(self, primary_keys: Iterable[str]) -> dict[str, float]:
+        """Lengths of the library items `primary_keys` (MPS reports none with a match), from each item's own
+        stored job: one indexed look-up per item (`jobs_for_item`), cached for the service's life."""
+        for key in primary_keys:
+            if key and key not in self._library_lengths:
+                stored = [j for j in self._store.jobs_for_item(key) if j.save_type in LIBRARY_SAVE_TYPES]
+                self._library_lengths[key] = next((j.duration for j in stored if j.duration > 0), 0.0)
+        return {k: v for k, v in self._library_lengths.items() if v > 0}
 
     def evidence_for(self, job: JobRecord) -> Evidence:
         fp_job = job_from_result_json(job.result_json)
         if fp_job is None:
             return Evidence(upload_length=job.duration, unit="s")
-        lengths = self.library_lengths() if job.match_count else {}  # no match: no library scan
+        matched: set[str] = set()
+        if job.match_count and fp_job.fp_shot_result is not None:  # no match: no library look-up
+            matched = {shot.primary_key for spec in MODALITIES for shot in fp_job.fp_shot_result.matches_of(spec.name)}
+        lengths = self.library_lengths(sorted(matched))
         return job_evidence(fp_job, object_key=job.object_key, library_lengths=lengths)
 
     def evaluate(self, job_id: str) -> VerdictRecord | None:
@@ -111,8 +113,8 @@ class VerdictService:
     def _allowlisted_by_reviewer(self, job: JobRecord) -> bool:
         """A reviewer allow-listed an earlier upload of this very key (a re-upload is allowed too)."""
         return any(
-            v.object_key == job.object_key and v.review_decision == "allowlist"
-            for v in self._store.recent_verdicts(10_000)
+            v.review_decision == "allowlist"
+            for v in self._store.verdicts_for_object(job.object_key)  # an indexed look-up, not a scan
             if v.job_id != job.job_id
         )
 
@@ -146,7 +148,7 @@ class VerdictService:
 
     def reevaluate(self, limit: int = 10_000) -> list[VerdictRecord]:
         """Re-decide every screened job under the current policies (after a policy change)."""
-        self._library_lengths = None
+        self._library_lengths = {}
         records = []
         for job in self._store.recent_jobs(limit):
             record = self.evaluate(job.job_id)

@@ -245,6 +245,7 @@ def test_the_deployed_routes_agree_with_the_classification() -> None:
     """template.yml lists suffixes per library (OSS cannot filter case-insensitively): each must classify as the
     kind of library its route feeds, and a text route's `auto` TextType must know each of its suffixes."""
     params = {"MediaBucketName": "b", "MpsPipelineId": "p", "LibraryFpDBId": "media", "TextLibraryFpDBId": "text"}
+    params |= {"AudioLibraryFpDBId": "audio", "ReviewSecret": "0123456789abcdef0123"}
     routes = Settings.from_env(load_template(TEMPLATE, parameters=params).function("submit_on_upload").environment)
     assert routes.routes
     for route in routes.routes:

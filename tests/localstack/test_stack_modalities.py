@@ -11,7 +11,7 @@ import pytest
 from aliyunsdkcore.client import AcsClient
 from aliyunsdkmts.request.v20140618.ListFpShotDBRequest import ListFpShotDBRequest
 
-from engine.localstack.bootstrap import LIBRARY_SETTING, TEXT_LIBRARY_SETTING
+from engine.localstack.bootstrap import AUDIO_LIBRARY_SETTING, LIBRARY_SETTING, TEXT_LIBRARY_SETTING
 from engine.localstack.demo import DemoUpload, Expected, _check
 from engine.localstack.fc_runtime import RetrySchedule
 from engine.localstack.results import AlignedSlice, MatchedItem, ScreeningResult, _text_unit, screening_results
@@ -86,8 +86,10 @@ def test_audio_upload_matches_a_library_videos_soundtrack(stack: LocalStack, med
     assert _screen(stack, {"library/concert.mp4": media["concert"]})["library/concert.mp4"].verdict == "stored"
     bootleg = _screen(stack, {"uploads/bootleg.mp3": media["bootleg"]})["uploads/bootleg.mp3"]
 
-    # routed like a video (audio suffixes go to the video library), so it meets the library's soundtracks
-    assert _fp_db(stack, "uploads/bootleg.mp3") == stack.state.get_setting(LIBRARY_SETTING)
+    # audio is screened against the audio library (ModelId 13), which library videos' soundtracks fill too
+    assert _fp_db(stack, "uploads/bootleg.mp3") == stack.state.get_setting(AUDIO_LIBRARY_SETTING)
+    library_dbs = {j.fp_db_id for j in stack.results_store().recent_jobs(100) if j.object_key == "library/concert.mp4"}
+    assert library_dbs == {stack.state.get_setting(LIBRARY_SETTING), stack.state.get_setting(AUDIO_LIBRARY_SETTING)}
     assert bootleg.verdict == "copy"
     [item] = bootleg.matches
     assert item.library_object == "library/concert.mp4"

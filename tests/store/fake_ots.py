@@ -13,6 +13,13 @@ row-existence expectations, `pass_if_missing`, and rows returned in primary-key 
 comparing a column with a value of another type is rejected, AND/OR need two or more sub-conditions, a
 column condition can't be combined with EXPECT_NOT_EXIST, and `limit` caps the rows scanned, so a filtered
 page can come back short, even empty, with a next key (as the service does at its 5000-row scan limit).
+Global secondary indexes are index tables: created with their table (key = listed primary-key or predefined
+STRING/INTEGER columns, holding every key column of the table; keys only), kept in step with every write (a row
+missing an index column is not indexed), read with GetRange like a table, never written; a predefined column keeps
+its type; a time to live on an indexed table needs allow_update=False, and UpdateRow is then refused (the
+service's rules). The service updates an index asynchronously; the fake does it at once, so the store re-checks
+what it reads through an index against the rows themselves. BatchGetRow (≤ 100 rows) and the 4 MB request limit
+of PutRow/UpdateRow/BatchWriteRow are modelled too.
 Anything it doesn't model (versions, time ranges, columns_to_get, regex conditions) raises
 NotImplementedError instead of pretending.
 """
@@ -30,6 +37,8 @@ from typing import Any
 from tablestore import (
     INF_MAX,
     INF_MIN,
+    BatchGetRowRequest,
+    BatchGetRowResponse,
     BatchWriteRowRequest,
     BatchWriteRowResponse,
     BatchWriteRowResponseItem,
@@ -45,7 +54,10 @@ from tablestore import (
     OTSServiceError,
     ReservedThroughput,
     Row,
+    RowDataItem,
     RowExistenceExpectation,
+    SecondaryIndexMeta,
+    SecondaryIndexType,
     SingleColumnCondition,
     TableMeta,
     TableOptions,
@@ -59,6 +71,8 @@ MAX_VALUE_BYTES = 2 * 1024 * 1024
 MAX_COLUMNS_PER_ROW = 1024
 MAX_CONDITIONS = 10
 MAX_SCAN_ROWS = 5000
+MAX_REQUEST_BYTES = 4 * 1024 * 1024
+MAX_BATCH_GET_ROWS = 100
 _PK_TYPES = {"STRING", "INTEGER", "BINARY"}
 _COMPARE: dict[int, Callable[[Any, Any], bool]] = {
     ComparatorType.EQUAL: operator.eq,
@@ -112,6 +126,10 @@ def _size(value: Any) -> int:
 class _Table:
     pk_schema: list[tuple[str, str]]
     rows: dict[Key, dict[str, Any]] = field(default_factory=dict)
+    defined: dict[str, str] = field(default_factory=dict)  # predefined column → type
+    options: TableOptions | None = None
+    indexes: list[str] = field(default_factory=list)  # names of its global secondary indexes
+    base: str | None = None  # for an index table: the table it indexes
 
     @property
     def pk_names(self) -> list[str]:
@@ -134,6 +152,8 @@ class FakeOTSClient:
         self._timestamps = itertools.count(1_700_000_000_000)
         self.calls: Counter[str] = Counter()
         self.batch_sizes: list[int] = []
+        self.request_bytes: list[int] = []  # data size of each BatchWriteRow
+        self.rows_read: Counter[str] = Counter()  # rows read per table or index (GetRange pages, BatchGetRow)
         # The SDK's own request encoder: every call is serialized exactly as OTSClient would send it, so
         # an argument the real client would refuse (a bad Row shape, a None value...) fails here too.
         self._encoder = OTSProtoBufferEncoder("utf8", enable_native=False)
@@ -147,6 +167,10 @@ class FakeOTSClient:
         with self._lock:
             self._row_faults.extend(codes)
 
+    def options(self, table_name: str) -> TableOptions | None:
+        with self._lock:
+            return self._table(table_name).options
+
     def rows(self, table_name: str) -> dict[Key, dict[str, Any]]:
         with self._lock:
             return {key: dict(cells) for key, cells in sorted(self._table(table_name).rows.items())}
@@ -156,18 +180,19 @@ class FakeOTSClient:
     def list_table(self) -> tuple[str, ...]:
         with self._lock:
             self.calls["ListTable"] += 1
-            return tuple(sorted(self._tables))
+            # Index tables are not listed (DescribeTable shows them under their table).
+            return tuple(sorted(name for name, table in self._tables.items() if table.base is None))
 
     def create_table(
         self,
         table_meta: TableMeta,
         table_options: TableOptions,
         reserved_throughput: ReservedThroughput,
-        secondary_indexes: Any = None,
+        secondary_indexes: list[SecondaryIndexMeta] | None = None,
         sse_spec: Any = None,
     ) -> None:
-        if secondary_indexes or sse_spec:
-            raise NotImplementedError("the fake has no secondary indexes or encryption")
+        if sse_spec:
+            raise NotImplementedError("the fake models no encryption")
         schema = [tuple(column) for column in table_meta.schema_of_primary_key]
         with self._lock:
             self.calls["CreateTable"] += 1
@@ -181,7 +206,61 @@ class FakeOTSClient:
             for column in schema:
                 if len(column) != 2 or column[1] not in _PK_TYPES:
                     raise param_invalid(f"Unsupported primary key column {column!r}.")
-            self._tables[table_meta.table_name] = _Table([(str(n), str(t)) for n, t in schema])
+            # Encoded after the key checks: the SDK itself refuses a DOUBLE key client-side.
+            self._encode("CreateTable", table_meta, table_options, reserved_throughput, None, secondary_indexes or [])
+            table = _Table([(str(n), str(t)) for n, t in schema], options=table_options)
+            table.defined = {str(n): str(t) for n, t in (table_meta.defined_columns or [])}
+            indexes = list(secondary_indexes or [])
+            ttl = table_options.time_to_live
+            if indexes and ttl not in (None, -1) and table_options.allow_update is not False:
+                # The service's own rule, message and all.
+                raise param_invalid("Don't support allow update operation on table with index and ttl")
+            for index in indexes:
+                self._create_index(table_meta.table_name, table, index)
+            self._tables[table_meta.table_name] = table
+
+    def update_table(
+        self, table_name: str, table_options: TableOptions | None = None, reserved_throughput: Any = None
+    ) -> None:
+        if reserved_throughput is not None:
+            raise NotImplementedError("reserved throughput")
+        self._encode("UpdateTable", table_name, table_options, reserved_throughput)
+        with self._lock:
+            self.calls["UpdateTable"] += 1
+            table = self._table(table_name)
+            if table.base is not None:
+                raise param_invalid("An index table cannot be updated.")
+            if table_options is None:
+                return
+            ttl = table_options.time_to_live
+            if table.indexes and ttl not in (None, -1) and table_options.allow_update is not False:
+                raise param_invalid("Don't support allow update operation on table with index and ttl")
+            table.options = table_options
+
+    def _create_index(self, base_name: str, base: _Table, index: SecondaryIndexMeta) -> None:
+        """A global secondary index as an index table: its key is the listed columns (primary-key or
+        predefined STRING/INTEGER columns) and must hold every key column of the base table."""
+        if index.index_type != SecondaryIndexType.GLOBAL_INDEX:
+            raise NotImplementedError("local secondary indexes")
+        if index.defined_column_names:
+            raise NotImplementedError("the fake's indexes hold keys only (no included columns)")
+        if index.index_name in self._tables:
+            raise _error(409, "OTSObjectAlreadyExist", f"Requested table already exists: {index.index_name}")
+        base_types = dict(base.pk_schema)
+        key: list[tuple[str, str]] = []
+        for name in index.primary_key_names:
+            kind = base_types.get(name) or base.defined.get(name)
+            if kind is None:
+                raise param_invalid(f"Index column {name} is neither a primary key nor a predefined column.")
+            if kind not in _PK_TYPES:
+                raise param_invalid(f"Index column {name} of type {kind} cannot be a primary key.")
+            key.append((name, kind))
+        if not set(base.pk_names) <= {name for name, _ in key}:
+            raise param_invalid("An index must contain every primary key column of its table.")
+        if not 1 <= len(key) <= MAX_PK_COLUMNS:
+            raise param_invalid(f"The number of index primary key columns must be in range: [1, {MAX_PK_COLUMNS}].")
+        self._tables[index.index_name] = _Table(key, base=base_name)
+        base.indexes.append(index.index_name)
 
     def _table(self, table_name: str) -> _Table:
         table = self._tables.get(table_name)
@@ -302,12 +381,14 @@ class FakeOTSClient:
         if len(cells) > MAX_COLUMNS_PER_ROW:
             raise param_invalid(f"The number of columns exceeds {MAX_COLUMNS_PER_ROW}.")
         self._check_condition(table, condition, key)
-        table.rows[key] = cells
+        self._store(table, key, cells)
 
     def _update(self, table: _Table, row: Row, condition: Condition | None) -> None:
         if not isinstance(row, Row) or not isinstance(row.attribute_columns, dict):
             raise OTSClientError("update_row takes a Row whose attribute columns are a dict of operations")
         key = self._key(table, row.primary_key)
+        if table.options is not None and table.options.allow_update is False:
+            raise param_invalid("UpdateRow is not allowed on this table (allow_update is false).")
         self._check_condition(table, condition, key)
         cells = dict(table.rows.get(key) or {})
         for operation, columns in row.attribute_columns.items():
@@ -328,13 +409,47 @@ class FakeOTSClient:
                     raise NotImplementedError(f"update operation {operation!r}")
         if len(cells) > MAX_COLUMNS_PER_ROW:
             raise param_invalid(f"The number of columns exceeds {MAX_COLUMNS_PER_ROW}.")
-        table.rows[key] = cells
+        self._store(table, key, cells)
 
     def _delete(self, table: _Table, row: Any, condition: Condition | None) -> None:
         primary_key = row.primary_key if isinstance(row, Row) else row
         key = self._key(table, primary_key)
         self._check_condition(table, condition, key)
-        table.rows.pop(key, None)
+        self._store(table, key, None)
+
+    def _store(self, table: _Table, key: Key, cells: dict[str, Any] | None) -> None:
+        """Write (or delete, `cells=None`) a row and keep its indexes in step. The service updates a global
+        secondary index asynchronously (milliseconds behind); the fake does it at once, so a store must and
+        does re-check every indexed read against the rows themselves rather than rely on either."""
+        if table.base is not None:
+            raise param_invalid("An index table cannot be written.")
+        for name, value in (cells or {}).items():
+            kind = table.defined.get(name)
+            if kind is not None and _value_type(value) != kind:
+                raise param_invalid(f"Predefined column {name} is {kind}, got {_value_type(value)}.")
+        old = table.rows.get(key)
+        for index_name in table.indexes:
+            index = self._tables[index_name]
+            for entry in (self._index_entry(table, index, key, old),):
+                if entry is not None:
+                    index.rows.pop(entry, None)
+            entry = None if cells is None else self._index_entry(table, index, key, cells)
+            if entry is not None:
+                index.rows[entry] = {}
+        if cells is None:
+            table.rows.pop(key, None)
+        else:
+            table.rows[key] = cells
+
+    @staticmethod
+    def _index_entry(table: _Table, index: _Table, key: Key, cells: dict[str, Any] | None) -> Key | None:
+        """The index row of a table row: None when the row lacks an index column (indexes are sparse)."""
+        if cells is None:
+            return None
+        values = {**dict(zip(table.pk_names, key, strict=True)), **cells}
+        if any(name not in values for name in index.pk_names):
+            return None
+        return tuple(values[name] for name in index.pk_names)
 
     def put_row(
         self,
@@ -346,6 +461,7 @@ class FakeOTSClient:
     ) -> tuple[CapacityUnit, None]:
         self._unsupported(return_type=return_type, transaction_id=transaction_id)
         self._encode("PutRow", table_name, row, condition, return_type, transaction_id)
+        self._check_request_size(self._row_bytes(row))
         with self._lock:
             self.calls["PutRow"] += 1
             self._put(self._table(table_name), row, condition)
@@ -361,6 +477,7 @@ class FakeOTSClient:
     ) -> tuple[CapacityUnit, None]:
         self._unsupported(return_type=return_type, transaction_id=transaction_id)
         self._encode("UpdateRow", table_name, row, condition, return_type, transaction_id)
+        self._check_request_size(self._row_bytes(row))
         with self._lock:
             self.calls["UpdateRow"] += 1
             self._update(self._table(table_name), row, condition)
@@ -503,6 +620,7 @@ class FakeOTSClient:
             )
             budget = min(limit or self._page_size, self._page_size)
             page, rest = keys[:budget], keys[budget:]
+            self.rows_read[table_name] += len(page)
             rows = []
             for key in page:
                 cells = {**dict(self._pk_list(table, key)), **table.rows[key]}
@@ -522,6 +640,9 @@ class FakeOTSClient:
         with self._lock:
             self.calls["BatchWriteRow"] += 1
             total = sum(len(item.row_items) for item in request.items.values())
+            size = sum(self._row_bytes(row_item.row) for item in request.items.values() for row_item in item.row_items)
+            self._check_request_size(size)
+            self.request_bytes.append(size)
             if total == 0:
                 raise param_invalid("No row specified in the request of BatchWriteRow.")
             if total > MAX_BATCH_WRITE_ROWS:
@@ -557,6 +678,52 @@ class FakeOTSClient:
             # Row failures don't raise: the response item says what went wrong (as the decoder builds it).
             return BatchWriteRowResponseItem(False, exc.get_error_code(), exc.get_error_message(), None, None)
         return BatchWriteRowResponseItem(True, None, None, CapacityUnit(0, 1), None)
+
+    @staticmethod
+    def _row_bytes(row: Any) -> int:
+        """A row's data size: names and values of its key and attribute cells."""
+        cells = list(getattr(row, "primary_key", None) or [])
+        columns = getattr(row, "attribute_columns", None) or []
+        if isinstance(columns, dict):
+            cells += [c for group in columns.values() for c in group if isinstance(c, tuple | list)]
+        else:
+            cells += list(columns)
+        return sum(len(str(cell[0])) + _size(cell[1]) for cell in cells if len(cell) >= 2)
+
+    @staticmethod
+    def _check_request_size(size: int) -> None:
+        if size > MAX_REQUEST_BYTES:
+            raise param_invalid(f"The total data size of the request exceeds {MAX_REQUEST_BYTES} bytes.")
+
+    def batch_get_row(self, request: BatchGetRowRequest) -> BatchGetRowResponse:
+        if not isinstance(request, BatchGetRowRequest):
+            raise OTSClientError(f"The request should be a BatchGetRowRequest, not {type(request).__name__}")
+        self._encode("BatchGetRow", request)
+        with self._lock:
+            self.calls["BatchGetRow"] += 1
+            total = sum(len(item.primary_keys) for item in request.items.values())
+            if not 1 <= total <= MAX_BATCH_GET_ROWS:
+                raise param_invalid(f"The number of rows in BatchGetRow must be in range: [1, {MAX_BATCH_GET_ROWS}].")
+            results: dict[str, list[RowDataItem]] = {}
+            for table_name, item in request.items.items():
+                if item.columns_to_get or item.column_filter or item.time_range or item.max_version != 1:
+                    raise NotImplementedError("the fake's BatchGetRow reads whole rows, one version")
+                table = self._table(table_name)
+                rows = []
+                for primary_key in item.primary_keys:
+                    key = self._key(table, primary_key)
+                    if key not in table.rows:
+                        rows.append(RowDataItem(True, None, None, table_name, CapacityUnit(1, 0), None, None))
+                        continue
+                    self.rows_read[table_name] += 1
+                    row = self._as_row(table, key)
+                    rows.append(
+                        RowDataItem(
+                            True, None, None, table_name, CapacityUnit(1, 0), row.primary_key, row.attribute_columns
+                        )
+                    )
+                results[table_name] = rows
+            return BatchGetRowResponse(results)
 
     @staticmethod
     def _unsupported(**options: Any) -> None:

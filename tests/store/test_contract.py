@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import Counter
 from dataclasses import replace
@@ -212,6 +213,43 @@ def test_recent_jobs_newest_first(store: ResultStore) -> None:
     assert len(everything) == 20
     assert [j.submitted_at for j in everything] == sorted((j.submitted_at for j in everything), reverse=True)
     assert store.recent_jobs(limit=0) == []
+
+
+def test_jobs_for_item_finds_one_primary_keys_jobs_newest_first(store: ResultStore) -> None:
+    for n in range(12):
+        store.save_job(make_job(f"up-{n:02d}", "Success", submitted_at=float(n)))
+    store.save_job(make_job("lib-old", "Success", primary_key="item-1", save_type="forcesave", submitted_at=1.0))
+    store.save_job(make_job("lib-new", "Queuing", primary_key="item-1", save_type="forcesave", submitted_at=2.0))
+    assert [j.job_id for j in store.jobs_for_item("item-1")] == ["lib-new", "lib-old"]
+    assert store.jobs_for_item("item-1")[1] == make_job(
+        "lib-old", "Success", primary_key="item-1", save_type="forcesave", submitted_at=1.0
+    )
+    assert [j.job_id for j in store.jobs_for_item("pk-up-03")] == ["up-03"]
+    assert store.jobs_for_item("nothing") == []
+    # A job without a PrimaryKey round trips and belongs to no item.
+    store.save_job(make_job("anon", "Success", primary_key=""))
+    assert store.get_job("anon") == make_job("anon", "Success", primary_key="")
+    assert store.jobs_for_item("") == []
+    # A job that moves on is found under its new state only.
+    store.save_job(make_job("lib-new", "Success", primary_key="item-1", save_type="forcesave", submitted_at=2.0))
+    assert [j.state for j in store.jobs_for_item("item-1")] == ["Success", "Success"]
+    assert [j.job_id for j in store.jobs_in_states(["Queuing"], updated_before=1e9, limit=10)] == []
+
+
+def test_a_result_over_two_megabytes_round_trips(store: ResultStore) -> None:
+    # Tablestore holds at most 2 MB a cell and 4 MB a request: such a result is stored in parts there.
+    big = json.dumps({"Id": "big", "Text": "字" * (1_500_000)}, ensure_ascii=False)  # 4.5 MB of UTF-8
+    assert len(big.encode("utf-8")) > 4 * 1024 * 1024
+    job = make_job("big", "Analysing", result_json=big)
+    assert store.save_job(job)
+    assert store.get_job("big") == job
+    final = make_job("big", "Success", result_json=big + " ")
+    assert store.save_job(final)
+    assert store.get_job("big") == final
+    assert store.recent_jobs(1) == [final]
+    small = make_job("big", "Fail")  # a final state is never rewritten, whatever its size
+    assert not store.save_job(small)
+    assert store.get_job("big").result_json == big + " "  # type: ignore[union-attr]
 
 
 # ----------------------------------------------------------------------------------------- matches

@@ -45,3 +45,21 @@ def test_recent_verdicts_newest_first_and_limited(store: ResultStore) -> None:
 def test_round_trip_through_the_codec() -> None:
     record = _verdict("j", 1.0, reviewed_at=2.5)
     assert schema.decode(VerdictRecord, schema.encode(record)) == record
+
+
+def test_verdicts_for_object_are_that_keys_versions_newest_first(store: ResultStore) -> None:
+    for n in range(10):
+        store.save_verdict(_verdict(f"j{n}", float(n)))
+    store.save_verdict(_verdict("v1", 1.0, object_key="uploads/same.mp4"))
+    store.save_verdict(_verdict("v2", 5.0, object_key="uploads/same.mp4", review_decision="allowlist"))
+    assert [v.job_id for v in store.verdicts_for_object("uploads/same.mp4")] == ["v2", "v1"]
+    assert store.verdicts_for_object("uploads/same.mp4")[0] == _verdict(
+        "v2", 5.0, object_key="uploads/same.mp4", review_decision="allowlist"
+    )
+    assert store.verdicts_for_object("uploads/none.mp4") == []
+    store.save_verdict(_verdict("anon", 3.0, object_key=""))
+    assert store.get_verdict("anon") == _verdict("anon", 3.0, object_key="")
+    assert store.verdicts_for_object("") == []
+    # Saving a verdict under another key moves it (an index entry follows its row).
+    store.save_verdict(_verdict("v1", 1.0, object_key="uploads/other.mp4"))
+    assert [v.job_id for v in store.verdicts_for_object("uploads/same.mp4")] == ["v2"]

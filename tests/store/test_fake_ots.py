@@ -9,6 +9,7 @@ import pytest
 from tablestore import (
     INF_MAX,
     INF_MIN,
+    BatchGetRowRequest,
     BatchWriteRowRequest,
     CapacityUnit,
     ComparatorType,
@@ -23,7 +24,9 @@ from tablestore import (
     ReservedThroughput,
     Row,
     RowExistenceExpectation,
+    SecondaryIndexMeta,
     SingleColumnCondition,
+    TableInBatchGetRowItem,
     TableInBatchWriteRowItem,
     TableMeta,
     TableOptions,
@@ -275,3 +278,82 @@ def test_requests_go_through_the_sdk_encoder(client: FakeOTSClient) -> None:
     with pytest.raises(OTSClientError):
         client.get_range("t", "SIDEWAYS", [("id", INF_MIN)], [("id", INF_MAX)])
     assert client.rows("t") == {}
+
+
+# ------------------------------------------------------------------------------- secondary indexes
+
+
+def _indexed(client: FakeOTSClient) -> None:
+    meta = TableMeta("jobs", [("id", "STRING")], [("state", "STRING"), ("at", "INTEGER")])
+    index = SecondaryIndexMeta("jobs_by_state", ["state", "at", "id"], [])
+    client.create_table(meta, TableOptions(), ReservedThroughput(CapacityUnit(0, 0)), [index])
+
+
+def _index_keys(client: FakeOTSClient, state: str) -> list[str]:
+    start = [("state", state), ("at", INF_MIN), ("id", INF_MIN)]
+    end = [("state", state), ("at", INF_MAX), ("id", INF_MAX)]
+    keys: list[str] = []
+    next_start: Any = start
+    while next_start:
+        _, next_start, rows, _ = client.get_range("jobs_by_state", Direction.FORWARD, next_start, end)
+        keys += [dict(row.primary_key)["id"] for row in rows]
+        assert all(not row.attribute_columns for row in rows)  # keys only
+    return keys
+
+
+def test_an_index_follows_puts_updates_and_deletes_in_key_order(client: FakeOTSClient) -> None:
+    _indexed(client)
+    for n, state in enumerate(["open", "open", "done", "open", "open"]):
+        client.put_row("jobs", Row([("id", f"j{n}")], [("state", state), ("at", 10 - n)]))
+    assert _index_keys(client, "open") == ["j4", "j3", "j1", "j0"]  # by `at`, across pages of 3
+    client.update_row("jobs", Row([("id", "j4")], {"put": [("state", "done")]}), EXIST)
+    client.delete_row("jobs", Row([("id", "j3")]), EXIST)
+    assert _index_keys(client, "open") == ["j1", "j0"] and _index_keys(client, "done") == ["j4", "j2"]
+    client.put_row("jobs", Row([("id", "j9")], [("state", "open")]))  # no `at`: not indexed (sparse)
+    assert _index_keys(client, "open") == ["j1", "j0"]
+    assert "jobs_by_state" not in client.list_table()
+    assert _code(lambda: client.put_row("jobs_by_state", Row([("state", "x"), ("at", 1), ("id", "y")], []))) == (
+        "OTSParameterInvalid"
+    )
+    # A predefined column keeps its type.
+    assert _code(lambda: client.put_row("jobs", Row([("id", "j8")], [("state", "open"), ("at", 1.5)]))) == (
+        "OTSParameterInvalid"
+    )
+
+
+def test_index_definitions_are_checked(client: FakeOTSClient) -> None:
+    meta = TableMeta("x", [("id", "STRING")], [("c", "STRING"), ("d", "DOUBLE")])
+    options, throughput = TableOptions(), ReservedThroughput(CapacityUnit(0, 0))
+    for index in (
+        SecondaryIndexMeta("x1", ["c"], []),  # lacks the table's key
+        SecondaryIndexMeta("x2", ["d", "id"], []),  # a DOUBLE cannot be a key
+        SecondaryIndexMeta("x3", ["nope", "id"], []),  # not predefined
+    ):
+        assert _code(lambda index=index: client.create_table(meta, options, throughput, [index])) == (
+            "OTSParameterInvalid"
+        )
+
+
+def test_batch_get_row_returns_rows_in_order_and_none_for_missing(client: FakeOTSClient) -> None:
+    client.put_row("t", Row([("id", "a")], [("v", 1)]))
+    request = BatchGetRowRequest()
+    request.add(TableInBatchGetRowItem("t", [[("id", "b")], [("id", "a")]], max_version=1))
+    [missing, found] = client.batch_get_row(request).get_result_by_table("t")
+    assert missing.is_ok and missing.row is None
+    assert found.is_ok and found.row.primary_key == [("id", "a")]
+    too_many = BatchGetRowRequest()
+    too_many.add(TableInBatchGetRowItem("t", [[("id", str(n))] for n in range(101)], max_version=1))
+    assert _code(lambda: client.batch_get_row(too_many)) == "OTSParameterInvalid"
+
+
+def test_requests_over_four_megabytes_are_refused(client: FakeOTSClient) -> None:
+    big = "x" * (1024 * 1024 + 10)
+    assert _code(lambda: client.put_row("t", Row([("id", "a")], [(f"c{n}", big) for n in range(4)]))) == (
+        "OTSParameterInvalid"
+    )
+    request = BatchWriteRowRequest()
+    request.add(
+        TableInBatchWriteRowItem("t", [PutRowItem(Row([("id", str(n))], [("c", big)]), IGNORE) for n in range(4)])
+    )
+    assert _code(lambda: client.batch_write_row(request)) == "OTSParameterInvalid"
+    client.put_row("t", Row([("id", "a")], [(f"c{n}", big) for n in range(3)]))  # 3 MB: fine

@@ -5,7 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tablestore import OTSServiceError
+from tablestore import (
+    CapacityUnit,
+    Condition,
+    OTSServiceError,
+    ReservedThroughput,
+    Row,
+    SecondaryIndexMeta,
+    TableMeta,
+    TableOptions,
+)
 
 from shared.ports import ClaimOutcome
 from shared.store import schema
@@ -23,10 +32,101 @@ def _store(client: FakeOTSClient, **options: Any) -> tuple[TablestoreStore, list
 
 def test_create_tables_declares_the_schema_once() -> None:
     client = FakeOTSClient()
-    assert create_tables(client) == [spec.name for spec in schema.TABLES]
+    names = [spec.name for spec in schema.TABLES] + [schema.JOB_RESULT_PARTS]
+    assert create_tables(client) == names
     assert create_tables(client) == []
-    assert set(client.list_table()) == {spec.name for spec in schema.TABLES}
-    assert client.calls["CreateTable"] == len(schema.TABLES)
+    assert set(client.list_table()) == set(names)
+    assert client.calls["CreateTable"] == len(names)
+    for spec in schema.TABLES:  # every index exists and can be ranged over
+        for index in spec.indexes:
+            assert client.rows(index.name) == {}
+
+
+def test_retention_sets_time_to_live_and_forbids_updates_where_indexed() -> None:
+    client = FakeOTSClient()
+    create_tables(client, retention_seconds=90 * 86400)
+    ttl = {name: client.options(name).time_to_live for name in client.list_table()}  # type: ignore[union-attr]
+    assert ttl == {
+        "fp_jobs": 90 * 86400,
+        "fp_matches": 90 * 86400,
+        "fp_verdicts": 90 * 86400,
+        "fp_job_results": 90 * 86400,
+        "fp_objects": -1,
+        "fp_failed_jobs": -1,
+        "fp_parked_messages": -1,
+    }
+    assert client.options("fp_jobs").allow_update is False  # type: ignore[union-attr]
+    # The store writes expiring indexed tables whole (PutRow), so it works on them as created.
+    store, _ = _store(client)
+    assert store.save_job(make_job("j1", "Queuing", updated_at=5.0))
+    assert store.save_job(make_job("j1", "Success", updated_at=6.0))
+    assert store.get_job("j1").state == "Success"  # type: ignore[union-attr]
+    with pytest.raises(OTSServiceError):
+        client.update_row("fp_jobs", Row([("job_id", "j1")], {"put": [("x", 1)]}), Condition("EXPECT_EXIST"))
+
+
+def test_an_index_with_a_ttl_on_an_updatable_table_is_refused_as_the_service_does() -> None:
+    client = FakeOTSClient()
+    meta = TableMeta("t", [("id", "STRING")], [("c", "STRING")])
+    with pytest.raises(OTSServiceError, match="allow update"):
+        client.create_table(
+            meta,
+            TableOptions(time_to_live=86400),
+            ReservedThroughput(CapacityUnit(0, 0)),
+            [SecondaryIndexMeta("t_by_c", ["c", "id"], [])],
+        )
+
+
+def test_timer_queries_read_index_keys_not_the_table(fake_ots: FakeOTSClient) -> None:
+    store, _ = _store(fake_ots)
+    for n in range(300):  # history: finished, reported and old rows the timer must not pay for
+        store.save_job(make_job(f"done-{n:03d}", "Success", updated_at=float(n), submitted_at=float(n)))
+        store.add_failed(make_failed(f"rep-{n:03d}", failed_at=float(n), reported_at=float(n) + 1))
+        store.record_failed_attempt(f"rep-{n:03d}", "x")
+    for n in range(3):
+        store.save_job(make_job(f"stuck-{n}", "Analysing", updated_at=float(n)))
+        store.add_failed(make_failed(f"pending-{n}", failed_at=float(n)))
+    for n in range(5):  # tried too often: left out of the timer's reads as well
+        store.add_failed(make_failed(f"given-up-{n}", failed_at=float(n)))
+        for _ in range(5):
+            store.record_failed_attempt(f"given-up-{n}", "refused")
+    fake_ots.rows_read.clear()
+    stuck = store.jobs_in_states(["Queuing", "Analysing"], updated_before=100.0, limit=50)
+    pending = store.pending_failed(50, max_attempts=5)
+    assert [j.job_id for j in stuck] == ["stuck-0", "stuck-1", "stuck-2"]
+    assert [f.job_id for f in pending] == ["pending-0", "pending-1", "pending-2"]
+    # Never a GetRange over the tables; the rows fetched are exactly the answers.
+    assert fake_ots.rows_read == {"fp_jobs_by_state": 3, "fp_jobs": 3, "fp_failed_pending": 3, "fp_failed_jobs": 3}
+
+    fake_ots.rows_read.clear()
+    newest = store.recent_jobs(5)
+    assert [j.job_id for j in newest] == [f"done-{n:03d}" for n in range(299, 294, -1)]
+    assert fake_ots.rows_read == {"fp_jobs_by_submitted": 5, "fp_jobs": 5}
+
+
+def test_a_result_bigger_than_a_cell_is_stored_in_parts(fake_ots: FakeOTSClient) -> None:
+    store, _ = _store(fake_ots)
+    big = '{"x":"' + "é" * (3 * 1024 * 1024) + '"}'  # 6 MB of UTF-8: over a cell and over a request
+    job = make_job("j1", "Success")
+    job.result_json = big
+    assert store.save_job(job)
+    [row] = fake_ots.rows("fp_jobs").values()
+    assert row["result_json"] == "" and row["result_parts"].endswith(":7")  # 6 MiB and a few bytes
+    assert len(fake_ots.rows("fp_job_results")) == 7
+    assert max(fake_ots.request_bytes) <= 4 * 1024 * 1024
+    assert store.get_job("j1").result_json == big  # type: ignore[union-attr]
+    assert store.recent_jobs(1)[0].result_json == big
+
+
+def test_batches_are_split_by_size_as_well_as_rows(fake_ots: FakeOTSClient) -> None:
+    store, _ = _store(fake_ots)
+    rows = [make_match("j1", n) for n in range(30)]
+    for row in rows:
+        row.input_text = "t" * (500 * 1024)  # 30 × 0.5 MB: 15 MB of matched text
+    store.replace_matches("j1", rows)
+    assert len(fake_ots.batch_sizes) >= 4 and sum(fake_ots.batch_sizes) == 30
+    assert max(fake_ots.request_bytes) <= 4 * 1024 * 1024
+    assert store.matches_for_job("j1") == rows
 
 
 def test_match_writes_are_chunked_to_200_rows(fake_ots: FakeOTSClient) -> None:
@@ -149,8 +249,7 @@ def test_service_errors_other_than_a_failed_condition_propagate() -> None:
         assert caught.value.get_error_code() == "OTSObjectNotExist"
 
 
-def test_too_many_states_for_one_filter_are_refused(fake_ots: FakeOTSClient) -> None:
+def test_any_number_of_states_is_one_index_range_each(fake_ots: FakeOTSClient) -> None:
     store, _ = _store(fake_ots)
-    with pytest.raises(ValueError, match="at most 9 states"):
-        store.jobs_in_states([f"S{n}" for n in range(10)], updated_before=1, limit=1)
-    assert store.jobs_in_states([f"S{n}" for n in range(9)], updated_before=1, limit=1) == []
+    assert store.jobs_in_states([f"S{n}" for n in range(12)], updated_before=1, limit=1) == []
+    assert fake_ots.calls["GetRange"] == 12

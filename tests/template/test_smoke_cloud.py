@@ -76,9 +76,10 @@ def test_cloud_path_uploads_through_oss_and_reads_the_stack(smoke: ModuleType, t
         bucket = oss.bucket(f"media-{uuid.uuid4().hex[:12]}")
         bucket.create_bucket()
         params = {"MediaBucketName": bucket.bucket_name, "MpsPipelineId": "p", "LibraryFpDBId": "l"}
-        params |= {"TextLibraryFpDBId": "t", "ZoneId": "cn-shanghai-e"}
+        params |= {"TextLibraryFpDBId": "t", "AudioLibraryFpDBId": "a", "ZoneId": "cn-shanghai-e"}
+        params |= {"ReviewSecret": "0123456789abcdef0123"}
         args = ["--ros-endpoint", fake.endpoint, "--oss-endpoint", oss.endpoint, "--poll-seconds", "0.01"]
-        args += ["--skip-deps", "--build-dir", str(tmp_path / "build")]
+        args += ["--skip-deps", "--build-dir", str(tmp_path / "build"), "--no-retention"]
         for name, value in params.items():
             args += ["--param", f"{name}={value}"]
         env = {"ALIBABA_CLOUD_ACCESS_KEY_ID": AK, "ALIBABA_CLOUD_ACCESS_KEY_SECRET": SK}

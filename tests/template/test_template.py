@@ -19,6 +19,7 @@ from engine.template import (
     ALLOWED_ACTIONS,
     FUNCTION_NAMES,
     REQUIRED_ENV,
+    HttpTrigger,
     MnsTopicTrigger,
     OssTrigger,
     Template,
@@ -37,15 +38,20 @@ DEPLOY_PARAMS = {
     "MpsPipelineId": "pipe-0123",
     "LibraryFpDBId": "fpdb-0123",
     "TextLibraryFpDBId": "fpdb-text-0456",
+    "AudioLibraryFpDBId": "fpdb-audio-0789",
     "ZoneId": "cn-shanghai-e",
     "CodeBucketName": "media-bucket",
     "SubmitOnUploadCodeObject": "fpscreen-deploy/submit_on_upload-0123.zip",
     "StoreResultsCodeObject": "fpscreen-deploy/store_results-0123.zip",
     "ReportFailedCodeObject": "fpscreen-deploy/report_failed-0123.zip",
+    "ReviewCodeObject": "fpscreen-deploy/review-0123.zip",
+    "ReviewSecret": "0123456789abcdef0123",
     "ALIYUN::Region": "cn-shanghai",
     "ALIYUN::AccountId": "123456789",
 }
 REGION, ACCOUNT = DEPLOY_PARAMS["ALIYUN::Region"], DEPLOY_PARAMS["ALIYUN::AccountId"]
+VIDEO_DB, AUDIO_DB = DEPLOY_PARAMS["LibraryFpDBId"], DEPLOY_PARAMS["AudioLibraryFpDBId"]
+TEXT_DB = DEPLOY_PARAMS["TextLibraryFpDBId"]
 
 # The product facts (the store engineer's shared/store/schema.py must agree, see below).
 EXPECTED_TABLES = {
@@ -55,6 +61,7 @@ EXPECTED_TABLES = {
     "fp_failed_jobs": (("job_id", "STRING"),),
     "fp_parked_messages": (("message_id", "STRING"),),
     "fp_verdicts": (("job_id", "STRING"),),
+    "fp_job_results": (("job_id", "STRING"), ("part", "STRING")),
 }
 
 
@@ -130,10 +137,29 @@ def test_tables_are_the_product_tables(template: Template) -> None:
 
 
 def test_tables_equal_the_store_schema(template: Template) -> None:
-    schema = pytest.importorskip("shared.store.schema", reason="shared/store/schema.py is not written yet")
-    assert {t.name: t.key_schema for t in template.tablestore.tables} == {
-        spec.name: tuple(spec.primary_key) for spec in schema.TABLES
+    from shared.store import schema
+    from shared.store.tablestore import defined_columns
+
+    tables = {t.name: t for t in template.tablestore.tables}
+    assert {name: t.key_schema for name, t in tables.items()} == {
+        spec.name: tuple(spec.primary_key) for spec in schema.CLOUD_TABLES
     }
+    for spec in schema.CLOUD_TABLES:  # the same indexes and predefined columns create_tables makes
+        table = tables[spec.name]
+        assert table.indexes == {index.name: spec.index_key(index) for index in spec.indexes}
+        assert table.defined_columns == tuple(defined_columns(spec))
+        assert all(i.index_type == "Global" and i.columns == [] for i in table.secondary_indices)
+
+
+def test_what_expires_and_what_does_not(template: Template, deployed: Template) -> None:
+    from shared.store import schema
+
+    tables = {t.name: t for t in deployed.tablestore.tables}
+    for spec in schema.CLOUD_TABLES:
+        # Expiring tables without an index carry the retention in the template; indexed ones get it from
+        # scripts/deploy.py (Tablestore needs UpdateRow disallowed there, which ROS cannot express).
+        expected = 31536000 if spec.expires and not spec.indexes else None
+        assert tables[spec.name].time_to_live == expected, spec.name
 
 
 def test_tablestore_instance_name_is_accepted(template: Template) -> None:
@@ -239,7 +265,21 @@ def test_timer_trigger_fires_every_minute(template: Template) -> None:
 
 def test_every_trigger_has_a_valid_fc_type(template: Template) -> None:
     kinds = {type(t): t.fc_type for t in template.triggers()}
-    assert kinds == {OssTrigger: "oss", MnsTopicTrigger: "mns_topic", TimerTrigger: "timer"}
+    assert kinds == {OssTrigger: "oss", MnsTopicTrigger: "mns_topic", TimerTrigger: "timer", HttpTrigger: "http"}
+
+
+def test_the_review_page_is_an_anonymous_http_trigger_with_basic_auth_in_the_app(template: Template) -> None:
+    [trigger] = template.http_triggers()
+    assert (trigger.function, trigger.auth_type, trigger.methods) == ("review", "anonymous", ["GET", "POST"])
+    review, store_results = template.function("review"), template.function("store_results")
+    # The same store, policies and actions as store_results, plus the reviewers and the form key.
+    assert {k: v for k, v in store_results.environment.items() if k in review.environment} == {
+        k: v for k, v in review.environment.items() if k in store_results.environment
+    }
+    assert set(store_results.environment) <= set(review.environment)
+    assert set(review.environment) - set(store_results.environment) == {"FPSCREEN_REVIEWERS", "FPSCREEN_REVIEW_SECRET"}
+    for parameter in ("ReviewersJson", "ReviewSecret"):
+        assert template.raw["Parameters"][parameter]["NoEcho"] is True
 
 
 # --------------------------------------------------------------------------------------- async & logs
@@ -294,7 +334,9 @@ def test_policy_resources_are_exactly_ours(deployed: Template) -> None:
             resources.setdefault(action.split(":", 1)[0], set()).update(statement.resource)
     here = f"{REGION}:{ACCOUNT}"
     instance = template.tablestore.name
-    assert resources["ots"] == {f"acs:ots:{here}:instance/{instance}/table/{t}" for t in template.tables()}
+    indexes = [i for table in template.tables().values() for i in table.indexes]
+    names = [*template.tables(), *indexes]
+    assert resources["ots"] == {f"acs:ots:{here}:instance/{instance}/table/{t}" for t in names}
     assert resources["mts"] == {f"acs:mts:{here}:*"}
     log_config = template.service.log_config
     assert log_config is not None
@@ -305,7 +347,7 @@ def test_policy_resources_are_exactly_ours(deployed: Template) -> None:
     assert resources["mns"] == {config.destination.on_failure, verdicts}
     # Verdict actions: only the screened objects and their quarantine copies.
     bucket = f"acs:oss:*:*:{template.parameter_values['MediaBucketName']}"
-    assert resources["oss"] == {f"{bucket}/uploads/*", f"{bucket}/quarantine/*"}
+    assert resources["oss"] == {f"{bucket}/{p}/*" for p in ("uploads", "quarantine", "library", "derived")}
     # FC's network interfaces for the VSwitch cannot be named before they exist.
     assert resources["ecs"] == resources["vpc"] == {"*"}
     trigger_policy = [s for p in template.role("TriggerRole").policies for s in p.document.statement]
@@ -347,7 +389,7 @@ def test_env_builds_valid_settings(deployed: Template, name: str) -> None:
     assert settings.mps_region == REGION
     assert settings.mps_endpoint == f"mts.{settings.mps_region}.aliyuncs.com"
     assert settings.mps_pipeline_id == DEPLOY_PARAMS["MpsPipelineId"]
-    assert {r.fp_db_id for r in settings.routes} == {DEPLOY_PARAMS["LibraryFpDBId"], DEPLOY_PARAMS["TextLibraryFpDBId"]}
+    assert {r.fp_db_id for r in settings.routes} == {VIDEO_DB, AUDIO_DB, TEXT_DB}
     # Routing and triggers describe the same prefixes: an upload is never triggered without a route, or routed
     # without a trigger.
     assert {r.prefix for r in settings.routes} == {t.prefix for t in deployed.oss_triggers()}
@@ -358,19 +400,18 @@ def test_env_builds_valid_settings(deployed: Template, name: str) -> None:
     assert endpoint.netloc == settings.mps_endpoint and endpoint.scheme == "https"
 
 
-VIDEO_DB, TEXT_DB = DEPLOY_PARAMS["LibraryFpDBId"], DEPLOY_PARAMS["TextLibraryFpDBId"]
-
-
 @pytest.mark.parametrize(
     ("key", "expected"),
     [
-        # media (video, image, and audio matched against the videos' soundtracks) → the video library
-        ("library/film.mp4", [(VIDEO_DB, "forcesave", None)]),
-        ("library/Trailer.MOV", [(VIDEO_DB, "forcesave", None)]),
+        # library videos → the video library AND the audio library (their soundtracks); images → video only
+        ("library/film.mp4", [(VIDEO_DB, "forcesave", None), (AUDIO_DB, "forcesave", None)]),
+        ("library/Trailer.MOV", [(VIDEO_DB, "forcesave", None), (AUDIO_DB, "forcesave", None)]),
+        ("library/still.png", [(VIDEO_DB, "forcesave", None)]),
         ("uploads/clip.mkv", [(VIDEO_DB, "nosave", None)]),
         ("uploads/frame.JPG", [(VIDEO_DB, "nosave", None)]),
-        *[(f"uploads/song{ext}", [(VIDEO_DB, "nosave", None)]) for ext in (".mp3", ".m4a", ".aac", ".wav", ".flac")],
-        ("library/score.ogg", [(VIDEO_DB, "forcesave", None)]),
+        # audio → the audio library (ModelId 13), stored from library/, screened from uploads/
+        *[(f"uploads/song{ext}", [(AUDIO_DB, "nosave", None)]) for ext in (".mp3", ".m4a", ".aac", ".wav", ".flac")],
+        ("library/score.ogg", [(AUDIO_DB, "forcesave", None)]),
         # texts → the text library, plain text or timed (ASR/subtitles) by suffix
         ("library/novel.txt", [(TEXT_DB, "forcesave", "Text")]),
         ("library/film.srt", [(TEXT_DB, "forcesave", "ASR")]),
@@ -397,10 +438,19 @@ def test_media_and_text_routes_do_not_overlap(deployed: Template) -> None:
     routes = config.Settings.from_env(deployed.function("submit_on_upload").environment).routes
     for prefix in ("library/", "uploads/"):
         by_db = {r.fp_db_id: set(r.suffixes) for r in routes if r.prefix == prefix}
-        assert set(by_db) == {VIDEO_DB, TEXT_DB}, prefix
-        assert by_db[VIDEO_DB] and by_db[TEXT_DB] and not by_db[VIDEO_DB] & by_db[TEXT_DB]
+        assert set(by_db) == {VIDEO_DB, AUDIO_DB, TEXT_DB}, prefix
+        assert by_db[VIDEO_DB] and by_db[TEXT_DB] and by_db[AUDIO_DB]
+        assert not (by_db[VIDEO_DB] | by_db[AUDIO_DB]) & by_db[TEXT_DB]
+    # Only library videos take two media routes (pictures to the video library, soundtrack to the audio one).
+    library = {r.fp_db_id: set(r.suffixes) for r in routes if r.prefix == "library/"}
+    uploads = {r.fp_db_id: set(r.suffixes) for r in routes if r.prefix == "uploads/"}
+    assert library[VIDEO_DB] & library[AUDIO_DB] == {".mp4", ".mov", ".mkv", ".avi", ".flv", ".ts", ".m4v", ".webm",
+                                                     ".mpg", ".mpeg", ".wmv", ".3gp"}  # fmt: skip
+    assert not uploads[VIDEO_DB] & uploads[AUDIO_DB]
+    for by_db in (library, uploads):
         assert by_db[TEXT_DB] == {".txt", ".srt", ".vtt", ".json"}
-        assert {".mp3", ".m4a", ".aac", ".wav", ".flac", ".ogg", ".mp4"} <= by_db[VIDEO_DB]
+        assert {".mp3", ".m4a", ".aac", ".wav", ".flac", ".ogg"} <= by_db[AUDIO_DB]
+        assert {".mp4", ".jpg"} <= by_db[VIDEO_DB]
 
 
 def test_regions_agree(deployed: Template) -> None:

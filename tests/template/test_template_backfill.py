@@ -212,7 +212,8 @@ def test_apply_function_env_reports_unfilled_parameters(backfill: ModuleType, te
     assert set(unfilled) == {"FPSCREEN_ROUTES", "MPS_PIPELINE_ID"}
     filled = load_template(
         ROOT / "template.yml",
-        {"LibraryFpDBId": "db", "TextLibraryFpDBId": "text-db", "MpsPipelineId": "p", "ALIYUN::Region": "cn-shanghai"},
+        {"LibraryFpDBId": "db", "TextLibraryFpDBId": "text-db", "AudioLibraryFpDBId": "audio-db", "MpsPipelineId": "p"}
+        | {"ALIYUN::Region": "cn-shanghai"},
     )
     assert backfill.apply_function_env(filled, environ={}) == []
 

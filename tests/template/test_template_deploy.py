@@ -15,14 +15,18 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import oss2
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
 from engine.localstack.oss_compat import OssCompatServer
 from engine.template import load_template, load_yaml
+from shared.ports import JobRecord
+from shared.store.tablestore import TablestoreStore, create_tables
+from tests.store.fake_ots import FakeOTSClient
 from tests.support.fake_ros import AK, SK, FakeRos
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,7 +35,9 @@ USER_PARAMS = {
     "MpsPipelineId": "pipe-0123",
     "LibraryFpDBId": "fpdb-0123",
     "TextLibraryFpDBId": "fpdb-text-0456",
+    "AudioLibraryFpDBId": "fpdb-audio-0789",
     "ZoneId": "cn-shanghai-e",
+    "ReviewSecret": "0123456789abcdef0123",
 }
 
 
@@ -86,6 +92,7 @@ def _deploy_args(
     params.pop(drop, None)
     args = ["--ros-endpoint", fake.endpoint, "--oss-endpoint", oss.endpoint, "--poll-seconds", "0.01"]
     args += ["--build-dir", str(tmp_path / "build"), "--skip-deps", "--region", "cn-shanghai"]
+    args += ["--no-retention"]  # the retention step talks to Tablestore: test_retention_* cover it
     for name, value in params.items():
         args += ["--param", f"{name}={value}"]
     return args
@@ -97,7 +104,7 @@ def _deploy_args(
 def test_archives_hold_the_handler_shared_and_the_dependencies(deploy: ModuleType, tmp_path: Path) -> None:
     template = load_template(TEMPLATE)
     deps = deploy.install_dependencies(ROOT, tmp_path, _fake_installer)
-    assert {a.name for a in template.artifacts} == {"submit_on_upload", "store_results", "report_failed"}
+    assert {a.name for a in template.artifacts} == {"submit_on_upload", "store_results", "report_failed", "review"}
     for artifact in template.artifacts:
         archive = deploy.build_archive(artifact, template, tmp_path, deps)
         names = set(zipfile.ZipFile(archive).namelist())
@@ -167,6 +174,7 @@ def test_dry_run_can_build(deploy: ModuleType, env: dict[str, str], tmp_path: Pa
     assert code == 0, out
     assert sorted(p.name for p in tmp_path.glob("*.zip")) == [
         "report_failed.zip",
+        "review.zip",
         "store_results.zip",
         "submit_on_upload.zip",
     ]
@@ -327,3 +335,42 @@ def fake_ros_stack(deploy: ModuleType) -> Iterator[tuple[FakeRos, object]]:
     with FakeRos() as fake:
         client = deploy.ros_client("cn-shanghai", fake.endpoint, Credentials(AK, SK))
         yield fake, deploy.Stack(client, "cn-shanghai", "fpscreen", Console(file=io.StringIO()), poll_seconds=0.01)
+
+
+# ----------------------------------------------------------------------------------------- retention
+
+
+def _deployment(deploy: ModuleType, clients: dict[str, FakeOTSClient], parameters: dict[str, str]) -> Any:
+    console = Console(file=io.StringIO(), width=200)
+
+    def tablestore_for(url: str) -> FakeOTSClient:
+        return clients[url]
+
+    return deploy.Deployment(
+        TEMPLATE, parameters, "cn-shanghai", None, lambda _: None, Path("."), None, console, tablestore_for
+    )
+
+
+def test_retention_is_set_on_the_indexed_tables_ros_cannot(deploy: ModuleType) -> None:
+    url = "tablestore://fpscreen-db@fpscreen-db.cn-shanghai.ots.aliyuncs.com"
+    client = FakeOTSClient()
+    create_tables(client)  # as ROS creates them: indexes, no time to live on fp_jobs / fp_verdicts
+    template = load_template(TEMPLATE)
+    deployment = _deployment(deploy, {url: client}, {"DataRetentionSeconds": str(30 * 86400)})
+    assert deployment.apply_retention(template, {"PublicStoreUrl": url}) == ["fp_jobs", "fp_verdicts"]
+    for name in ("fp_jobs", "fp_verdicts"):
+        options = client.options(name)
+        assert options is not None and (options.time_to_live, options.allow_update) == (30 * 86400, False)
+    assert client.options("fp_failed_jobs").time_to_live == -1  # type: ignore[union-attr]
+    # The template's default applies when no value is given; the store still works on the tables as set.
+    deployment = _deployment(deploy, {url: client}, {})
+    deployment.apply_retention(template, {"PublicStoreUrl": url})
+    assert client.options("fp_jobs").time_to_live == 31536000  # type: ignore[union-attr]
+    store = TablestoreStore(client, sleep=lambda _: None)
+    assert store.save_job(JobRecord(job_id="j", state="Queuing")) and store.recent_jobs(1)[0].job_id == "j"
+
+
+def test_retention_needs_the_store_url_output(deploy: ModuleType) -> None:
+    deployment = _deployment(deploy, {}, {})
+    with pytest.raises(deploy.DeployError, match="PublicStoreUrl"):
+        deployment.apply_retention(load_template(TEMPLATE), {})

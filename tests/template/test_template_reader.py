@@ -96,7 +96,8 @@ def test_the_funcraft_template_is_refused() -> None:
             "notifyStrat",
         ),
         (lambda r: _props(r, "EveryMinuteTrigger")["TriggerConfig"].update(cronExpression="* * * * *"), "6-field"),
-        (lambda r: _props(r, "EveryMinuteTrigger").update(TriggerType="http"), "unsupported TriggerType"),
+        (lambda r: _props(r, "EveryMinuteTrigger").update(TriggerType="logs"), "unsupported TriggerType"),
+        (lambda r: _props(r, "EveryMinuteTrigger").update(TriggerType="http"), "authType"),
         (lambda r: _props(r, "EveryMinuteTrigger").update(FunctionName="nope"), "does not declare"),
         (
             lambda r: _props(r, "ReportFailed")["EnvironmentVariables"].update(FPSCREEN_REPORT_MAX_ATTEMPTS=5),
