@@ -14,7 +14,9 @@ What it withstands (5 s excerpts, measured): MP3/AAC/Opus re-encoding down to 32
 noise down to about -5 dB SNR, volume changes (clipping included), telephone band-pass, and playback speed
 changes (pitch and tempo together: resampled, "nightcore", "slowed") of up to +-8 %, found by the default
 speed scan (`SCAN_SPEEDS`; `AudioModality(scan=())` turns it off, leaving the +-0.3 % one full search at 1.0
-tolerates). Offsets come out within ~10 ms; a speed-changed copy's two spans each in its own file's seconds.
+tolerates), and tempo alone or pitch alone changed by up to +-6 % (`TEMPO_SCAN`, `PITCH_SCAN` in `base`).
+Offsets come out within ~10 ms; a speed-changed copy's two spans each in its own file's seconds. A slice is
+reported only when its evidence is significant for the library's size and lasts 5 s (see `alignment`).
 """
 
 from .base import DEFAULT_SPEEDS, SCAN_SPEEDS, SPEED_GRID

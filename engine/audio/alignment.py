@@ -9,6 +9,7 @@ indexes share the semantics and differ only in how they find the hits.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +34,23 @@ OFFSET_TOL = 1  # frames of jitter accepted around a bin's offset
 SUPPRESS = 4  # frames: weaker bins this close to an accepted one (same item) are the same alignment
 MAX_PEAKS = 64  # alignments examined per query and speed hypothesis
 MAX_GAP = round(3.0 / FRAME_SECONDS)  # a longer stretch without a match ends a segment
+# Significance. A few seconds of music are no copy: a chord progression, a motif, a drum loop or a speaker's
+# phrasing recurs across one composer's or one speaker's recordings, and aligns a burst of landmarks that no chance
+# model of hashes explains away (such slices, 2-3.5 s long at similarity 0.5-0.86, were the only wrong-item reports
+# on real albums). So a slice must span MIN_SECONDS of the upload (segments of one alignment split by a stretch
+# of weak evidence are joined first, see `resolve`), or SHORT_SHARE of an upload too short for that.
+MIN_SECONDS = 5.0
+SHORT_SHARE = 0.8
+# Chance alignments. Landmark i (hash posted c_i times in a library of L frames) hits a given (item, offset +-1)
+# bin by chance with probability ~ 3 c_i / L, so the matches a segment's span collects at one offset by chance are
+# Poisson with mean lam = sum of 3 c_i / L over the span's query landmarks; a search tries ~L / 3 offsets under
+# each hypothesis. A segment is reported only if the expected number of such chance segments, trials * P(X >= n),
+# is below ALPHA: the matches needed grow with the library and with how common the query's landmarks are.
+ALPHA = 1e-3
+# Segments of one item on one line (same speed, offsets agreeing within JOIN_TOL s) with at most JOIN_GAP s
+# between them are one copy whose middle was masked (noise, a quiet passage, a voice over): joined.
+JOIN_GAP = 10.0
+JOIN_TOL = 0.25
 # raw match ratio -> similarity = 1 - exp(-raw / CALIBRATION). Measured raw ratios on 5 s excerpts: clean or
 # MP3 64k 0.55-0.87, 10 dB SNR noise + MP3 64k 0.3-0.7, 0 dB SNR + MP3 32k ~0.2-0.4. So a clean copy scores
 # ~0.99, a copy through 10 dB of noise >= 0.85 (above MPS's default 0.8 threshold), one through 0 dB ~0.75,
@@ -60,6 +78,25 @@ class QueryLandmarks:
     speed: float = 1.0
     min_matches: int = MIN_MATCHES
     min_ratio: float = MIN_RATIO
+    chance: np.ndarray | None = None  # per landmark: chance of a hit in one (item, offset +-1) bin
+    trials: float = 1.0  # (item, offset) bins and hypotheses a search tries
+
+
+def log_poisson_tail(n: int, lam: float) -> float:
+    """An upper bound of log P(X >= n) for X ~ Poisson(lam): the first term of the tail over (1 - lam / (n + 1))."""
+    if n <= 0:
+        return 0.0
+    if lam <= 0.0:
+        return -math.inf
+    if lam >= n + 1:
+        return 0.0
+    return n * math.log(lam) - lam - math.lgamma(n + 1) - math.log1p(-lam / (n + 1))
+
+
+def significant(n: int, lam: float, trials: float) -> bool:
+    """Would `n` matches at one offset, `lam` expected there by chance, arise by chance in fewer than ALPHA of
+    searches over `trials` bins?"""
+    return log_poisson_tail(n, lam) + math.log(max(trials, 1.0)) <= math.log(ALPHA)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +104,7 @@ class Candidate:
     item_id: int
     matches: int
     segment: Segment
+    speed: float = 1.0  # reference seconds per query second
 
 
 def candidates_from_hits(
@@ -110,20 +148,25 @@ def candidates_from_hits(
         if len(peaks) >= MAX_PEAKS:
             break
 
-    q_sorted = np.sort(query.times)
+    by_time = np.argsort(query.times, kind="stable")
+    q_sorted = query.times[by_time]
+    chance = np.zeros(q_sorted.size + 1)  # cumulative chance hits along query time
+    if query.chance is not None:
+        np.cumsum(query.chance[by_time], out=chance[1:])
     out: list[Candidate] = []
     for it, r in peaks:
         i_lo, i_hi = np.searchsorted(b_item, it, "left"), np.searchsorted(b_item, it, "right")
         lo_b = i_lo + np.searchsorted(b_rel[i_lo:i_hi], r - OFFSET_TOL, "left")
         hi_b = i_lo + np.searchsorted(b_rel[i_lo:i_hi], r + OFFSET_TOL, "right")
         sel = slice(int(starts[lo_b]), int(ends[hi_b - 1]))
-        out.extend(_runs(query, q_sorted, q_idx[sel], rel[sel], it, durations.get(it, np.inf)))
+        out.extend(_runs(query, q_sorted, chance, q_idx[sel], rel[sel], it, durations.get(it, np.inf)))
     return out
 
 
 def _runs(
     query: QueryLandmarks,
     q_sorted: np.ndarray,
+    chance: np.ndarray,
     q_idx: np.ndarray,
     rel: np.ndarray,
     item_id: int,
@@ -144,9 +187,11 @@ def _runs(
         t0, t1 = int(t[run[0]]), int(t[run[-1]])
         if t1 - t0 < MIN_SPAN:
             continue
-        total = int(np.searchsorted(q_sorted, t1, side="right") - np.searchsorted(q_sorted, t0, side="left"))
-        raw = n / max(total, 1)
+        lo, hi = int(np.searchsorted(q_sorted, t0, side="left")), int(np.searchsorted(q_sorted, t1, side="right"))
+        raw = n / max(hi - lo, 1)
         if raw < query.min_ratio:
+            continue
+        if query.chance is not None and not significant(n, float(chance[hi] - chance[lo]), query.trials):
             continue
         r = float(np.median(rel[run]))
         end = float(query.ends[idx[run]].max())
@@ -162,25 +207,93 @@ def _runs(
         seg = Segment(
             round(in_start, 3), round(in_end, 3), round(ref_start, 3), round(ref_end, 3), similarity_from_ratio(raw)
         )
-        out.append(Candidate(item_id, n, seg))
+        out.append(Candidate(item_id, n, seg, s))
     return out
 
 
-def resolve(candidates: list[Candidate], max_items: int) -> list[ItemMatch]:
-    """Keep the best of overlapping segments of one item (e.g. a repeated chorus, or two speed hypotheses),
-    then group by item, best items first."""
+def resolve(candidates: list[Candidate], max_items: int, query_duration: float = np.inf) -> list[ItemMatch]:
+    """Keep the best of overlapping segments of one item (e.g. a repeated chorus, or two speed hypotheses), join
+    the collinear ones, drop those too short to be a copy (`MIN_SECONDS`), then group by item, best items first."""
     ranked = sorted(candidates, key=lambda c: (-c.matches, c.item_id, c.segment.input_start, c.segment.ref_start))
     kept: dict[int, list[Candidate]] = {}
     for c in ranked:
         same = kept.setdefault(c.item_id, [])
-        if not any(_overlap(c.segment, k.segment) > 0.5 for k in same):
+        over = [j for j, k in enumerate(same) if _overlap(c.segment, k.segment) > 0.5]
+        if not over:
             same.append(c)
-    items = sorted(kept.items(), key=lambda kv: (-sum(c.matches for c in kv[1]), kv[0]))
+        elif len(over) == 1 and _on_line(same[over[0]], c):
+            # Another view of the same alignment (another hypothesis, plain or probed lookups) that reaches further:
+            # the copy spans both.
+            same[over[0]] = _extend(same[over[0]], c)
+    shortest = min(MIN_SECONDS, SHORT_SHARE * query_duration)
+    for item_id, cs in kept.items():
+        kept[item_id] = [c for c in join(cs) if c.segment.input_duration >= shortest]
+    items = sorted(((i, cs) for i, cs in kept.items() if cs), key=lambda kv: (-sum(c.matches for c in kv[1]), kv[0]))
     out: list[ItemMatch] = []
     for item_id, cs in items[:max_items]:
         segs = sorted((c.segment for c in cs), key=lambda s: (-s.similarity, s.input_start))
         out.append(ItemMatch(item_id=item_id, segments=segs))
     return out
+
+
+def join(cs: list[Candidate]) -> list[Candidate]:
+    """Join consecutive segments of one item that lie on one line, across gaps of up to JOIN_GAP seconds (`cs`: one
+    item's, none overlapping another by more than half)."""
+    out: list[Candidate] = []
+    for c in sorted(cs, key=lambda c: (c.segment.input_start, c.segment.ref_start)):
+        if out and _collinear(out[-1], c):
+            out[-1] = _union(out[-1], c)
+        else:
+            out.append(c)
+    return out
+
+
+def join_alignments(cs: list[Candidate]) -> list[Candidate]:
+    """`join` per item over one hypothesis's segments: a copy cut by a stretch of weak evidence, or shifted a
+    little by a few dropped packets, is one candidate (with all its matches) before candidates compete."""
+    by_item: dict[int, list[Candidate]] = {}
+    for c in cs:
+        by_item.setdefault(c.item_id, []).append(c)
+    return [j for item_cs in by_item.values() for j in join(item_cs)]
+
+
+def _collinear(a: Candidate, b: Candidate) -> bool:
+    sa, sb = a.segment, b.segment
+    if abs(a.speed - b.speed) > 0.003 or sb.input_start - sa.input_end > JOIN_GAP:
+        return False
+    if sb.input_start < sa.input_end - 0.5 * min(sa.input_duration, sb.input_duration):
+        return False  # another view of the same passage (e.g. the neighbouring offset), not its continuation
+    expected = sa.ref_start + (sb.input_start - sa.input_start) * a.speed
+    return abs(sb.ref_start - expected) <= JOIN_TOL
+
+
+def _on_line(a: Candidate, b: Candidate) -> bool:
+    expected = a.segment.ref_start + (b.segment.input_start - a.segment.input_start) * a.speed
+    return abs(a.speed - b.speed) <= 0.003 and abs(b.segment.ref_start - expected) <= JOIN_TOL
+
+
+def _extend(a: Candidate, b: Candidate) -> Candidate:
+    """`a` (the stronger) over the union of both spans; its own matches and similarity."""
+    sa, sb = a.segment, b.segment
+    if sb.input_start >= sa.input_start and sb.input_end <= sa.input_end:
+        return a
+    seg = Segment(
+        min(sa.input_start, sb.input_start),
+        max(sa.input_end, sb.input_end),
+        min(sa.ref_start, sb.ref_start),
+        max(sa.ref_end, sb.ref_end),
+        sa.similarity,
+    )
+    return Candidate(a.item_id, a.matches, seg, a.speed)
+
+
+def _union(a: Candidate, b: Candidate) -> Candidate:
+    """One segment over both; its similarity the mean of theirs weighted by their matches."""
+    sa, sb = a.segment, b.segment
+    sim = (sa.similarity * a.matches + sb.similarity * b.matches) / max(a.matches + b.matches, 1)
+    seg = Segment(sa.input_start, max(sa.input_end, sb.input_end), sa.ref_start, max(sa.ref_end, sb.ref_end), sim)
+    best = a if a.matches >= b.matches else b
+    return Candidate(a.item_id, a.matches + b.matches, seg, best.speed)
 
 
 def _overlap(a: Segment, b: Segment) -> float:

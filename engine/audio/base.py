@@ -5,7 +5,8 @@ uploads) hashes differently, and one hypothesis tolerates only about +-0.3 % (a 
 2 kHz is 6 Hz). A search therefore runs in three stages:
 
 1. Full search at each of `speeds` (default: 1.0, the query as is): every query landmark, every hit.
-2. Speed scan over `scan` (default 0.92-1.08 in 0.25 % steps, those already searched in full left out). At each
+2. Speed scan over `scan` (default 0.92-1.08 in 0.5 % steps, those already searched in full left out), and over
+   tempo-only and pitch-only factors (`TEMPO_SCAN`, `PITCH_SCAN`). At each
    scan speed the query's peaks are re-hashed, and only its *rarest* landmarks are looked up, within a budget of
    SCAN_BUDGET postings per landmark: posting lists are very skewed (music piles its energy on a few notes and
    intervals), so the rarest ~80 % of the landmarks cost about 1 % of the hits. Hits vote per (scan speed, item,
@@ -36,39 +37,77 @@ from engine.core import ItemMatch, ModalityIndex
 from .alignment import (
     MIN_MATCHES,
     MIN_RATIO,
+    MIN_SECONDS,
     MIN_VOTES,
     OFFSET_TOL,
     PROBED_MIN_MATCHES,
     PROBED_MIN_RATIO,
+    SHORT_SHARE,
     Candidate,
     QueryLandmarks,
     candidates_from_hits,
+    join_alignments,
     resolve,
 )
 from .fingerprint import AudioFingerprint
-from .params import DT_BITS, DT_MAX
+from .landmarks import landmarks_many
+from .params import DT_BITS, DT_MAX, FRAME_SECONDS
 
 # Speeds searched in full. 1.0 alone keeps the cost of the common case (an unmodified copy) unchanged.
 DEFAULT_SPEEDS: tuple[float, ...] = (1.0,)
 # The old brute-force alternative: 13 full searches over +-3 % (13x the cost; the scan does better, cheaper).
 SPEED_GRID: tuple[float, ...] = tuple(round(1.0 + 0.005 * k, 3) for k in range(-6, 7))
-# Speed scan: +-8 % in 0.25 % steps. Half a step (0.125 %) off still keeps about half a copy's matching hashes.
-SCAN_STEP = 0.0025
-SCAN_SPEEDS: tuple[float, ...] = tuple(round(1.0 + SCAN_STEP * k, 4) for k in range(-32, 33))
+# A hypothesis maps the query's peaks onto the reference: (time scale, frequency scale). Three families:
+# resampling ("speed", pitch and tempo together: (s, 1/s)), tempo alone (time stretched, pitch kept: (s, 1)) and
+# pitch alone (frequencies shifted, time kept: (1, 1/s)). s is how many times faster the copy plays.
+Scale = tuple[float, float]
+SPEED, TEMPO, PITCH = "speed", "tempo", "pitch"
+
+
+def scale_of(family: str, s: float) -> Scale:
+    if family == SPEED:
+        return (s, 1.0 / s)
+    if family == TEMPO:
+        return (s, 1.0)
+    return (1.0, 1.0 / s)
+
+
+# Speed scan: +-8 % in 0.5 % steps. A quarter step (0.125 %) off still keeps about half a copy's matching hashes,
+# half a step (0.25 %) the landmarks below ~1.5 kHz: enough to propose, and verification searches 0.1 % steps.
+# (0.25 % steps proposed a little more surely, at twice the cost: the budget went to the tempo and pitch scans.)
+SCAN_STEP = 0.005
+SCAN_SPEEDS: tuple[float, ...] = tuple(round(1.0 + SCAN_STEP * k, 4) for k in range(-16, 17))
+# Tempo alone (time stretching, e.g. WSOLA/atempo) and pitch alone (a pitch shifter) over +-6 %. A time error
+# only drifts the offsets (0.5 % over 10 s: 3 frames, inside a vote window) and bends dt by a fraction of a
+# frame: 1 % steps. A frequency error moves every hash bin (one bin is 0.25 % at 3 kHz), but the landmarks below
+# ~1.5 kHz survive 0.25 %: 0.5 % steps, then verification in 0.1 % steps. (The scan only proposes.)
+TEMPO_STEP = 0.01
+PITCH_STEP = SCAN_STEP
+TEMPO_SCAN: tuple[float, ...] = tuple(round(1.0 + TEMPO_STEP * k, 4) for k in range(-6, 7) if k)
+PITCH_SCAN: tuple[float, ...] = tuple(round(1.0 + PITCH_STEP * k, 4) for k in range(-12, 13) if k)
+STEPS = {SPEED: SCAN_STEP, TEMPO: TEMPO_STEP, PITCH: PITCH_STEP}
 SCAN_BUDGET = 16  # postings per query landmark looked up at each scan speed, rarest landmarks first
-SCAN_RADIUS = 4  # frames each side of a vote window: 0.125 % of drift over a 60 s query is 4.7 frames
+TEMPO_BUDGET = 4  # the same at each tempo-only factor (see `_scan`)
+SCAN_RADIUS = 4  # frames each side of a vote window: 0.25 % (half a step) of drift over 30 s of query is 4.7 frames
 SCAN_MIN_VOTES = 6  # hits a window needs to propose its speed (unrelated audio at 1,000 h peaks at ~3)
+# Tempo-only hypotheses near 1 share most short-dt landmarks with the plain search, and both warps see the
+# recurring chords of real albums: they propose far more chance windows (6-11 votes on an album; copies of 5 s and
+# more collect 30-350), each costing a verification. Their windows need twice the votes.
+WARP_MIN_VOTES = 2 * 6
 SCAN_CANDIDATES = 64  # best windows (one per scan speed and item) examined ...
 SCAN_MAX_ITEMS = 8  # ... for the (item, refined speed) candidates verified
-VERIFY_STEP = 0.0005  # speeds verified around a refined one, this far apart ...
-VERIFY_REACH = 3  # ... this many each side: +-0.15 %, what a window left unrefined can be off by
+VERIFY_STEP = 0.001  # speeds verified around a refined one, this far apart (twice that for tempo) ...
+VERIFY_REACH = 3  # ... this many each side: +-0.3 %, what a window left unrefined can be off by
 # A full search tolerates about +-0.3 %: an item it found within that of its speed is not verified again (an
 # unmodified copy is reported as the plain search sees it).
 FULL_REACH = 0.003
-# An item's windows within SAME_COPY of a picked speed, or with under 1/ECHO of its votes, are the same copy seen
-# at another speed (the landmarks at low frequencies and short dt tolerate a few % of speed error).
+# An item's windows within SAME_COPY of a picked hypothesis (both scales), or with under 1/ECHO of its votes, are
+# the same copy seen under another hypothesis (landmarks at low frequencies and short dt tolerate a few % of error).
 SAME_COPY = 0.02
 ECHO = 4
+# A scan window whose hits lie (this share of them) within segments a full search found of the same item is that
+# find seen under a neighbouring hypothesis (a tempo 3 % off still shares every short-dt landmark): not verified.
+EXPLAINED = 0.8
 _FIT_MIN = 12  # hits below which a window's speed is not refined
 _FIT_SE = 0.0004  # standard error of the fitted slope above which the scan speed is kept as is
 _GROUP_SHIFT = 46  # scan speed index << this, added to offsets: one pre-filter pass for every scan speed
@@ -79,9 +118,28 @@ _REL_BIAS = 1 << 39  # offsets fit in 40 bits (+-270 years of frames) in the pac
 class AudioIndexBase(ModalityIndex[AudioFingerprint]):
     """Searches by looking up hits for each speed hypothesis and aligning them (`alignment`)."""
 
-    def __init__(self, speeds: tuple[float, ...] = DEFAULT_SPEEDS, scan: tuple[float, ...] = SCAN_SPEEDS) -> None:
+    def __init__(
+        self,
+        speeds: tuple[float, ...] = DEFAULT_SPEEDS,
+        scan: tuple[float, ...] = SCAN_SPEEDS,
+        *,
+        tempo: tuple[float, ...] | None = None,
+        pitch: tuple[float, ...] | None = None,
+    ) -> None:
+        """`speeds`: resampling speeds searched in full; `scan`: resampling speeds the scan tries; `tempo`, `pitch`:
+        tempo-only and pitch-only factors it tries too (None: TEMPO_SCAN, PITCH_SCAN, or none when `scan` is empty,
+        so that `scan=()` still turns every scan off)."""
         self.speeds = speeds
         self.scan = scan
+        self.tempo = (TEMPO_SCAN if scan else ()) if tempo is None else tempo
+        self.pitch = (PITCH_SCAN if scan else ()) if pitch is None else pitch
+
+    def _hypotheses(self) -> list[tuple[str, float]]:
+        """(family, factor) of every scan hypothesis, the full searches' own left out."""
+        full = {scale_of(SPEED, s) for s in self.speeds}
+        out = [(SPEED, s) for s in self.scan if s not in self.speeds]
+        out += [(TEMPO, s) for s in self.tempo] + [(PITCH, s) for s in self.pitch]
+        return [(f, s) for f, s in out if scale_of(f, s) not in full]
 
     @abstractmethod
     def _hits(
@@ -109,81 +167,137 @@ class AudioIndexBase(ModalityIndex[AudioFingerprint]):
     @abstractmethod
     def _durations(self, item_ids: np.ndarray) -> dict[int, float]: ...
 
+    @abstractmethod
+    def _library_seconds(self) -> float:
+        """Total duration of the items held: the number of offsets a chance alignment could fall on."""
+
     def add_many(self, items: list[tuple[int, AudioFingerprint]]) -> None:
         for item_id, fp in items:
             self.add(item_id, fp)
 
     def search(self, query: AudioFingerprint, *, max_items: int = 20) -> list[ItemMatch]:
         candidates: list[Candidate] = []
-        found: list[tuple[int, float]] = []  # (item, speed) the full searches found
+        found: list[tuple[int, Scale]] = []  # (item, scale) the full searches found
         for speed in self.speeds:
-            full = self._search_at(query, speed)
+            full = self._search_at(query, scale_of(SPEED, speed))
             candidates += full
-            found += [(c.item_id, speed) for c in full]
-        for item_id, speed in self._scan(query):
-            if not any(it == item_id and abs(speed - s) < FULL_REACH for it, s in found):
-                candidates += self._verify(query, item_id, speed)
-        return resolve(candidates, max_items)
+            found += [(c.item_id, scale_of(SPEED, speed)) for c in full]
+        shortest = min(MIN_SECONDS, SHORT_SHARE * query.duration)
+        for item_id, family, factor, seconds in self._scan(query):
+            scale = scale_of(family, factor)
+            spans = [
+                (c.segment.input_start, c.segment.input_end)
+                for c in candidates
+                if c.item_id == item_id and c.segment.input_duration >= shortest  # a find, not a fragment
+            ]
+            inside = sum(int(((seconds >= a) & (seconds <= b)).sum()) for a, b in spans)
+            if inside >= EXPLAINED * seconds.size:
+                continue  # the window's hits lie in what a full search already aligned: a neighbouring hypothesis
+            if not any(it == item_id and _near(scale, s, FULL_REACH) for it, s in found):
+                # A full search's find nearby competes too, on equal terms (probed lookups find more matches: a
+                # few % off, they can outnumber a plain search's at the right scale).
+                rivals = [s for it, s in found if it == item_id and _near(scale, s, SAME_COPY)]
+                candidates += self._verify(query, item_id, family, factor, rivals)
+        return resolve(candidates, max_items, query.duration)
 
-    def _verify(self, query: AudioFingerprint, item_id: int, speed: float) -> list[Candidate]:
-        """Segments of `item_id` at the speed near `speed` that aligns the most matches."""
+    def _verify(
+        self, query: AudioFingerprint, item_id: int, family: str, factor: float, rivals: list[Scale] | None = None
+    ) -> list[Candidate]:
+        """Segments of `item_id` under the hypothesis near (`family`, `factor`), or one of `rivals`, that aligns
+        the most matches."""
         items = np.array([item_id], np.int64)
+        step = VERIFY_STEP * STEPS[family] / SCAN_STEP
         best: list[Candidate] = []
         most = 0
-        for k in sorted(range(-VERIFY_REACH, VERIFY_REACH + 1), key=abs):  # ties: the nearest to `speed`
-            segments = self._search_at(query, round(speed * (1.0 + k * VERIFY_STEP), 5), items)
+        near = sorted(range(-VERIFY_REACH, VERIFY_REACH + 1), key=abs)  # ties: the nearest to `factor`
+        steps = [round(factor * (1.0 + k * step), 5) for k in near]
+        best_factor = None
+        for k, scale in enumerate([*(rivals or []), *(scale_of(family, f) for f in steps)]):
+            segments = self._search_at(query, scale, items)
             matches = sum(c.matches for c in segments)
             if matches > most:
                 best, most = segments, matches
+                best_factor = steps[k - len(rivals or [])] if k >= len(rivals or []) else None
+        if best_factor is not None:  # then half a step each side of the best
+            for f in (best_factor * (1.0 - step / 2), best_factor * (1.0 + step / 2)):
+                segments = self._search_at(query, scale_of(family, round(f, 5)), items)
+                matches = sum(c.matches for c in segments)
+                if matches > most:
+                    best, most = segments, matches
         return best
 
-    def _search_at(self, query: AudioFingerprint, speed: float, items: np.ndarray | None = None) -> list[Candidate]:
-        """Search under one playback-speed hypothesis: in full, or (verification) in `items` with dt probes."""
-        hashes, times = query.landmarks_at_speed(speed)
+    def _search_at(self, query: AudioFingerprint, scale: Scale, items: np.ndarray | None = None) -> list[Candidate]:
+        """Search under one (time, frequency) scale hypothesis: in full, or (verification) in `items` with dt
+        probes."""
+        hashes, times = query.landmarks_at(*scale)
         if hashes.size == 0:
             return []
         if items is None:
             q_idx, item, rel = self._hits(hashes, times)
+            if q_idx.size == 0:
+                return []
+            counts = self._counts(hashes).astype(np.float64)
         else:
             probes, owner = _dt_probes(hashes)
             q_idx, item, rel = self._hits(probes, times[owner], items=items)
             q_idx = owner[q_idx]
-        if q_idx.size == 0:
-            return []
+            if q_idx.size == 0:
+                return []
+        # Chance hits of each landmark in one (item, offset +-OFFSET_TOL) bin, and the bins a search tries: every
+        # offset of the library under every hypothesis (the full ones, the scan's, a verification's).
+        library = max(self._library_seconds() / FRAME_SECONDS, 1.0)
+        bins = library / (2 * OFFSET_TOL + 1)
+        hypotheses = len(self.speeds) + len(self._hypotheses()) + 2 * VERIFY_REACH + 1
+        if items is not None:
+            # A verification sees every hit in its item: how often each landmark's probes occur there, over the
+            # item's own offsets, is the item's chance rate (no library-wide count needed).
+            counts = np.bincount(q_idx, minlength=hashes.size).astype(np.float64)
+            own = max(sum(self._durations(items).values()) / FRAME_SECONDS, 1.0)
+            counts *= library / own
         ends = times.astype(np.int64) + (hashes & _DT_MASK)
         strict = items is not None  # probes triple the chance matches
         ql = QueryLandmarks(
             times=times,
             ends=ends,
             duration=query.duration,
-            speed=speed,
+            speed=scale[0],
             min_matches=PROBED_MIN_MATCHES if strict else MIN_MATCHES,
             min_ratio=PROBED_MIN_RATIO if strict else MIN_RATIO,
+            chance=counts / bins,
+            trials=bins * hypotheses,
         )
-        return candidates_from_hits(ql, q_idx, item, rel, self._durations(np.unique(item)))
+        found = candidates_from_hits(ql, q_idx, item, rel, self._durations(np.unique(item)))
+        # A full search's segments of one line are joined before they compete (a copy cut in two by a few dropped
+        # packets is one candidate); a verification's are not: its probed lookups would inflate a slightly wrong
+        # speed's joined total past the right one's.
+        return found if strict else join_alignments(found)
 
     # --- speed scan -------------------------------------------------------------------------------------
 
-    def _scan(self, query: AudioFingerprint) -> list[tuple[int, float]]:
-        """(item, refined speed) the cheap scan sees copied, best first."""
-        grid = [s for s in self.scan if s not in self.speeds]  # the full searches looked there already
+    def _scan(self, query: AudioFingerprint) -> list[tuple[int, str, float, np.ndarray]]:
+        """(item, family, refined factor, query seconds of the window's hits) the cheap scan sees copied, best
+        first."""
+        grid = self._hypotheses()
         if not grid:
             return []
-        per_speed = [query.landmarks_at_speed(s) for s in grid]
-        sizes = np.array([h.size for h, _ in per_speed], np.int64)
+        per_scale = landmarks_many(query.peak_t, query.peak_f, [scale_of(f, s) for f, s in grid])
+        sizes = np.array([h.size for h, _ in per_scale], np.int64)
         if not sizes.any():
             return []
-        hashes = np.concatenate([h for h, _ in per_speed])
-        times = np.concatenate([t for _, t in per_speed]).astype(np.int64)
+        hashes = np.concatenate([h for h, _ in per_scale])
+        times = np.concatenate([t for _, t in per_scale]).astype(np.int64)
         groups = np.repeat(np.arange(len(grid), dtype=np.int64), sizes)
-        keep = _rarest(self._counts(hashes), groups, SCAN_BUDGET * sizes)
+        # Tempo hypotheses keep the frequencies, so their landmarks are as common as the plain ones (a resampling's or
+        # a pitch shift's move to other hash values, most of them rarer): a smaller budget buys them as many votes.
+        budget = np.array([TEMPO_BUDGET if f == TEMPO else SCAN_BUDGET for f, _ in grid], np.int64)
+        keep = _rarest(self._counts(hashes), groups, budget * sizes)
         hashes, times, groups = hashes[keep], times[keep], groups[keep]
         q_idx, item, rel = self._hits(hashes, times, groups, min_votes=SCAN_MIN_VOTES, radius=SCAN_RADIUS)
         if q_idx.size < SCAN_MIN_VOTES:
             return []
 
         # Canonical order (the indexes return hits in different orders), then each hit's window score: the
-        # hits of its scan speed and item within +-SCAN_RADIUS of its offset.
+        # hits of its scan hypothesis and item within +-SCAN_RADIUS of its offset.
         q_idx, item, rel = q_idx.astype(np.int64), item.astype(np.int64), rel.astype(np.int64)
         group = groups[q_idx]
         order = np.lexsort((q_idx, rel, item, group))
@@ -196,22 +310,36 @@ class AudioIndexBase(ModalityIndex[AudioFingerprint]):
         hi = np.searchsorted(key, key + SCAN_RADIUS, "right")
         score = hi - lo
 
-        # The best window of each (scan speed, item), then the best of those first.
+        # The best window of each (scan hypothesis, item), then the best of those first.
         best = np.lexsort((np.arange(score.size), -score, run))
         best = best[np.r_[True, run[best][1:] != run[best][:-1]]]
         best = best[score[best] >= SCAN_MIN_VOTES]
         best = best[np.lexsort((item[best], group[best], -score[best]))][:SCAN_CANDIDATES]
 
-        picked: list[tuple[int, float, int]] = []  # (item, refined speed, votes)
+        picked: list[tuple[int, str, float, int, np.ndarray]] = []  # (item, family, refined factor, votes, seconds)
         for b in best.tolist():
-            it, s, votes = int(item[b]), grid[int(group[b])], int(score[b])
-            if any(pi == it and (abs(ps - s) < SAME_COPY or votes * ECHO < pv) for pi, ps, pv in picked):
+            it, votes = int(item[b]), int(score[b])
+            family, s = grid[int(group[b])]
+            if family != SPEED and votes < WARP_MIN_VOTES:
+                continue
+            scale = scale_of(family, s)
+            if any(
+                pi == it and (_near(scale, scale_of(pf, ps), SAME_COPY) or votes * ECHO < pv)
+                for pi, pf, ps, pv, _ in picked
+            ):
                 continue
             window = slice(int(lo[b]), int(hi[b]))
-            picked.append((it, _refine(s, times[q_idx[window]], rel[window]), votes))
+            if family != PITCH:  # a time-scale error is a slope of offsets; a pitch error is not
+                s = _refine(s, times[q_idx[window]], rel[window], STEPS[family])
+            seconds = times[q_idx[window]] * FRAME_SECONDS / scale[0]
+            picked.append((it, family, s, votes, seconds))
             if len(picked) == SCAN_MAX_ITEMS:
                 break
-        return [(it, speed) for it, speed, _ in picked]
+        return [(it, family, s, seconds) for it, family, s, _, seconds in picked]
+
+
+def _near(a: Scale, b: Scale, reach: float) -> bool:
+    return abs(a[0] - b[0]) < reach and abs(a[1] - b[1]) < reach
 
 
 def _dt_probes(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -240,7 +368,7 @@ def _rarest(counts: np.ndarray, groups: np.ndarray, budgets: np.ndarray) -> np.n
     return keep
 
 
-def _refine(speed: float, t: np.ndarray, rel: np.ndarray) -> float:
+def _refine(speed: float, t: np.ndarray, rel: np.ndarray, step: float = SCAN_STEP) -> float:
     """`speed` corrected by the slope of offset against query time among one window's hits.
 
     Under hypothesis s a copy at speed s' puts its hits on rel = a + (s'/s - 1) t (t: query frames at s). Least
@@ -264,6 +392,6 @@ def _refine(speed: float, t: np.ndarray, rel: np.ndarray) -> float:
             break
         x, y = x[near], y[near]
     se = float(np.sqrt((resid**2).sum() / max(resid.size - 2, 1) / sxx))
-    if se > _FIT_SE or abs(slope) > 1.5 * SCAN_STEP:  # a window sees a copy up to about a step away
+    if se > _FIT_SE or abs(slope) > 1.5 * step:  # a window sees a copy up to about a step away
         return speed
     return round(speed * (1.0 + slope), 4)

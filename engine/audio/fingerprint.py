@@ -55,9 +55,14 @@ class AudioFingerprint(Fingerprint):
 
     def landmarks_at_speed(self, factor: float) -> tuple[np.ndarray, np.ndarray]:
         """Landmarks as they would be if this audio were played `factor` times slower (original speed)."""
-        if factor == 1.0:
+        return self.landmarks_at(factor, 1.0 / factor)
+
+    def landmarks_at(self, time_scale: float, freq_scale: float) -> tuple[np.ndarray, np.ndarray]:
+        """Landmarks of the peaks with times multiplied by `time_scale` and frequencies by `freq_scale` (a tempo
+        or a pitch change undone on its own, or both: a resampling)."""
+        if time_scale == 1.0 and freq_scale == 1.0:
             return self._landmarks()
-        return landmarks(self.peak_t, self.peak_f, time_scale=factor, freq_scale=1.0 / factor)
+        return landmarks(self.peak_t, self.peak_f, time_scale=time_scale, freq_scale=freq_scale)
 
     def __len__(self) -> int:
         return int(self.hashes.size)

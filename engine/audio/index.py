@@ -24,6 +24,7 @@ rebuilt from the same items after a restart answers exactly like the live one.
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import dataclass
 
@@ -463,6 +464,9 @@ class AudioIndex(AudioIndexBase):
 
     def _durations(self, item_ids: np.ndarray) -> dict[int, float]:
         return {int(i): float(self._duration_cap[self._slot_of[int(i)]]) for i in item_ids}
+
+    def _library_seconds(self) -> float:
+        return math.fsum(self._duration_cap[: self._n_slots][self._slot_alive].tolist())  # exact: any order agrees
 
     # --- bookkeeping ------------------------------------------------------------------------------------
 

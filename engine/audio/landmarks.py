@@ -215,3 +215,58 @@ def landmarks(
     at = np.rint(tc[ai]).astype(np.int64)
     order = np.argsort(at, kind="stable")
     return h[order].astype(np.uint32), at[order].astype(np.uint32)
+
+
+def landmarks_many(
+    t_sub: np.ndarray, f_sub: np.ndarray, scales: list[tuple[float, float]]
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """`landmarks` under many (time_scale, freq_scale) hypotheses at once (the speed scan's dozens).
+
+    Scaling keeps the peaks' time order, so the candidate pairs (anchor, k-th next peak) are enumerated once, for
+    the widest time scale, and each hypothesis only re-rounds their dt and frequencies and keeps each anchor's
+    first FANOUT valid targets: the pairs `landmarks` would take, in its order, but for rounding ties (a dt of
+    exactly x.5 computed another way; two peaks of one time that round to one frequency bin).
+    """
+    n = t_sub.size
+    empty = np.zeros(0, np.uint32), np.zeros(0, np.uint32)
+    if n < 2 or not scales:
+        return [empty for _ in scales]
+    order = np.lexsort((f_sub, t_sub))
+    t = t_sub[order].astype(np.float64) / SUB
+    f = f_sub[order].astype(np.float64) / SUB
+    widest = max(ts for ts, _ in scales)
+    ais: list[np.ndarray] = []
+    tis: list[np.ndarray] = []
+    for k in range(1, n):
+        near = np.flatnonzero((t[k:] - t[:-k]) * widest < DT_MAX + 0.5)
+        if not near.size:
+            break
+        ais.append(near)
+        tis.append(near + k)
+    ai, ti = np.concatenate(ais), np.concatenate(tis)  # by k, then anchor: the order `landmarks` emits them in
+    pair = np.lexsort((ti, ai))  # by anchor, then k: the order `landmarks` takes them in
+    ai, ti = ai[pair], ti[pair]
+    first = np.r_[True, ai[1:] != ai[:-1]]
+    group_start = np.flatnonzero(first)
+    group = np.cumsum(first) - 1
+    raw_dt = t[ti] - t[ai]
+    out: list[tuple[np.ndarray, np.ndarray]] = []
+    for ts, fs in scales:
+        fb = np.rint(f * fs).astype(np.int64)
+        dt = np.rint(raw_dt * ts).astype(np.int64)
+        df = fb[ti] - fb[ai]
+        ok = (dt >= 1) & (dt <= DT_MAX) & (np.abs(df) <= DF_MAX)
+        taken = np.cumsum(ok)
+        before = (taken - ok)[group_start][group]  # valid pairs of earlier anchors
+        ok &= taken - before <= FANOUT
+        f1 = fb[ai] - HASH_F_LO
+        ok &= (f1 >= 0) & (f1 < (1 << F1_BITS))  # scaled peaks may leave the band
+        if not ok.any():
+            out.append(empty)
+            continue
+        keep = np.flatnonzero(ok)[np.argsort(pair[ok])]  # back to the emission order
+        h = join_hash(f1[keep], df[keep] + DF_MAX, dt[keep])
+        at = np.rint(t[ai[keep]] * ts).astype(np.int64)
+        by_time = np.argsort(at, kind="stable")
+        out.append((h[by_time].astype(np.uint32), at[by_time].astype(np.uint32)))
+    return out

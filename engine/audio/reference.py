@@ -6,6 +6,8 @@ It returns every hit (no pre-filter) and counts postings from scratch: what `Aud
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .alignment import MIN_VOTES, OFFSET_TOL
@@ -36,6 +38,9 @@ class ReferenceAudioIndex(AudioIndexBase):
 
     def _durations(self, item_ids: np.ndarray) -> dict[int, float]:
         return {int(i): self._items[int(i)][2] for i in item_ids}
+
+    def _library_seconds(self) -> float:
+        return math.fsum(d for _, _, d in self._items.values())  # exact: the fast index's sum agrees
 
     def _counts(self, hashes: np.ndarray) -> np.ndarray:
         every = [h for h, _, _ in self._items.values()]

@@ -67,5 +67,12 @@ def test_headline_figures_have_a_command_and_agree_with_the_full_tables() -> Non
     quoted |= set(re.findall(r"(?<![\d.])(\d{3}) with the limit lifted", README))
     assert quoted <= table_rates, quoted
     assert "1,100" not in README + BENCHMARKS
-    for figure in ("102/108", "80/80", "68/68", "2.14 s", "934"):
+    for figure in ("108/108", "80/80", "68/68", "122/135", "90/90", "124/128", "2.14 s", "934"):
         assert figure in headline and figure in BENCHMARKS, figure
+
+
+def test_ci_runs_the_readme_test_command_verbatim() -> None:
+    two = README[README.index("## The two commands") :]
+    blocks = re.findall(r"```bash\n(.*?)\n```", two, flags=re.S)
+    test_command = next(block for block in blocks if "pytest" in block)
+    assert test_command in (ROOT / ".ci" / "run").read_text(encoding="utf-8")

@@ -32,7 +32,7 @@ def test_fast_and_reference_indexes_agree_on_real_queries(
     lib = audio_library.audio
     queries = {
         "agree_noisy": synth.add_noise(synth.excerpt(lib[205], SR, 6.0, 5.0), 10.0, seed=1),
-        "agree_two": synth.concat(synth.excerpt(lib[42], SR, 1.0, 4.0), synth.excerpt(lib[17], SR, 12.0, 4.0)),
+        "agree_two": synth.concat(synth.excerpt(lib[42], SR, 1.0, 6.0), synth.excerpt(lib[17], SR, 12.0, 6.0)),
         "agree_bp": synth.band_pass(synth.excerpt(lib[9001], SR, 14.0, 5.0), SR),
         "agree_unrelated": unrelated_music(3, 8.0),
     }
