@@ -1,10 +1,16 @@
 """Fingerprint libraries on disk: what MPS keeps behind `CreateFpShotDB`, `ListFpShotFiles` and the delete jobs.
 
 One SQLite database in WAL mode (`<data_dir>/fpscreen.db`) holds library metadata, items and each item's
-fingerprint blobs, one per modality. Searchable indexes live in memory only: built from the blobs the first time
-a library is searched, then kept current by this process's own writes. Every library has a `generation` bumped
-on each change, so another process writing the same database (the CLI beside a running server) is noticed and
-the in-memory index catches up by item id, without a rebuild.
+fingerprint blobs, one per modality. Searchable indexes live in memory, kept current by this process's own
+writes. Every library has a `generation` bumped on each change, so another process writing the same database (the
+CLI beside a running server) is noticed and the in-memory index catches up by item id, without a rebuild.
+
+An index that can persist itself (`PersistentIndex`: video) is also kept on disk under
+`<data_dir>/indexes/<FpDBId>/<modality>/` and memory-mapped from there at the first search after a start, so a
+large library answers at once instead of being rebuilt from its blobs. The blobs stay the truth: the loaded index
+reports which item ids it holds, and the same catch-up by item id adds what it lacks (items stored since its last
+save, which happens after every search that changed it) and drops what was deleted. Indexes without persistence
+are built from the blobs on first use, as before.
 
 Thread safety: every thread gets its own SQLite connection; writes are `BEGIN IMMEDIATE` transactions; each
 library has a re-entrant lock that guards its indexes and lets a job make "search, then store" atomic.
@@ -13,6 +19,7 @@ library has a re-entrant lock that guards its indexes and lets a job make "searc
 from __future__ import annotations
 
 import logging
+import shutil
 import sqlite3
 import threading
 import uuid
@@ -21,6 +28,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 from engine.core import Fingerprint, ItemMatch, ModalityIndex
 from engine.errors import EngineError, LibraryError
@@ -31,6 +39,7 @@ from shared.sqlite import SqliteDatabase
 log = logging.getLogger(__name__)
 
 DB_FILE = "fpscreen.db"
+INDEX_DIR = "indexes"
 SCHEMA_VERSION = "1"
 
 _SCHEMA = """
@@ -138,6 +147,19 @@ class ItemInfo:
     store_time: str
     input_file: str | None
     duration: float
+
+
+@runtime_checkable
+class PersistentIndex(Protocol):
+    """An index that keeps itself in a directory (see the module docstring)."""
+
+    def attach(self, directory: Path) -> set[int]:
+        """Load what `directory` holds (an empty index), persist there from now on; the item ids loaded."""
+        ...
+
+    def save(self) -> None:
+        """Write the changes since the last save (a no-op when nothing changed)."""
+        ...
 
 
 @dataclass(slots=True)
@@ -296,9 +318,15 @@ class LibraryStore:
         return int(row[0]), int(row[1])
 
     def _drop_indexes(self, fp_db_id: str) -> None:
+        """Forget the library's indexes, in memory and on disk (the next search rebuilds them from the blobs)."""
         with self._guard:
             for key in [key for key in self._indexes if key[0] == fp_db_id]:
                 del self._indexes[key]
+        shutil.rmtree(self.data_dir / INDEX_DIR / fp_db_id, ignore_errors=True)
+
+    def index_dir(self, fp_db_id: str, modality: str) -> Path:
+        """Where a persistent index of the library's `modality` lives."""
+        return self.data_dir / INDEX_DIR / fp_db_id / modality
 
     # ------------------------------------------------------------------------------------------ items
 
@@ -455,6 +483,9 @@ class LibraryStore:
                 return live.index
             if live is None:
                 live = _LiveIndex(get_modality(modality).new_index())
+                if isinstance(live.index, PersistentIndex):
+                    # Loaded as it was last saved; the catch-up below adds and drops what changed since.
+                    live.item_ids = live.index.attach(self.index_dir(fp_db_id, modality))
             ids = {
                 int(row[0])
                 for row in db.execute(
@@ -490,6 +521,8 @@ class LibraryStore:
             live.generation = generation
         if found:
             self._quarantine(fp_db_id, modality, found)
+        if isinstance(live.index, PersistentIndex):
+            live.index.save()
         with self._guard:
             self._indexes[(fp_db_id, modality)] = live
         return live.index
@@ -539,10 +572,8 @@ class LibraryStore:
     def check_library(self, fp_db_id: str) -> list[DamagedItem]:
         """Load every fingerprint of the library (as a search would) and return what is damaged."""
         library = self.get_library(fp_db_id)
-        with self._guard:
-            for key in [key for key in self._indexes if key[0] == fp_db_id]:
-                del self._indexes[key]  # a fresh load checks every blob, not only the new ones
         with self.library_lock(fp_db_id):
+            self._drop_indexes(fp_db_id)  # a fresh load checks every blob, not only the new ones
             for modality in modality_names(library.model_id):
                 self._synced_index(fp_db_id, modality)
         return self.damaged_items(fp_db_id)
@@ -554,6 +585,8 @@ class LibraryStore:
         with self.library_lock(fp_db_id):
             index = self._synced_index(fp_db_id, modality)
             matches = index.search(fingerprint, max_items=max_items)
+            if isinstance(index, PersistentIndex):
+                index.save()  # what this process stored since the last search (the search made it a block)
         if not matches:
             return []
         ids = [m.item_id for m in matches]

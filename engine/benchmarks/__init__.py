@@ -51,6 +51,9 @@ class Profile:
     peer_videos: tuple[str, ...]  # labels vPDQ hashes
     memory_audio_hours: tuple[float, ...] = (1.0, 4.0)  # long audio fingerprinted for peak memory
     memory_text_mb: float = 200.0
+    # Audio's index is built in memory at each size (~0.45 GiB and minutes of build per 1,000 h): larger sizes
+    # are video's alone.
+    scale_audio_max_hours: float = 1000.0
 
 
 FULL = Profile(
@@ -66,7 +69,7 @@ FULL = Profile(
     audio_seconds=60.0,
     audio_formats=(".mp3", ".m4a", ".flac"),
     text_chars=3_000_000,
-    scale_hours=(10.0, 100.0, 1000.0),
+    scale_hours=(10.0, 100.0, 1000.0, 10000.0),
     scale_modalities=("video", "audio"),
     scale_queries=3,
     scale_query_seconds=60.0,

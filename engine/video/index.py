@@ -19,14 +19,24 @@ blocks are rebuilt when too much of them is dead. `add_many` builds one block fo
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import fcntl
+import json
+import logging
+import os
+import shutil
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from engine.core import ItemMatch, ModalityIndex
 from engine.video.fingerprint import VideoFingerprint
 from engine.video.matching import MATCH_BITS, RefFrames, match_item, rank
+
+log = logging.getLogger(__name__)
 
 CHUNKS = 4
 CHUNK_BITS = 16
@@ -51,15 +61,18 @@ class _Block:
     bounds: np.ndarray  # (k + 1,) int64: item i owns frames bounds[i]:bounds[i + 1]
     durations: np.ndarray  # (k,) float64
     steps: np.ndarray  # (k,) float32
-    alive: np.ndarray  # (k,) bool
+    alive: np.ndarray  # (k,) bool, always in memory (a persisted block keeps its dead ids in the manifest)
     codes: np.ndarray  # (N,) uint64
     times: np.ndarray  # (N,) float32
-    owner: np.ndarray  # (N,) int32: row of the item owning each frame
-    order: list[np.ndarray]  # per chunk: (N,) int32 frame numbers sorted by chunk value
-    starts: list[np.ndarray]  # per chunk: (65537,) int64 bucket offsets into `order`
-    # per chunk: `codes[order]`. Checking a bucket's full hashes then reads memory in sequence instead of jumping
-    # around the library: 8 bytes a frame per chunk buy most of the search time back.
-    sorted_codes: list[np.ndarray]
+    # (CHUNKS, N) int32: per chunk, frame numbers sorted by chunk value. 28 bytes a frame in all (hash, time,
+    # 4 table entries): what a library holds, in memory or mapped from disk.
+    order: np.ndarray
+    starts: np.ndarray  # (CHUNKS, 65537) int32: bucket offsets into `order`
+    # (CHUNKS, N) uint32: per chunk, the next two chunks of each hash in `order`'s order. A bucket's hashes are
+    # screened on these 32 bits read in sequence (chance frames rarely come within MATCH_BITS of 32 bits), so
+    # only ~1 in 10 needs its full hash fetched from `codes` at random.
+    screen: np.ndarray
+    name: str | None = None  # its directory once persisted
 
     @property
     def frames(self) -> int:
@@ -72,8 +85,12 @@ class _Block:
 
     def nbytes(self) -> int:
         arrays = [self.item_ids, self.bounds, self.durations, self.steps, self.alive, self.codes, self.times,
-                  self.owner, *self.order, *self.starts, *self.sorted_codes]  # fmt: skip
+                  self.order, self.starts, self.screen]  # fmt: skip
         return sum(a.nbytes for a in arrays)
+
+    def owner(self, frames: np.ndarray) -> np.ndarray:
+        """Row of the item owning each frame number (frames of one item are contiguous)."""
+        return np.searchsorted(self.bounds, frames, "right") - 1
 
     def ref(self, row: int, windows: list[tuple[float, float]]) -> RefFrames:
         """The item's frames within the (sorted, disjoint) time `windows`."""
@@ -83,19 +100,26 @@ class _Block:
             np.arange(np.searchsorted(times, t0, "left"), np.searchsorted(times, t1, "right")) for t0, t1 in windows
         ]
         pick = np.concatenate(parts) if parts else np.empty(0, np.int64)
-        return RefFrames(times[pick], self.codes[lo + pick], float(self.durations[row]), float(self.steps[row]))
+        return RefFrames(np.asarray(times[pick]), np.asarray(self.codes[lo + pick]), float(self.durations[row]),
+                         float(self.steps[row]))  # fmt: skip
+
+
+_BIG = ("codes", "times", "order", "screen")  # mapped from disk, never read in whole
+_SMALL = ("item_ids", "bounds", "durations", "steps", "starts")
 
 
 def _build(item_ids: list[int], times: list[np.ndarray], codes: list[np.ndarray], durations: list[float],
            steps: list[float]) -> _Block:  # fmt: skip
     sizes = np.array([len(t) for t in times], dtype=np.int64)
     all_codes = np.concatenate(codes) if codes else np.empty(0, np.uint64)
-    order, starts, sorted_codes = [], [], []
+    order = np.empty((CHUNKS, len(all_codes)), dtype=np.int32)
+    starts = np.empty((CHUNKS, _BUCKETS + 1), dtype=np.int32)
+    screen = np.empty((CHUNKS, len(all_codes)), dtype=np.uint32)
     for c in range(CHUNKS):
         keys = ((all_codes >> np.uint64(c * CHUNK_BITS)) & _MASK).astype(np.uint16)
-        order.append(np.argsort(keys, kind="stable").astype(np.int32))
-        starts.append(np.r_[0, np.cumsum(np.bincount(keys, minlength=_BUCKETS))].astype(np.int64))
-        sorted_codes.append(all_codes[order[-1]])
+        order[c] = np.argsort(keys, kind="stable")
+        starts[c] = np.r_[0, np.cumsum(np.bincount(keys, minlength=_BUCKETS))]
+        screen[c] = _screen_bits(all_codes[order[c]], c)
     return _Block(
         item_ids=np.array(item_ids, dtype=np.int64),
         bounds=np.r_[0, np.cumsum(sizes)].astype(np.int64),
@@ -104,22 +128,68 @@ def _build(item_ids: list[int], times: list[np.ndarray], codes: list[np.ndarray]
         alive=np.ones(len(item_ids), dtype=bool),
         codes=all_codes,
         times=np.concatenate(times).astype(np.float32) if times else np.empty(0, np.float32),
-        owner=np.repeat(np.arange(len(item_ids), dtype=np.int32), sizes),
         order=order,
         starts=starts,
-        sorted_codes=sorted_codes,
+        screen=screen,
     )
 
 
-def _ranges(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Concatenate the integer ranges [starts[i], ends[i]): (positions, index i of each position)."""
+def _screen_bits(codes: np.ndarray, chunk: int) -> np.ndarray:
+    """The 32 bits after chunk `chunk` (wrapping round): the hash rotated right by 16 (chunk + 1) bits."""
+    shift = np.uint64(CHUNK_BITS * (chunk + 1))
+    rotated = (codes >> shift) | (codes << (np.uint64(64) - shift)) if chunk + 1 < CHUNKS else codes
+    return (rotated & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+
+
+MANIFEST = "manifest.json"
+_FORMAT = 1
+
+
+def _write_array(path: Path, array: np.ndarray) -> None:
+    with path.open("wb") as f:
+        np.save(f, np.ascontiguousarray(array), allow_pickle=False)
+        f.flush()
+        os.fsync(f.fileno())  # the manifest names this block next: its bytes must be on disk first
+
+
+def _write_block(directory: Path, block: _Block) -> None:
+    """Write `block` as `directory/<name>/` (one .npy per array), atomically by renaming a finished directory."""
+    assert block.name is not None
+    tmp = directory / f"{block.name}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    for field in (*_BIG, *_SMALL):
+        _write_array(tmp / f"{field}.npy", getattr(block, field))
+    tmp.rename(directory / block.name)
+
+
+def _read_block(directory: Path, name: str, dead: list[int]) -> _Block:
+    arrays = {f: np.load(directory / name / f"{f}.npy", mmap_mode="r", allow_pickle=False) for f in _BIG}
+    arrays |= {f: np.load(directory / name / f"{f}.npy", allow_pickle=False) for f in _SMALL}
+    frames = len(arrays["codes"])
+    shapes_ok = (
+        arrays["order"].shape == arrays["screen"].shape == (CHUNKS, frames)
+        and len(arrays["times"]) == frames
+        and arrays["starts"].shape == (CHUNKS, _BUCKETS + 1)
+        and len(arrays["bounds"]) == len(arrays["item_ids"]) + 1
+        and int(arrays["bounds"][-1]) == frames
+    )
+    if not shapes_ok:
+        raise ValueError(f"block {name}: inconsistent array shapes")
+    alive = ~np.isin(arrays["item_ids"], np.array(dead, dtype=np.int64))
+    return _Block(alive=alive, name=name, **arrays)
+
+
+def _ranges(starts: np.ndarray, ends: np.ndarray, tags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Concatenate the integer ranges [starts[i], ends[i]): (positions, tags[i] of each position). int32 and few
+    passes: at 1,000 hours a 60 s query expands to millions of positions per chunk."""
     lengths = ends - starts
     total = int(lengths.sum())
     if total == 0:
-        return np.empty(0, np.int64), np.empty(0, np.int64)
-    which = np.repeat(np.arange(len(starts)), lengths)
-    offsets = np.arange(total) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    return starts[which] + offsets, which
+        return np.empty(0, np.int32), np.empty(0, tags.dtype)
+    # position = k + (starts[i] - first k of range i), k running over all positions
+    shift = (starts - (np.cumsum(lengths) - lengths)).astype(np.int32)
+    return np.arange(total, dtype=np.int32) + np.repeat(shift, lengths), np.repeat(tags, lengths)
 
 
 class VideoIndex(ModalityIndex[VideoFingerprint]):
@@ -128,6 +198,8 @@ class VideoIndex(ModalityIndex[VideoFingerprint]):
         self._where: dict[int, tuple[_Block, int]] = {}  # item id -> (block, row)
         self._pending: dict[int, VideoFingerprint] = {}
         self._max_bucket = max_bucket
+        self._directory: Path | None = None  # where `save` persists the blocks (see `attach`)
+        self._dirty = False  # blocks or dead items changed since the last save
 
     # -- maintenance ------------------------------------------------------------------------------------------
 
@@ -155,6 +227,7 @@ class VideoIndex(ModalityIndex[VideoFingerprint]):
         if placed is not None:
             block, row = placed
             block.alive[row] = False
+            self._dirty = True
 
     def flush(self) -> None:
         """Turn queued additions into a block and keep the block count low."""
@@ -171,6 +244,7 @@ class VideoIndex(ModalityIndex[VideoFingerprint]):
             self._merge(merge)
 
     def _install(self, block: _Block) -> None:
+        self._dirty = True
         self._blocks.append(block)
         for row, item_id in enumerate(block.item_ids.tolist()):
             self._where[item_id] = (block, row)
@@ -186,8 +260,92 @@ class VideoIndex(ModalityIndex[VideoFingerprint]):
                 durations.append(float(block.durations[row]))
                 steps.append(float(block.steps[row]))
         self._blocks = [b for b in self._blocks if all(b is not m for m in blocks)]
+        self._dirty = True
         if ids:
             self._install(_build(ids, times, codes, durations, steps))
+
+    # -- persistence ------------------------------------------------------------------------------------------
+
+    @contextmanager
+    def _locked(self, directory: Path) -> Iterator[None]:
+        """Serialise savers and loaders of one directory across processes (a server and the CLI beside it)."""
+        directory.mkdir(parents=True, exist_ok=True)
+        with (directory / ".lock").open("a+b") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def attach(self, directory: Path | str) -> set[int]:
+        """Load the blocks persisted in `directory` (memory-mapped: nothing is rebuilt or read in whole), and make
+        `save` write there. Returns the item ids loaded. Call on an empty index.
+
+        The directory is a cache of what the caller also keeps elsewhere (the library's fingerprint blobs): one
+        that does not load is logged and ignored, and the caller adds what the index then lacks.
+        """
+        if len(self):
+            raise ValueError("attach() needs an empty index")
+        directory = Path(directory)
+        self._directory = directory
+        with self._locked(directory):
+            manifest = directory / MANIFEST
+            if not manifest.exists():
+                return set()
+            try:
+                listing = json.loads(manifest.read_text())
+                if listing.get("format") != _FORMAT:
+                    raise ValueError(f"format {listing.get('format')!r}, not {_FORMAT}")
+                blocks = [_read_block(directory, entry["name"], entry["dead"]) for entry in listing["blocks"]]
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                log.warning("video index in %s not loaded (%s): rebuilding it", directory, exc)
+                return set()
+        self._blocks = blocks
+        for block in blocks:  # an id dead in one block may live in another (re-added): only live rows count
+            for row in np.flatnonzero(block.alive):
+                self._where[int(block.item_ids[row])] = (block, int(row))
+        self._dirty = False
+        return set(self._where)
+
+    def save(self) -> None:
+        """Persist the index into the attached directory, if it changed: queued items become a block, new blocks
+        are written (blocks are immutable: an existing one is never rewritten), then the manifest naming the
+        blocks and their dead items replaces the old one, and blocks it no longer names are deleted."""
+        if self._directory is None:
+            return
+        self.flush()
+        if not self._dirty:
+            return
+        directory = self._directory
+        with self._locked(directory):
+            for block in self._blocks:
+                # A block another process's save deleted (its manifest did not name it) is still mapped here.
+                if block.name is None or not (directory / block.name).is_dir():
+                    block.name = block.name or uuid.uuid4().hex
+                    _write_block(directory, block)
+            listing = {
+                "format": _FORMAT,
+                "blocks": [
+                    {"name": b.name, "dead": b.item_ids[~b.alive].tolist(), "frames": b.frames} for b in self._blocks
+                ],
+            }
+            tmp = directory / f"{MANIFEST}.tmp"
+            with tmp.open("w") as f:
+                json.dump(listing, f)
+                f.flush()
+                os.fsync(f.fileno())
+            tmp.replace(directory / MANIFEST)
+            named = {b.name for b in self._blocks}
+            for path in directory.iterdir():
+                if path.is_dir() and path.name not in named:
+                    shutil.rmtree(path, ignore_errors=True)  # mapped elsewhere, its pages live on until unmapped
+        self._dirty = False
+
+    def disk_bytes(self) -> int:
+        """Bytes of the persisted blocks (0 when not attached)."""
+        if self._directory is None or not self._directory.exists():
+            return 0
+        return sum(f.stat().st_size for f in self._directory.rglob("*.npy"))
 
     def __len__(self) -> int:
         return len(self._where) + len(self._pending)
@@ -215,24 +373,30 @@ class VideoIndex(ModalityIndex[VideoFingerprint]):
         for c in range(CHUNKS):
             keys = ((flat >> np.uint64(c * CHUNK_BITS)) & _MASK).astype(np.int64)
             keys = (keys[:, None] ^ probes[None, :]).ravel()
-            lo, hi = block.starts[c][keys], block.starts[c][keys + 1]
+            lo, hi = block.starts[c][keys].astype(np.int64), block.starts[c][keys + 1].astype(np.int64)
             small = np.flatnonzero((hi - lo) <= self._max_bucket)
-            pos, which = _ranges(lo[small], hi[small])
-            lookup = small[which] // len(probes)  # which (frame, column) hash found it
+            # which (frame, column) hash found each position
+            pos, lookup = _ranges(lo[small], hi[small], (small // len(probes)).astype(np.int32))
             # Exact distance from the looking-up hash; windows that share a chunk find a frame several times,
             # and the vote below counts a query frame once.
-            dist = np.bitwise_count(flat[lookup] ^ block.sorted_codes[c][pos])
+            # Screen on 32 bits read in bucket order, then the exact distance of the few left.
+            keep = np.flatnonzero(
+                np.bitwise_count(_screen_bits(flat, c)[lookup] ^ block.screen[c][pos]) <= MATCH_BITS
+            )
+            frames, lookup = block.order[c][pos[keep]], lookup[keep]
+            dist = np.bitwise_count(flat[lookup] ^ block.codes[frames])
             near = dist <= MATCH_BITS
-            found_f.append(block.order[c][pos[near]])
+            found_f.append(frames[near])
             found_l.append(lookup[near])
             found_d.append(dist[near])
         f_idx = np.concatenate(found_f).astype(np.int64)
-        alive = block.alive[block.owner[f_idx]]
+        owners = block.owner(f_idx)
+        alive = block.alive[owners]
         q_idx = pick[np.concatenate(found_l)[alive]] // columns
         f_idx, dist = f_idx[alive], np.concatenate(found_d)[alive]
         if len(q_idx) == 0:
             return []
-        rows = block.owner[f_idx].astype(np.int64)
+        rows = owners[alive].astype(np.int64)
         offsets = block.times[f_idx].astype(np.float64) - query.times[q_idx]
         bins = np.floor(offsets / VOTE_BIN).astype(np.int64)
         base = int(bins.min())
