@@ -205,7 +205,11 @@ def test_upload_verdict_actions_review_page_and_dismissal(
 
 
 def _review_in_browser(browser: Any, base: str, job_id: str, tmp_path: Path) -> None:
-    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.common.exceptions import (
+        NoSuchElementException,
+        StaleElementReferenceException,
+        WebDriverException,
+    )
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.wait import WebDriverWait
@@ -217,16 +221,21 @@ def _review_in_browser(browser: Any, base: str, job_id: str, tmp_path: Path) -> 
     assert row.find_element(By.CSS_SELECTOR, ".badge").text == "block"
     link.click()
 
-    assert browser.find_element(By.ID, "upload-name").text == UPLOAD_KEY
+    # Navigation is asynchronous: an element read while the old document unloads is "not in the document"
+    # (a WebDriverException), so the new page is awaited, not assumed.
+    settling = (NoSuchElementException, StaleElementReferenceException, WebDriverException)
+    WebDriverWait(browser, 20, ignored_exceptions=settling).until(
+        lambda b: b.find_element(By.ID, "upload-name").text == UPLOAD_KEY
+    )
     assert browser.find_element(By.ID, "final-verdict").text == "block"
     lanes = [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".lane-label")]
     assert lanes == ["soundtrack", "pictures"]
     images = browser.find_elements(By.CSS_SELECTOR, ".pair img")
     assert len(images) == 4  # upload and library frames for each of the two aligned slices
-    loaded = browser.execute_script(
-        "return Array.from(document.querySelectorAll('.pair img')).map(i => i.complete && i.naturalWidth)"
+    script = "return Array.from(document.querySelectorAll('.pair img')).map(i => i.complete && i.naturalWidth)"
+    WebDriverWait(browser, 20, ignored_exceptions=settling).until(
+        lambda b: all(width and width > 0 for width in b.execute_script(script))
     )
-    assert all(width and width > 0 for width in loaded), loaded
     shot = tmp_path / "review-page.png"
     browser.save_screenshot(str(shot))
     assert shot.stat().st_size > 10_000
@@ -239,7 +248,7 @@ def _review_in_browser(browser: Any, base: str, job_id: str, tmp_path: Path) -> 
     browser.find_element(By.ID, "decide-dismiss").click()
     # The form posts and redirects to the detail page: wait for the old page to go, then for the new one.
     WebDriverWait(browser, 20).until(expected_conditions.staleness_of(before))
-    WebDriverWait(browser, 20, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(
+    WebDriverWait(browser, 20, ignored_exceptions=settling).until(
         lambda b: b.find_element(By.ID, "final-verdict").text == "allow"
     )
     assert "dismiss by ana" in browser.find_element(By.ID, "review-decision").text
