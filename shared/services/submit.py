@@ -222,30 +222,20 @@ class SubmitService:
         return target
 
     def _park_unconvertible(self, obj: UploadedObject, key: str, db: str, why: str) -> SubmitOutcome:
-        reason = f"subtitles not converted to ASR JSON: {why}"
-        body = json.dumps({"Bucket": obj.bucket, "Object": obj.key, "VersionTag": obj.version_tag}, ensure_ascii=False)
-        park(
-            self._store,
-            source=f"oss:{obj.bucket}",
-            body=body,
-            reason=reason,
-            now=self._clock(),
-            message_id=key,
-            attrs={"object_key": obj.key, "fp_db_id": db},
-        )
-        return SubmitOutcome(obj.key, db, "rejected", reason=reason)
+        body = {"Bucket": obj.bucket, "Object": obj.key, "VersionTag": obj.version_tag}
+        return self._park(obj, key, db, body, f"subtitles not converted to ASR JSON: {why}")
 
     def _park_unsubmittable(self, obj: UploadedObject, key: str, db: str, exc: ValidationError) -> SubmitOutcome:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        reason = f"cannot be submitted to MPS: {problems}"
-        body = json.dumps(
-            {"Bucket": obj.bucket, "Location": obj.location, "Object": obj.key, "VersionTag": obj.version_tag},
-            ensure_ascii=False,
-        )
+        body = {"Bucket": obj.bucket, "Location": obj.location, "Object": obj.key, "VersionTag": obj.version_tag}
+        return self._park(obj, key, db, body, f"cannot be submitted to MPS: {problems}")
+
+    def _park(self, obj: UploadedObject, key: str, db: str, body: dict[str, str], reason: str) -> SubmitOutcome:
+        """Set an object aside with its reason (shown by `fpscreen problems`), keyed by its claim: never retried."""
         park(
             self._store,
             source=f"oss:{obj.bucket}",
-            body=body,
+            body=json.dumps(body, ensure_ascii=False),
             reason=reason,
             now=self._clock(),
             message_id=key,
