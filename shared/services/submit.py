@@ -271,14 +271,7 @@ class SubmitService:
             log.warning("submit outcome unknown: reconciling", extra={"key": claim.key, "error": str(exc)})
             adopted = self._reconcile(request, since=prior.created_at if prior else since)
             if adopted is None:
-                raise MpsError(
-                    exc.code,
-                    f"{exc.message} (the submit may have reached MPS; its job is not listed yet)",
-                    http_status=exc.http_status,
-                    request_id=exc.request_id,
-                    retryable=True,
-                    maybe_accepted=True,
-                ) from exc
+                raise _outcome_unknown(exc, "the submit may have reached MPS; its job is not listed yet") from exc
             log.warning("adopting the job of a submit that timed out", extra={"job_id": adopted, "key": claim.key})
             self._save_queued(adopted, request, claim)
             return adopted
@@ -291,14 +284,7 @@ class SubmitService:
         try:
             return self._find_submitted(request, since=since)
         except MpsError as exc:
-            raise MpsError(
-                exc.code,
-                f"reconciling by UserData failed: {exc.message}",
-                http_status=exc.http_status,
-                request_id=exc.request_id,
-                retryable=True,
-                maybe_accepted=True,
-            ) from exc
+            raise _outcome_unknown(exc, "reconciling by UserData failed") from exc
 
     def _find_submitted(self, request: SubmitFpShotJobRequest, *, since: float) -> str | None:
         slack = 300.0  # clock skew between us and MPS
@@ -340,3 +326,15 @@ class SubmitService:
                 updated_at=now,
             )
         )
+
+
+def _outcome_unknown(exc: MpsError, why: str) -> MpsError:
+    """`exc` re-raised as retryable and possibly accepted: FC's retry must reconcile by UserData before anything."""
+    return MpsError(
+        exc.code,
+        f"{why}: {exc.message}",
+        http_status=exc.http_status,
+        request_id=exc.request_id,
+        retryable=True,
+        maybe_accepted=True,
+    )
