@@ -1,14 +1,22 @@
 """The fast video index: multi-index hashing over numpy arrays, then the same dense verification as the oracle.
 
 Search runs in two stages:
-1. Candidates. Every stored frame hash is split into four 16-bit chunks; each chunk has a table (frames sorted
-   by chunk value + bucket offsets, i.e. a CSR inverted list). A query frame hash, for each crop window and its
-   mirror, looks up its four chunks: any stored frame sharing one chunk exactly is fetched, and kept if its full
-   Hamming distance is within the match threshold. Kept pairs vote for (item, time offset) bins; an item whose
-   best bin gathers enough distinct query frames is a candidate. Cost grows with bucket sizes (library / 65536)
-   rather than the library, and huge buckets (frequent, uninformative hashes) are skipped like stop words.
-   Short queries (an image) have few frames to vote with, so they also probe chunk values one bit away. Long
-   queries look each crop window up on every few frames only (a copy's crop is the same throughout).
+1. Candidates. Each stored frame hash has four keys, one per table: key c is the `key_bits` bits that start at
+   bit 16c (wrapping round), so 16-bit keys are the four disjoint chunks and longer ones overlap the next chunk.
+   A table is the frames sorted by key + bucket offsets (a CSR inverted list). A query frame hash, for each crop
+   window and its mirror, looks up its four keys: any stored frame sharing one key exactly is fetched, and kept
+   if its full Hamming distance is within the match threshold. Kept pairs vote for (item, time offset) bins; an
+   item whose best bin gathers enough distinct query frames is a candidate. Huge buckets (frequent, uninformative
+   hashes) are skipped like stop words. Short queries (an image) have few frames to vote with, so they also probe
+   key values one bit away. Long queries look each crop window up on every few frames only (a copy's crop is the
+   same throughout).
+
+   Key length grows with the block (`key_bits_for`): 16 bits up to 2^16 x BUCKET_FRAMES frames, one more bit
+   each time the block doubles, so a bucket holds about BUCKET_FRAMES frames whatever the library's size and a
+   lookup costs the same at 10 h and 10,000 h. The rule trades a little recall per frame pair for that: a pair
+   d bits apart shares a given b-bit key with probability C(64 - b, d) / C(64, d) (16 -> 18 bits: x0.76 at d = 6,
+   x0.62 at d = 10), which the many frames of a long copy absorb; libraries below ~150 h (every block under the
+   threshold) keep 16-bit keys and exactly the earlier answers.
 2. Verification: `matching.match_item` on each candidate, restricted to the reference stretches its strong bins
    point at (plus margins), exactly as the brute-force index does on whole items.
 
@@ -39,9 +47,9 @@ from engine.video.matching import MATCH_BITS, RefFrames, match_item, rank
 log = logging.getLogger(__name__)
 
 CHUNKS = 4
-CHUNK_BITS = 16
-_BUCKETS = 1 << CHUNK_BITS
-_MASK = np.uint64(_BUCKETS - 1)
+CHUNK_BITS = 16  # keys start every 16 bits, and are at least this long
+MAX_KEY_BITS = 22  # 4 x 2^22 bucket offsets = 64 MiB, 1/30 of a block that needs them (10,000 h)
+BUCKET_FRAMES = 8  # frames per bucket a block's key length aims at (`key_bits_for`)
 VOTE_BIN = 2.0  # s: offset bins of the vote
 MIN_VOTES = 2  # distinct query frames agreeing on an (item, offset) to make it a candidate...
 # ...for a query of STRIDE_FRAMES or more: its thousands of lookups (frames x crop windows) make two chance hits
@@ -52,7 +60,24 @@ _MAX_BLOCKS = 6
 SHORT_QUERY = 8  # frames: queries this short are looked up with multi-probing
 STRIDE_FRAMES = 24  # frames of query each crop window is looked up on, at least...
 MAX_STRIDE = 2  # ...and on every other frame at least: a 3 s copy inside a long query still gets 3 looks per window
-_PROBES = np.r_[0, 1 << np.arange(CHUNK_BITS)].astype(np.int64)  # XOR masks: the key itself, then 1-bit flips
+
+
+def key_bits_for(frames: int) -> int:
+    """Key length of a block of `frames` frames: about BUCKET_FRAMES frames a bucket, at least CHUNK_BITS bits."""
+    wanted = round(np.log2(max(frames, 1) / BUCKET_FRAMES))
+    return int(np.clip(wanted, CHUNK_BITS, MAX_KEY_BITS))
+
+
+def _keys(codes: np.ndarray, chunk: int, bits: int) -> np.ndarray:
+    """Key `chunk` of each hash: its `bits` bits from bit 16 * chunk on, wrapping round (int64)."""
+    shift = np.uint64(CHUNK_BITS * chunk)
+    rotated = (codes >> shift) | (codes << (np.uint64(64) - shift)) if chunk else codes
+    return (rotated & np.uint64((1 << bits) - 1)).astype(np.int64)
+
+
+def _probes(bits: int) -> np.ndarray:
+    """XOR masks of a multi-probe lookup: the key itself, then its 1-bit flips."""
+    return np.r_[0, 1 << np.arange(bits)].astype(np.int64)
 
 
 @dataclass(slots=True, eq=False)  # identity semantics: blocks are compared with `is`
@@ -64,15 +89,17 @@ class _Block:
     alive: np.ndarray  # (k,) bool, always in memory (a persisted block keeps its dead ids in the manifest)
     codes: np.ndarray  # (N,) uint64
     times: np.ndarray  # (N,) float32
-    # (CHUNKS, N) int32: per chunk, frame numbers sorted by chunk value. 28 bytes a frame in all (hash, time,
-    # 4 table entries): what a library holds, in memory or mapped from disk.
-    order: np.ndarray
-    starts: np.ndarray  # (CHUNKS, 65537) int32: bucket offsets into `order`
-    # (CHUNKS, N) uint32: per chunk, the next two chunks of each hash in `order`'s order. A bucket's hashes are
-    # screened on these 32 bits read in sequence (chance frames rarely come within MATCH_BITS of 32 bits), so
-    # only ~1 in 10 needs its full hash fetched from `codes` at random.
-    screen: np.ndarray
+    # (CHUNKS, N) each: per table, frame numbers sorted by key, as their low 16 bits (uint16) and the rest (uint8
+    # while a block holds under 2^24 frames, ~2,300 h; uint16 beyond). 24 bytes a frame in all (hash, time, 4 x 3
+    # table bytes): what a library holds, in memory or mapped from disk.
+    order_lo: np.ndarray
+    order_hi: np.ndarray
+    starts: np.ndarray  # (CHUNKS, 2^key_bits + 1) int32: bucket offsets into the order arrays
     name: str | None = None  # its directory once persisted
+
+    @property
+    def key_bits(self) -> int:
+        return (self.starts.shape[1] - 1).bit_length() - 1
 
     @property
     def frames(self) -> int:
@@ -85,8 +112,13 @@ class _Block:
 
     def nbytes(self) -> int:
         arrays = [self.item_ids, self.bounds, self.durations, self.steps, self.alive, self.codes, self.times,
-                  self.order, self.starts, self.screen]  # fmt: skip
+                  self.order_lo, self.order_hi, self.starts]  # fmt: skip
         return sum(a.nbytes for a in arrays)
+
+    def frames_at(self, chunk: int, positions: np.ndarray) -> np.ndarray:
+        """Frame numbers (int64) at `positions` of table `chunk`."""
+        high = self.order_hi[chunk][positions].astype(np.int64) << 16
+        return high | self.order_lo[chunk][positions]
 
     def owner(self, frames: np.ndarray) -> np.ndarray:
         """Row of the item owning each frame number (frames of one item are contiguous)."""
@@ -104,22 +136,42 @@ class _Block:
                          float(self.steps[row]))  # fmt: skip
 
 
-_BIG = ("codes", "times", "order", "screen")  # mapped from disk, never read in whole
+SMALL_BLOCK_FRAMES = 1 << 24  # frame numbers of a block this small fit in 3 bytes (uint16 + uint8)
+
+
+def _high_dtype(frames: int) -> type[np.unsignedinteger]:
+    """The dtype of the high part of a block's frame numbers."""
+    return np.uint8 if frames <= SMALL_BLOCK_FRAMES else np.uint16
+
+
+_BIG = ("codes", "times", "order_lo", "order_hi")  # mapped from disk, never read in whole
 _SMALL = ("item_ids", "bounds", "durations", "steps", "starts")
 
 
+def _stable_order(keys: np.ndarray, bits: int) -> np.ndarray:
+    """`np.argsort(keys, kind="stable")`, as radix passes over 16 bits (NumPy's stable sort of 16-bit integers is a
+    radix sort; of wider ones a merge sort, ~2x slower on a large block)."""
+    order = np.argsort((keys & 0xFFFF).astype(np.uint16), kind="stable")
+    if bits > 16:
+        order = order[np.argsort((keys[order] >> 16).astype(np.uint16), kind="stable")]
+    return order
+
+
 def _build(item_ids: list[int], times: list[np.ndarray], codes: list[np.ndarray], durations: list[float],
-           steps: list[float]) -> _Block:  # fmt: skip
+           steps: list[float], key_bits: int | None = None) -> _Block:  # fmt: skip
     sizes = np.array([len(t) for t in times], dtype=np.int64)
     all_codes = np.concatenate(codes) if codes else np.empty(0, np.uint64)
-    order = np.empty((CHUNKS, len(all_codes)), dtype=np.int32)
-    starts = np.empty((CHUNKS, _BUCKETS + 1), dtype=np.int32)
-    screen = np.empty((CHUNKS, len(all_codes)), dtype=np.uint32)
+    bits = key_bits or key_bits_for(len(all_codes))
+    if len(all_codes) >= 1 << 31:
+        raise ValueError("a video index block holds fewer than 2^31 frames")  # int32 bucket offsets
+    order_lo = np.empty((CHUNKS, len(all_codes)), dtype=np.uint16)
+    order_hi = np.empty((CHUNKS, len(all_codes)), dtype=_high_dtype(len(all_codes)))
+    starts = np.empty((CHUNKS, (1 << bits) + 1), dtype=np.int32)
     for c in range(CHUNKS):
-        keys = ((all_codes >> np.uint64(c * CHUNK_BITS)) & _MASK).astype(np.uint16)
-        order[c] = np.argsort(keys, kind="stable")
-        starts[c] = np.r_[0, np.cumsum(np.bincount(keys, minlength=_BUCKETS))]
-        screen[c] = _screen_bits(all_codes[order[c]], c)
+        keys = _keys(all_codes, c, bits).astype(np.uint32)
+        order = _stable_order(keys, bits)
+        order_lo[c], order_hi[c] = order & 0xFFFF, order >> 16
+        starts[c] = np.r_[0, np.cumsum(np.bincount(keys, minlength=1 << bits))]
     return _Block(
         item_ids=np.array(item_ids, dtype=np.int64),
         bounds=np.r_[0, np.cumsum(sizes)].astype(np.int64),
@@ -128,21 +180,14 @@ def _build(item_ids: list[int], times: list[np.ndarray], codes: list[np.ndarray]
         alive=np.ones(len(item_ids), dtype=bool),
         codes=all_codes,
         times=np.concatenate(times).astype(np.float32) if times else np.empty(0, np.float32),
-        order=order,
+        order_lo=order_lo,
+        order_hi=order_hi,
         starts=starts,
-        screen=screen,
     )
 
 
-def _screen_bits(codes: np.ndarray, chunk: int) -> np.ndarray:
-    """The 32 bits after chunk `chunk` (wrapping round): the hash rotated right by 16 (chunk + 1) bits."""
-    shift = np.uint64(CHUNK_BITS * (chunk + 1))
-    rotated = (codes >> shift) | (codes << (np.uint64(64) - shift)) if chunk + 1 < CHUNKS else codes
-    return (rotated & np.uint64(0xFFFFFFFF)).astype(np.uint32)
-
-
 MANIFEST = "manifest.json"
-_FORMAT = 1
+_FORMAT = 2  # 1: 16-bit keys, int32 table entries and a 32-bit bucket screen (20 B a frame more)
 
 
 def _write_array(path: Path, array: np.ndarray) -> None:
@@ -167,10 +212,15 @@ def _read_block(directory: Path, name: str, dead: list[int]) -> _Block:
     arrays = {f: np.load(directory / name / f"{f}.npy", mmap_mode="r", allow_pickle=False) for f in _BIG}
     arrays |= {f: np.load(directory / name / f"{f}.npy", allow_pickle=False) for f in _SMALL}
     frames = len(arrays["codes"])
+    buckets = arrays["starts"].shape[-1] - 1
     shapes_ok = (
-        arrays["order"].shape == arrays["screen"].shape == (CHUNKS, frames)
+        arrays["order_lo"].shape == arrays["order_hi"].shape == (CHUNKS, frames)
+        and arrays["order_lo"].dtype == np.uint16
+        and arrays["order_hi"].dtype == _high_dtype(frames)
         and len(arrays["times"]) == frames
-        and arrays["starts"].shape == (CHUNKS, _BUCKETS + 1)
+        and arrays["starts"].shape == (CHUNKS, buckets + 1)
+        and buckets.bit_count() == 1
+        and CHUNK_BITS <= buckets.bit_length() - 1 <= MAX_KEY_BITS
         and len(arrays["bounds"]) == len(arrays["item_ids"]) + 1
         and int(arrays["bounds"][-1]) == frames
     )
@@ -193,7 +243,11 @@ def _ranges(starts: np.ndarray, ends: np.ndarray, tags: np.ndarray) -> tuple[np.
 
 
 class VideoIndex(ModalityIndex[VideoFingerprint]):
-    def __init__(self, *, max_bucket: int = 8192) -> None:
+    def __init__(self, *, max_bucket: int = 8192, key_bits: int | None = None) -> None:
+        """`key_bits`: the key length of every block built here (tests), instead of `key_bits_for` its size."""
+        if key_bits is not None and not CHUNK_BITS <= key_bits <= MAX_KEY_BITS:
+            raise ValueError(f"key_bits must be within {CHUNK_BITS}..{MAX_KEY_BITS}")
+        self._key_bits = key_bits
         self._blocks: list[_Block] = []
         self._where: dict[int, tuple[_Block, int]] = {}  # item id -> (block, row)
         self._pending: dict[int, VideoFingerprint] = {}
@@ -219,7 +273,7 @@ class VideoIndex(ModalityIndex[VideoFingerprint]):
             durations.append(fp.duration)
             steps.append(fp.step)
         if ids:
-            self._install(_build(ids, times, codes, durations, steps))
+            self._install(_build(ids, times, codes, durations, steps, self._key_bits))
 
     def remove(self, item_id: int) -> None:
         self._pending.pop(item_id, None)
@@ -235,7 +289,7 @@ class VideoIndex(ModalityIndex[VideoFingerprint]):
             pending, self._pending = self._pending, {}
             fps = list(pending.values())
             self._install(_build(list(pending), [f.times for f in fps], [f.canonical for f in fps],
-                                 [f.duration for f in fps], [f.step for f in fps]))  # fmt: skip
+                                 [f.duration for f in fps], [f.step for f in fps], self._key_bits))  # fmt: skip
         heavy = [b for b in self._blocks if b.dead_frames > b.frames // 3]
         if heavy or len(self._blocks) > _MAX_BLOCKS:
             # Size-tiered: rewrite the heavily dead blocks and, when there are too many, all but the biggest.
@@ -262,7 +316,7 @@ class VideoIndex(ModalityIndex[VideoFingerprint]):
         self._blocks = [b for b in self._blocks if all(b is not m for m in blocks)]
         self._dirty = True
         if ids:
-            self._install(_build(ids, times, codes, durations, steps))
+            self._install(_build(ids, times, codes, durations, steps, self._key_bits))
 
     # -- persistence ------------------------------------------------------------------------------------------
 
@@ -366,24 +420,20 @@ class VideoIndex(ModalityIndex[VideoFingerprint]):
         stride = min(MAX_STRIDE, max(1, n // STRIDE_FRAMES))
         pick = np.flatnonzero(((np.arange(n)[:, None] + np.arange(columns)[None, :]) % stride == 0).ravel())
         flat = hashes.ravel()[pick]
-        # A short query (an image, a few seconds) has few frames to vote: probe every chunk value one bit away
-        # too, which finds every stored frame within 7 bits (pigeonhole over 4 chunks) instead of 3.
-        probes = _PROBES if len(query) <= SHORT_QUERY else _PROBES[:1]
+        # A short query (an image, a few seconds) has few frames to vote: probe every key value one bit away too,
+        # which (16-bit keys, pigeonhole over 4 disjoint chunks) finds every stored frame within 7 bits instead of 3.
+        bits = block.key_bits
+        probes = _probes(bits) if len(query) <= SHORT_QUERY else _probes(bits)[:1]
         found_l, found_f, found_d = [], [], []
         for c in range(CHUNKS):
-            keys = ((flat >> np.uint64(c * CHUNK_BITS)) & _MASK).astype(np.int64)
-            keys = (keys[:, None] ^ probes[None, :]).ravel()
+            keys = (_keys(flat, c, bits)[:, None] ^ probes[None, :]).ravel()
             lo, hi = block.starts[c][keys].astype(np.int64), block.starts[c][keys + 1].astype(np.int64)
             small = np.flatnonzero((hi - lo) <= self._max_bucket)
             # which (frame, column) hash found each position
             pos, lookup = _ranges(lo[small], hi[small], (small // len(probes)).astype(np.int32))
-            # Exact distance from the looking-up hash; windows that share a chunk find a frame several times,
-            # and the vote below counts a query frame once.
-            # Screen on 32 bits read in bucket order, then the exact distance of the few left.
-            keep = np.flatnonzero(
-                np.bitwise_count(_screen_bits(flat, c)[lookup] ^ block.screen[c][pos]) <= MATCH_BITS
-            )
-            frames, lookup = block.order[c][pos[keep]], lookup[keep]
+            # Exact distance from the looking-up hash; windows that share a key find a frame several times, and
+            # the vote below counts a query frame once. Buckets hold ~BUCKET_FRAMES frames: few random reads.
+            frames = block.frames_at(c, pos)
             dist = np.bitwise_count(flat[lookup] ^ block.codes[frames])
             near = dist <= MATCH_BITS
             found_f.append(frames[near])

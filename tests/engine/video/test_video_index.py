@@ -8,6 +8,8 @@ from video_support import LIBRARY_SEEDS, Library, MakeQuery
 
 from engine.synth.video import Crop, HFlip, Reencode
 from engine.video import VideoFingerprint, VideoIndex, VideoModality
+from engine.video import index as video_index
+from engine.video.index import BUCKET_FRAMES, CHUNK_BITS, MAX_KEY_BITS, _keys, key_bits_for
 
 
 def random_fingerprint(rng: np.random.Generator, seconds: float) -> VideoFingerprint:
@@ -77,17 +79,22 @@ def test_many_small_additions_merge_blocks_and_stay_correct(modality: VideoModal
     assert len(index) == 11
 
 
-def test_bulk_load_agrees_with_the_oracle(modality: VideoModality, library: Library, make_query: MakeQuery) -> None:
+@pytest.mark.parametrize("key_bits", [None, 20])  # None: 16-bit keys (a small block); 20: a 1,000 h block's
+def test_bulk_load_agrees_with_the_oracle(modality: VideoModality, library: Library, make_query: MakeQuery,
+                                          key_bits: int | None) -> None:  # fmt: skip
     rng = np.random.default_rng(5)
     noise = [(5000 + i, random_fingerprint(rng, 300)) for i in range(60)]  # 5 hours of random frames
-    fast, reference = modality.new_index(), modality.reference_index()
+    fast, reference = VideoIndex(key_bits=key_bits), modality.reference_index()
     fast.add_many([*noise, *library.fingerprints.items()])
     for item_id, fp in [*noise, *library.fingerprints.items()]:
         reference.add(item_id, fp)
     assert len(fast) == len(reference) == 64
+    assert fast._blocks[0].key_bits == (key_bits or CHUNK_BITS)
     frames = sum(len(fp) for _, fp in [*noise, *library.fingerprints.items()])
-    # A stored frame costs its hash, time, owner and 4 table entries; a block has 4 bucket arrays (2 MiB) more.
-    assert 16 * frames <= fast.memory_bytes() <= 64 * frames + 4 * 2**20
+    # A stored frame costs its hash (8 B), time (4 B) and 4 table entries of 3 B; a block has 4 bucket offset
+    # arrays of 2^key_bits int32 more, and an item a few dozen bytes.
+    offsets = 4 * 4 * 2 ** (key_bits or CHUNK_BITS)
+    assert 24 * frames + offsets <= fast.memory_bytes() <= 24 * frames + offsets + 200 * len(fast)
     queries = [make_query(f"bulk_{i}", item, 2.5 + 5 * i, 8.0, ops)
                for i, (item, ops) in enumerate(zip(LIBRARY_SEEDS, [[], [HFlip()], [Crop(0.15, 0.15)], [Reencode()]],
                                                    strict=True))]  # fmt: skip
@@ -95,6 +102,39 @@ def test_bulk_load_agrees_with_the_oracle(modality: VideoModality, library: Libr
         got, want = fast.search(query), reference.search(query)
         assert [m.item_id for m in got] == [m.item_id for m in want] == [item]
         assert got[0].segments == want[0].segments
+
+
+def test_key_length_grows_with_the_block() -> None:
+    hour = 3600 * 2  # frames an hour at 2 frames/s
+    bits = {hours: key_bits_for(hours * hour) for hours in (0, 1, 10, 100, 1000, 10_000, 100_000)}
+    assert bits[0] == bits[1] == bits[10] == bits[100] == CHUNK_BITS  # small libraries: 16-bit chunks, as before
+    assert bits[1000] == 20 and bits[10_000] == bits[100_000] == MAX_KEY_BITS
+    for hours in (300, 1000, 3000):  # between the bounds a bucket holds about BUCKET_FRAMES frames
+        frames = hours * hour
+        assert BUCKET_FRAMES / 2 <= frames / 2 ** key_bits_for(frames) <= 2 * BUCKET_FRAMES
+    with pytest.raises(ValueError):
+        VideoIndex(key_bits=MAX_KEY_BITS + 1)
+
+
+def test_keys_are_the_chunks_at_16_bits_and_overlap_the_next_chunk_beyond() -> None:
+    codes = np.array([0x0123_4567_89AB_CDEF], dtype=np.uint64)
+    assert [int(_keys(codes, c, 16)[0]) for c in range(4)] == [0xCDEF, 0x89AB, 0x4567, 0x0123]
+    assert [int(_keys(codes, c, 20)[0]) for c in range(4)] == [0xBCDEF, 0x789AB, 0x34567, 0xF0123]
+
+
+def test_large_blocks_keep_frame_numbers_in_four_bytes(monkeypatch: pytest.MonkeyPatch, library: Library,
+                                                        clip_query: Probe) -> None:  # fmt: skip
+    """Beyond SMALL_BLOCK_FRAMES frames a table entry's high part is 16 bits: the same answers."""
+    item, query = clip_query
+    small = VideoIndex()
+    small.add_many(library.fingerprints.items())
+    monkeypatch.setattr(video_index, "SMALL_BLOCK_FRAMES", 100)
+    large = VideoIndex()
+    large.add_many(library.fingerprints.items())
+    assert small._blocks[0].order_hi.dtype == np.uint8 and large._blocks[0].order_hi.dtype == np.uint16
+    assert [(m.item_id, m.segments) for m in large.search(query)] == [(m.item_id, m.segments)
+                                                                       for m in small.search(query)]  # fmt: skip
+    assert ids(large, query) == [item]
 
 
 def test_bulk_load_replaces_existing_ids(modality: VideoModality, library: Library,

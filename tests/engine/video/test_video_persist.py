@@ -61,7 +61,7 @@ def test_saved_index_loads_mapped_and_answers_like_the_live_one(
     assert held == {i for i, _ in noise} - {5003} | set(LIBRARY_SEEDS)
     assert len(loaded) == len(live)
     block = loaded._blocks[0]
-    assert isinstance(block.codes, np.memmap) and isinstance(block.order, np.memmap)  # mapped, not read in
+    assert isinstance(block.codes, np.memmap) and isinstance(block.order_lo, np.memmap)  # mapped, not read in
     oracle = modality.reference_index()
     for item_id, fp in [*noise, *library.fingerprints.items()]:
         if item_id != 5003:
@@ -126,8 +126,8 @@ def test_a_damaged_directory_is_ignored(
     elif damage == "block":
         shutil.rmtree(block)
     else:
-        data = (block / "order.npy").read_bytes()
-        (block / "order.npy").write_bytes(data[: len(data) // 2])
+        data = (block / "order_lo.npy").read_bytes()
+        (block / "order_lo.npy").write_bytes(data[: len(data) // 2])
     loaded = modality.new_index()
     with caplog.at_level(logging.WARNING):
         assert loaded.attach(tmp_path) == set()
