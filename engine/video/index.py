@@ -11,12 +11,14 @@ Search runs in two stages:
    key values one bit away. Long queries look each crop window up on every few frames only (a copy's crop is the
    same throughout).
 
-   Key length grows with the block (`key_bits_for`): 16 bits up to 2^16 x BUCKET_FRAMES frames, one more bit
-   each time the block doubles, so a bucket holds about BUCKET_FRAMES frames whatever the library's size and a
-   lookup costs the same at 10 h and 10,000 h. The rule trades a little recall per frame pair for that: a pair
-   d bits apart shares a given b-bit key with probability C(64 - b, d) / C(64, d) (16 -> 18 bits: x0.76 at d = 6,
-   x0.62 at d = 10), which the many frames of a long copy absorb; libraries below ~150 h (every block under the
-   threshold) keep 16-bit keys and exactly the earlier answers.
+   Key length grows with the block (`key_bits_for`): 16 bits up to ~740,000 frames (~100 h at 2 frames/s), then
+   one more bit each time the block doubles (20 at 1,000 h, at most MAX_KEY_BITS), so a bucket holds about
+   BUCKET_FRAMES frames and a lookup costs about the same at 100 h and 10,000 h: each frame it finds is one random
+   read of its hash, which is why no bucket "screen" is kept (it cost 16 B a frame). The rule trades recall per
+   frame pair for that: a pair d bits apart shares a given b-bit key with probability C(64 - b, d) / C(64, d),
+   against C(48, d) / C(64, d) at 16 bits: x0.58 at d = 6 and x0.38 at d = 10 for 20 bits (1,000 h), x0.43 and
+   x0.22 for 22 bits (10,000 h). The many frames of a long copy absorb it; libraries under ~100 h (every block
+   under the threshold) keep 16-bit keys and exactly the earlier answers.
 2. Verification: `matching.match_item` on each candidate, restricted to the reference stretches its strong bins
    point at (plus margins), exactly as the brute-force index does on whole items.
 
@@ -144,8 +146,9 @@ def _high_dtype(frames: int) -> type[np.unsignedinteger]:
     return np.uint8 if frames <= SMALL_BLOCK_FRAMES else np.uint16
 
 
-_BIG = ("codes", "times", "order_lo", "order_hi")  # mapped from disk, never read in whole
-_SMALL = ("item_ids", "bounds", "durations", "steps", "starts")
+# Mapped from disk, never read in whole (bucket offsets too: 16 MiB at 1,000 h, 64 MiB from ~6,000 h on).
+_BIG = ("codes", "times", "order_lo", "order_hi", "starts")
+_SMALL = ("item_ids", "bounds", "durations", "steps")
 
 
 def _stable_order(keys: np.ndarray, bits: int) -> np.ndarray:

@@ -73,6 +73,20 @@ def test_saved_index_loads_mapped_and_answers_like_the_live_one(
     assert loaded.search(noise[3][1]) == [] and loaded.search(noise[4][1])[0].item_id == noise[4][0]
 
 
+def test_long_keys_persist(tmp_path: Path, library: Library, queries: list[VideoFingerprint]) -> None:
+    """A block with longer keys (a large library's) is saved with its wider bucket offsets and mapped back."""
+    live = VideoIndex(key_bits=18)
+    live.attach(tmp_path)
+    live.add_many(library.fingerprints.items())
+    live.save()
+    loaded = VideoIndex()  # the key length is the block's own, whatever the loading index would choose
+    assert loaded.attach(tmp_path) == set(LIBRARY_SEEDS)
+    block = loaded._blocks[0]
+    assert block.key_bits == 18 and block.starts.shape == (4, 2**18 + 1) and isinstance(block.starts, np.memmap)
+    assert answers(loaded, queries) == answers(live, queries)
+    assert [[m[0] for m in row][:1] for row in answers(loaded, queries)] == [[seed] for seed in LIBRARY_SEEDS]
+
+
 def test_compaction_rewrites_blocks_and_deletes_the_old_ones(tmp_path: Path, modality: VideoModality) -> None:
     rng = np.random.default_rng(8)
     index = modality.new_index()
@@ -110,7 +124,7 @@ def test_a_block_deleted_by_another_saver_is_written_again(tmp_path: Path, modal
     assert loaded.attach(tmp_path) == {1, 2} and loaded.search(fp)[0].item_id == 1
 
 
-@pytest.mark.parametrize("damage", ["manifest", "format", "block", "truncated"])
+@pytest.mark.parametrize("damage", ["manifest", "format", "block", "truncated", "offsets"])
 def test_a_damaged_directory_is_ignored(
     tmp_path: Path, modality: VideoModality, damage: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -125,6 +139,8 @@ def test_a_damaged_directory_is_ignored(
         (tmp_path / MANIFEST).write_text(json.dumps({"format": 99, "blocks": []}))
     elif damage == "block":
         shutil.rmtree(block)
+    elif damage == "offsets":  # bucket offsets of no key length
+        np.save(block / "starts.npy", np.zeros((4, 1000), dtype=np.int32))
     else:
         data = (block / "order_lo.npy").read_bytes()
         (block / "order_lo.npy").write_bytes(data[: len(data) // 2])
