@@ -11,14 +11,15 @@ Search runs in two stages:
    key values one bit away. Long queries look each crop window up on every few frames only (a copy's crop is the
    same throughout).
 
-   Key length grows with the block (`key_bits_for`): 16 bits up to ~740,000 frames (~100 h at 2 frames/s), then
-   one more bit each time the block doubles (20 at 1,000 h, at most MAX_KEY_BITS), so a bucket holds about
-   BUCKET_FRAMES frames and a lookup costs about the same at 100 h and 10,000 h: each frame it finds is one random
-   read of its hash, which is why no bucket "screen" is kept (it cost 16 B a frame). The rule trades recall per
-   frame pair for that: a pair d bits apart shares a given b-bit key with probability C(64 - b, d) / C(64, d),
-   against C(48, d) / C(64, d) at 16 bits: x0.58 at d = 6 and x0.38 at d = 10 for 20 bits (1,000 h), x0.43 and
-   x0.22 for 22 bits (10,000 h). The many frames of a long copy absorb it; libraries under ~100 h (every block
-   under the threshold) keep 16-bit keys and exactly the earlier answers.
+   Key length grows with the block (`key_bits_for`): 16 bits up to 2^16 x BUCKET_FRAMES = 524,288 frames (~70 h
+   at 2 frames/s), then one more bit each time the block doubles (17 at 100 h, 20 at 1,000 h, at most
+   MAX_KEY_BITS), so a bucket holds 4-8 frames (17 at 10,000 h, at the cap) and a lookup costs about the same at
+   any size: each frame it finds is one random read of its hash, which is why no bucket "screen" is kept (it cost
+   16 B a frame). The rule trades recall per frame pair for that: a pair d bits apart shares a given b-bit key
+   with probability C(64 - b, d) / C(64, d), against C(48, d) / C(64, d) at 16 bits: x0.58 at d = 6 and x0.38 at
+   d = 10 for 20 bits (1,000 h), x0.43 and x0.22 for 22 bits (10,000 h). The many frames of a long copy absorb
+   it (and verification decides the report, with the evidence it needs growing with the library anyway);
+   libraries under ~70 h (every block under the threshold) keep 16-bit keys and exactly the earlier answers.
 2. Verification: `matching.match_item` on each candidate, restricted to the reference stretches its strong bins
    point at (plus margins), exactly as the brute-force index does on whole items.
 
@@ -51,7 +52,7 @@ log = logging.getLogger(__name__)
 CHUNKS = 4
 CHUNK_BITS = 16  # keys start every 16 bits, and are at least this long
 MAX_KEY_BITS = 22  # 4 x 2^22 bucket offsets = 64 MiB, 1/30 of a block that needs them (10,000 h)
-BUCKET_FRAMES = 8  # frames per bucket a block's key length aims at (`key_bits_for`)
+BUCKET_FRAMES = 8  # frames a bucket holds at most on average: what a block's key length aims at (`key_bits_for`)
 VOTE_BIN = 2.0  # s: offset bins of the vote
 MIN_VOTES = 2  # distinct query frames agreeing on an (item, offset) to make it a candidate...
 # ...for a query of STRIDE_FRAMES or more: its thousands of lookups (frames x crop windows) make two chance hits
@@ -65,8 +66,9 @@ MAX_STRIDE = 2  # ...and on every other frame at least: a 3 s copy inside a long
 
 
 def key_bits_for(frames: int) -> int:
-    """Key length of a block of `frames` frames: about BUCKET_FRAMES frames a bucket, at least CHUNK_BITS bits."""
-    wanted = round(np.log2(max(frames, 1) / BUCKET_FRAMES))
+    """Key length of a block of `frames` frames: the shortest that leaves at most BUCKET_FRAMES frames a bucket
+    on average (more than half that), within CHUNK_BITS..MAX_KEY_BITS bits."""
+    wanted = int(np.ceil(np.log2(max(frames, 1) / BUCKET_FRAMES)))
     return int(np.clip(wanted, CHUNK_BITS, MAX_KEY_BITS))
 
 
@@ -234,15 +236,15 @@ def _read_block(directory: Path, name: str, dead: list[int]) -> _Block:
 
 
 def _ranges(starts: np.ndarray, ends: np.ndarray, tags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Concatenate the integer ranges [starts[i], ends[i]): (positions, tags[i] of each position). int32 and few
-    passes: at 1,000 hours a 60 s query expands to millions of positions per chunk."""
+    """Concatenate the integer ranges [starts[i], ends[i]): (positions, tags[i] of each position). Positions are
+    intp: they index two table arrays, and NumPy converts other index types for every gather."""
     lengths = ends - starts
     total = int(lengths.sum())
     if total == 0:
-        return np.empty(0, np.int32), np.empty(0, tags.dtype)
+        return np.empty(0, np.intp), np.empty(0, tags.dtype)
     # position = k + (starts[i] - first k of range i), k running over all positions
-    shift = (starts - (np.cumsum(lengths) - lengths)).astype(np.int32)
-    return np.arange(total, dtype=np.int32) + np.repeat(shift, lengths), np.repeat(tags, lengths)
+    shift = starts - (np.cumsum(lengths) - lengths)
+    return np.arange(total, dtype=np.intp) + np.repeat(shift, lengths), np.repeat(tags, lengths)
 
 
 class VideoIndex(ModalityIndex[VideoFingerprint]):
@@ -433,7 +435,7 @@ class VideoIndex(ModalityIndex[VideoFingerprint]):
             lo, hi = block.starts[c][keys].astype(np.int64), block.starts[c][keys + 1].astype(np.int64)
             small = np.flatnonzero((hi - lo) <= self._max_bucket)
             # which (frame, column) hash found each position
-            pos, lookup = _ranges(lo[small], hi[small], (small // len(probes)).astype(np.int32))
+            pos, lookup = _ranges(lo[small], hi[small], small // len(probes))
             # Exact distance from the looking-up hash; windows that share a key find a frame several times, and
             # the vote below counts a query frame once. Buckets hold ~BUCKET_FRAMES frames: few random reads.
             frames = block.frames_at(c, pos)

@@ -106,12 +106,12 @@ def test_bulk_load_agrees_with_the_oracle(modality: VideoModality, library: Libr
 
 def test_key_length_grows_with_the_block() -> None:
     hour = 3600 * 2  # frames an hour at 2 frames/s
-    bits = {hours: key_bits_for(hours * hour) for hours in (0, 1, 10, 100, 1000, 10_000, 100_000)}
-    assert bits[0] == bits[1] == bits[10] == bits[100] == CHUNK_BITS  # small libraries: 16-bit chunks, as before
-    assert bits[1000] == 20 and bits[10_000] == bits[100_000] == MAX_KEY_BITS
-    for hours in (300, 1000, 3000):  # between the bounds a bucket holds about BUCKET_FRAMES frames
+    bits = {hours: key_bits_for(hours * hour) for hours in (0, 1, 10, 50, 100, 1000, 10_000, 100_000)}
+    assert bits[0] == bits[1] == bits[10] == bits[50] == CHUNK_BITS  # small libraries: 16-bit chunks, as before
+    assert bits[100] == 17 and bits[1000] == 20 and bits[10_000] == bits[100_000] == MAX_KEY_BITS
+    for hours in (100, 300, 1000, 3000):  # between the bounds a bucket holds (BUCKET_FRAMES / 2, BUCKET_FRAMES]
         frames = hours * hour
-        assert BUCKET_FRAMES / 2 <= frames / 2 ** key_bits_for(frames) <= 2 * BUCKET_FRAMES
+        assert BUCKET_FRAMES / 2 < frames / 2 ** key_bits_for(frames) <= BUCKET_FRAMES
     with pytest.raises(ValueError):
         VideoIndex(key_bits=MAX_KEY_BITS + 1)
 
