@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 
 CHUNKS = 4
 CHUNK_BITS = 16  # keys start every 16 bits, and are at least this long
-MAX_KEY_BITS = 22  # 4 x 2^22 bucket offsets = 64 MiB, 1/30 of a block that needs them (10,000 h)
+MAX_KEY_BITS = 22  # 4 x 2^22 bucket offsets = 64 MiB (from ~2,300 h on): 3% of a 10,000 h block
 BUCKET_FRAMES = 8  # frames a bucket holds at most on average: what a block's key length aims at (`key_bits_for`)
 VOTE_BIN = 2.0  # s: offset bins of the vote
 MIN_VOTES = 2  # distinct query frames agreeing on an (item, offset) to make it a candidate...
@@ -148,7 +148,7 @@ def _high_dtype(frames: int) -> type[np.unsignedinteger]:
     return np.uint8 if frames <= SMALL_BLOCK_FRAMES else np.uint16
 
 
-# Mapped from disk, never read in whole (bucket offsets too: 16 MiB at 1,000 h, 64 MiB from ~6,000 h on).
+# Mapped from disk, never read in whole (bucket offsets too: 16 MiB at 1,000 h, 64 MiB from ~2,300 h on).
 _BIG = ("codes", "times", "order_lo", "order_hi", "starts")
 _SMALL = ("item_ids", "bounds", "durations", "steps")
 
