@@ -150,14 +150,16 @@ class VideoDecoder:
         scaler = VideoReformatter()  # one scaler for the stream: `frame.reformat` would set up FFmpeg's each time
         base = stream.time_base
         start = float(stream.start_time * base) if stream.start_time is not None and base else None
-        end = last = 0.0
+        last = 0.0
+        end_ticks: int | None = None  # in `base` units: one exact conversion at the end, not a Fraction a packet
         packets = decoded = 0
         try:
             for packet in self._container.demux(stream):  # ends with an empty packet: the decoder's flush
                 packets += packet.size > 0
                 self._packets = packets
-                if packet.pts is not None and base:
-                    end = max(end, float((packet.pts + (packet.duration or 0)) * base))
+                if packet.pts is not None:
+                    tick = packet.pts + (packet.duration or 0)
+                    end_ticks = tick if end_ticks is None else max(end_ticks, tick)
                 for frame in packet.decode():
                     t = frame.time if frame.time is not None else decoded * self.step
                     if start is None:
@@ -175,6 +177,7 @@ class VideoDecoder:
             if packets == 0:
                 raise EmptyMedia(f"{self.path}: the video stream holds no frames")
             raise MediaError(f"{self.path}: none of the video frames could be decoded")
+        end = max(0.0, float(end_ticks * base)) if end_ticks is not None and base else 0.0
         rate = stream.average_rate or stream.guessed_rate
         frame_time = 1.0 / float(rate) if rate else self.step
         self.duration = 0.0 if self.is_image else max(end - (start or 0.0), last + frame_time)
