@@ -114,10 +114,11 @@ class VideoFingerprint(Fingerprint):
 def extract_fingerprint(path: Path | str) -> VideoFingerprint | None:
     """Fingerprint a video or image file; None if it has no video stream. Raises MediaError subclasses.
 
-    NumPy's BLAS runs on one thread meanwhile: the hashing's matrix products are a few milliseconds each, too
-    short for a second thread to earn its hand-offs (measured: one thread costs 10-35% less CPU and no more wall
-    time on 2 cores, more so on a busy machine), and jobs already run in parallel, one process each. Thread
-    counts do not change the products' values (OpenBLAS splits the output, not the sums), so neither the hashes.
+    NumPy's BLAS runs on one thread meanwhile: the hashing's matrix products take milliseconds, too short for a
+    second thread to earn its hand-offs, and jobs already run in parallel, one process each. Measured on 2 shared
+    cores: the real corpus's 466 videos took 41 s of CPU with OpenBLAS's default 2 threads, 24 s with one, and
+    a batch's hashing no more wall time. Thread counts do not change the hashes (OpenBLAS splits a product's
+    outputs between threads, not their sums; the corpus's hashes are identical bit for bit either way).
     """
     with _blas().limit(limits=1, user_api="blas"):
         return _extract(path)
