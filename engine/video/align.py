@@ -269,6 +269,31 @@ def rate_consistent(segment: Segment, params: AlignParams) -> bool:
     return low <= segment.ref_duration <= high
 
 
+def _fitted(seg: Segment, path: _Path, p: AlignParams, q_step: float, q_duration: float, r_duration: float
+            ) -> Segment:  # fmt: skip
+    """The reported bounds of an accepted segment: its reference side from the line through its matches (least
+    squares; rate 1 unless the matches depart from it by more than a step over their span, and kept within the
+    rate bounds), not from its extreme matched frames. Both files are sampled on grids
+    of their own, so each match's reference time is off by up to half a step, each way; the line averages that
+    out (a 3 s copy 0.28 s into its reference is 0.5 or 0.0 s in at each frame, 0.28 s on the line), and it
+    puts both ends on the same stretch of the copy (a query ending 0.07 s after its last sample copies 0.07 s
+    more of the reference, not a whole step)."""
+    q, r = path.q, path.r
+    rate, span = 1.0, float(np.ptp(q))
+    if span > 0:
+        # A rate departs from 1 only by more than sampling alone explains: a step off at each end of the span.
+        fit = float(np.clip(np.polyfit(q, r, 1)[0], p.min_rate, p.max_rate))
+        rate = fit if abs(fit - 1.0) > 2 * q_step / span else 1.0
+    offset = float(np.mean(r - rate * q))
+    ref_start = max(offset + rate * seg.input_start, 0.0)
+    ref_end = offset + rate * seg.input_end
+    if r_duration > 0:
+        ref_end = min(ref_end, r_duration)
+    if ref_end <= ref_start:
+        return seg
+    return Segment(seg.input_start, seg.input_end, ref_start, ref_end, seg.similarity)
+
+
 def align(
     q_times: np.ndarray,
     r_times: np.ndarray,
@@ -338,6 +363,6 @@ def align(
             and (not rated or rate_consistent(seg, p))
             and significant(seg, path, q, r, s, unit_step, p, rated, library_frames, background)
         ):
-            segments.append(seg)
+            segments.append(_fitted(seg, path, p, q_step, q_duration, r_duration) if rated else seg)
     segments.sort(key=lambda x: (-x.similarity, x.input_start))
     return segments[: p.max_segments]

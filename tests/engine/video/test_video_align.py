@@ -79,7 +79,7 @@ def test_speed_change_is_one_segment(rate: float) -> None:
     q, r = diagonal(0, 30, offset=10, rate=rate)
     (seg,) = run(q, np.round(r / STEP) * STEP)  # reference samples sit on their own grid
     assert seg.input_start == 0 and seg.input_end == pytest.approx(30)
-    assert seg.ref_start == pytest.approx(10) and seg.ref_end == pytest.approx(10 + 30 * rate, abs=1.0)
+    assert seg.ref_start == pytest.approx(10, abs=STEP / 2) and seg.ref_end == pytest.approx(10 + 30 * rate, abs=1.0)
 
 
 def test_short_gap_is_bridged_long_gap_splits() -> None:
@@ -191,3 +191,14 @@ def test_frames_with_nothing_far_enough_to_compare_give_no_uniqueness() -> None:
     far = np.arange(0.0, 6.0, STEP)  # the reference goes on: each frame has shifted alternatives, all unlike it
     background = Background(q, far, lambda i, j: np.full(np.broadcast(i, j).shape, 0.1))
     assert unique_evidence(path, background, p) == pytest.approx(4 * 0.7)
+
+
+def test_reported_reference_bounds_follow_the_line_through_the_matches() -> None:
+    """A copy 10.25 s into its reference, both sampled every 0.5 s: each query frame's best reference frame is
+    10 or 10.5 s on, by turns. The reported reference side lies on the line through them, and it ends where the
+    query does (0.07 s after its last sample), not a whole step after the last matched reference frame."""
+    q = np.arange(0.0, 6.0, STEP)
+    r = q + np.where(np.arange(len(q)) % 2 == 0, 10.0, 10.5)
+    (seg,) = run(q, r, q_duration=5.57, r_duration=60.0)
+    assert (seg.input_start, seg.input_end) == pytest.approx((0.0, 5.57))
+    assert seg.ref_start == pytest.approx(10.25) and seg.ref_end == pytest.approx(15.82)
