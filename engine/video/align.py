@@ -21,8 +21,10 @@ of one static or repetitive scene (a webcam, a room, a street camera) match each
 seconds. So a segment is kept only if its average frame would itself pass as a match, and its evidence clears
 what chance gives by a margin (`min_excess` frames, growing with the library's size), measured in one of three ways:
 - near-exact (`close_similarity`): its frames alone, each reference frame counted once;
-- order: heavier than the same query frames aligned in reverse order against the same reference range, the chance
-  level of this query on this scene, measured rather than assumed;
+- order: heavier than the same query frames aligned in reverse order against the same reference range, and than
+  the same alignment shifted rigidly by 2-5 s within the reference (`shifted_weights`): the chance level of this
+  query on this scene, measured rather than assumed (a still or repetitive scene aligns as well shifted, or
+  reversed, as where it is);
 - uniqueness (`unique_evidence`): how much of its frames' scores no time-shifted alternative explains. A copy of
   footage that changes matches each frame where it belongs and nowhere 2-5 s away, in the reference or in the
   query; different moments of one static scene match everywhere, so none of their frames counts. This is what
@@ -236,16 +238,38 @@ def unique_evidence(path: _Path, background: Background, p: AlignParams) -> floa
     return float(np.clip(path.score - np.maximum(best, 0.0), 0.0, None)[unique].sum())
 
 
+def shifted_weights(path: _Path, background: Background, step: float, p: AlignParams) -> tuple[float, float]:
+    """The heaviest rigid time shift of the path within its reference (by `unique_shift`, in steps, either way):
+    its weight and `distinct_weight`, counting the pairs that match (`copy_similarity` or more). Different moments
+    of one still scene align with each other at any shift; a copy aligns at one."""
+    rows = np.minimum(np.searchsorted(background.q_times, path.q), len(background.q_times) - 1)
+    lo, hi = p.unique_shift
+    shifts = np.arange(lo, hi + step / 2, step) if step > 0 else np.array([lo])
+    best, best_distinct = 0.0, 0.0
+    for shift in np.r_[-shifts, shifts]:
+        target = path.r + shift
+        cols = np.clip(np.searchsorted(background.r_times, target), 1, max(len(background.r_times) - 1, 1))
+        cols = np.where(np.abs(background.r_times[cols - 1] - target) < np.abs(background.r_times[cols] - target),
+                        cols - 1, cols)  # fmt: skip
+        found = np.abs(background.r_times[cols] - target) <= step / 2 + 1e-6
+        score = np.where(found, background.scores(rows, cols), 0.0)
+        score = np.where(score >= p.copy_similarity, score, 0.0)
+        best = max(best, float(score.sum()))
+        best_distinct = max(best_distinct, distinct_weight(background.r_times[cols], score))
+    return best, best_distinct
+
+
 def significant(seg: Segment, path: _Path, q: np.ndarray, r: np.ndarray, s: np.ndarray, step: float,
                 p: AlignParams, rated: bool, library_frames: int,
                 background: Background | None = None) -> bool:  # fmt: skip
     """The reporting rule (see `AlignParams`): close enough on average, and evidence beyond what chance gives.
 
-    Against the reversed-query null, evidence is counted two ways, and both must clear the margin: every matched
-    query frame (`weight`), and each reference frame once (`distinct_weight`: query frames parked on one reference
-    frame are one coincidence). Or the frames' evidence beyond every time-shifted alternative clears it
-    (`unique_evidence`, when the dense `background` is given). A near-exact copy needs its distinct evidence
-    alone to clear the margin. An image has no order to test and one frame to count: its closeness decides."""
+    Against the reversed-query null (and, given the dense `background`, the time-shifted one when heavier),
+    evidence is counted two ways, and both must clear the margin: every matched query frame (`weight`), and each
+    reference frame once (`distinct_weight`: query frames parked on one reference frame are one coincidence). Or
+    the frames' evidence beyond every time-shifted alternative clears it (`unique_evidence`, given the
+    `background`). A near-exact copy needs its distinct evidence alone to clear the margin. An image has no order
+    to test and one frame to count: its closeness decides."""
     if seg.similarity < p.copy_similarity:
         return False
     if not rated:
@@ -255,6 +279,9 @@ def significant(seg: Segment, path: _Path, q: np.ndarray, r: np.ndarray, s: np.n
     if seg.similarity >= p.close_similarity:
         return distinct >= need
     null, null_distinct = null_weights(path, q, r, s, step, p, rated)
+    if background is not None:
+        shifted, shifted_distinct = shifted_weights(path, background, step, p)
+        null, null_distinct = max(null, shifted), max(null_distinct, shifted_distinct)
     if float(path.score.sum()) - null >= need and distinct - null_distinct >= need:
         return True
     return background is not None and unique_evidence(path, background, p) >= need

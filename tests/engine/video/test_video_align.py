@@ -202,3 +202,13 @@ def test_reported_reference_bounds_follow_the_line_through_the_matches() -> None
     (seg,) = run(q, r, q_duration=5.57, r_duration=60.0)
     assert (seg.input_start, seg.input_end) == pytest.approx((0.0, 5.57))
     assert seg.ref_start == pytest.approx(10.25) and seg.ref_end == pytest.approx(15.82)
+
+
+def test_an_alignment_as_good_shifted_by_a_few_seconds_is_chance() -> None:
+    """A scene that repeats every 2.5 s (waves, a turning sign): 6 s of query align with the reference in order,
+    so reversed they do not, and the reversed-order null alone lets it pass; but the same alignment shifted by
+    2.5 s is just as good, so nothing singles this one out."""
+    i, j = np.mgrid[0:12, 0:40]
+    scores = np.where((j - i - 10) % 5 == 0, 0.8, 0.1)
+    assert dense_run(scores, with_background=False) != []
+    assert dense_run(scores) == []
