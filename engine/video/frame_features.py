@@ -14,8 +14,9 @@ per edge, so crops between these are found less reliably; beyond 20% a side, the
 
 Picture-in-picture: a copy shown small inside other video is found by its frame, not its content. The inset's
 border is an edge that stays put while the pictures on both sides of it change; `inset_boxes` finds rectangles
-outlined by such edges on all four sides, and each becomes an extra query window (`INSETS` columns after the crop
-windows) hashed on the central 60% of the inset, the stored region of a reference shown there.
+outlined by such edges on all four sides and ending at their corners (a still host's own edges persist too, but run
+on past them), and each becomes an extra query window (`INSETS` columns after the crop windows) hashed on the
+central 60% of the inset, the stored region of a reference shown there.
 
 Bits are interleaved so that each 16-bit chunk mixes low and high frequencies: the multi-index tables then see
 chunks of equal stability and spread.
@@ -167,7 +168,9 @@ def inset_boxes(pixels: np.ndarray) -> list[tuple[float, float, float, float]]:
 
     A persistent edge: the median over time of the gradient across it, minus the larger of the same at 2 px
     either side (a line, not the rim of a textured area). Content edges move or come and go; a picture-in-picture
-    border, a screen in a screen, a framed inset stay. The rectangle's score is the mean of its weakest half side.
+    border, a screen in a screen, a framed inset stay; so do a still host's own edges, which is why a rectangle's
+    score is the mean of its weakest half side less its sides' strongest run on past a corner, and it must be
+    positive (with every half side at least `_INSET_EDGE`).
     """
     n, height, width = pixels.shape
     if n == 0:
