@@ -73,7 +73,9 @@ class AlignParams:
     # margin. Alternatives are the same query frame against reference frames shifted by `unique_shift` (s) from
     # its match, and the matched reference frame against query frames shifted as much. The near side excludes
     # the match's own neighbours: thumbnails average +-1 sample, sampling phases differ, and paths bend by
-    # `jitter`; the far side keeps the comparison local (the fast index verifies only around its votes).
+    # `jitter` (2 s: `min_duration`, one shortest copy away); the far side keeps the comparison local (the fast
+    # index verifies only around its votes). The same shifts, applied to the whole path, give the order test its
+    # second null (`shifted_weights`).
     unique_shift: tuple[float, float] = (2.0, 5.0)
 
 
