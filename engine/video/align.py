@@ -18,13 +18,23 @@ frames mostly failed to match scores low even if the few that matched are perfec
 
 Significance (`significant`): similarity says how closely, not whether the match could be chance. Different moments
 of one static or repetitive scene (a webcam, a room, a street camera) match each other at 0.5-0.8 over a few
-seconds. So a segment is kept only if its average frame would itself pass as a match, and it is either near-exact
-or clearly heavier than the same query frames aligned in reverse order against the same reference range: the
-chance level of this query on this scene, measured rather than assumed. The margin grows with the library's size.
+seconds. So a segment is kept only if its average frame would itself pass as a match, and its evidence clears
+what chance gives by a margin (`min_excess` frames, growing with the library's size), measured in one of three ways:
+- near-exact (`close_similarity`): its frames alone, each reference frame counted once;
+- order: heavier than the same query frames aligned in reverse order against the same reference range, and than
+  the same alignment shifted rigidly by 2-5 s within the reference (`shifted_weights`): the chance level of this
+  query on this scene, measured rather than assumed (a still or repetitive scene aligns as well shifted, or
+  reversed, as where it is);
+- uniqueness (`unique_evidence`): how much of its frames' scores no time-shifted alternative explains. A copy of
+  footage that changes matches each frame where it belongs and nowhere 2-5 s away, in the reference or in the
+  query; different moments of one static scene match everywhere, so none of their frames counts. This is what
+  finds a short copy (3 s, 6 frames): the reversed null of so few frames crosses the copy's own diagonal and
+  inherits its static stretches, leaving less than the margin however exact the copy.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,6 +69,24 @@ class AlignParams:
     # Or it is this close (0.9: its frames within about 3 of 64 bits on average) and its evidence alone reaches
     # the margin: a near-exact copy of a near-still shot, over enough distinct reference frames, is still a copy.
     close_similarity: float = 0.9
+    # Or the frames' scores beyond what the best time-shifted alternative gives (`unique_evidence`) reach the
+    # margin. Alternatives are the same query frame against reference frames shifted by `unique_shift` (s) from
+    # its match, and the matched reference frame against query frames shifted as much. The near side excludes
+    # the match's own neighbours: thumbnails average +-1 sample, sampling phases differ, and paths bend by
+    # `jitter` (2 s: `min_duration`, one shortest copy away); the far side keeps the comparison local (the fast
+    # index verifies only around its votes). The same shifts, applied to the whole path, give the order test its
+    # second null (`shifted_weights`).
+    unique_shift: tuple[float, float] = (2.0, 5.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Background:
+    """Every query unit against every reference unit of the verified range, for the uniqueness test: unit times
+    on both sides and `scores(rows, cols)`, the scores of the given (broadcast) index pairs."""
+
+    q_times: np.ndarray
+    r_times: np.ndarray
+    scores: Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 @dataclass(slots=True)
@@ -178,14 +206,72 @@ def required_excess(p: AlignParams, library_frames: int) -> float:
     return p.min_excess + p.excess_per_decade * max(0.0, float(np.log10(max(library_frames, 1) / p.library_unit)))
 
 
+def _shifted(anchors: np.ndarray, times: np.ndarray, shift: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """For each anchor time, the indices of `times` (sorted) lying `shift` (min, max) seconds from it on either
+    side, as a (k, width) index array and its validity mask (rows are padded to one width)."""
+    lo = np.searchsorted(times, anchors - shift[1] - 1e-6, side="left")
+    hi = np.searchsorted(times, anchors + shift[1] + 1e-6, side="right")
+    width = max(int((hi - lo).max(initial=0)), 1)
+    idx = lo[:, None] + np.arange(width)[None, :]
+    valid = idx < hi[:, None]
+    idx = np.minimum(idx, len(times) - 1)
+    valid &= np.abs(times[idx] - anchors[:, None]) >= shift[0] - 1e-6
+    return idx, valid
+
+
+def unique_evidence(path: _Path, background: Background, p: AlignParams) -> float:
+    """The part of a path's score that no time-shifted alternative explains: summed over its frames whose query
+    frame matches no reference frame `unique_shift` away from its match, and whose reference frame matches no
+    query frame that far away ("matches": scores `copy_similarity`, the frame match threshold), each frame's
+    score less the best such alternative's. A frame with nothing that far on either side to compare with counts
+    nothing: uniqueness unmeasured is not evidence."""
+    if len(background.q_times) == 0 or len(background.r_times) == 0:
+        return 0.0
+    rows = np.searchsorted(background.q_times, path.q)
+    cols = np.searchsorted(background.r_times, path.r)
+    rows = np.minimum(rows, len(background.q_times) - 1)
+    cols = np.minimum(cols, len(background.r_times) - 1)
+    ref_idx, ref_ok = _shifted(path.r, background.r_times, p.unique_shift)  # same query frame, shifted reference
+    qry_idx, qry_ok = _shifted(path.q, background.q_times, p.unique_shift)  # same reference frame, shifted query
+    alt_ref = np.where(ref_ok, background.scores(rows[:, None], ref_idx), -np.inf).max(axis=1)
+    alt_qry = np.where(qry_ok, background.scores(qry_idx, cols[:, None]), -np.inf).max(axis=1)
+    best = np.maximum(alt_ref, alt_qry)
+    unique = np.isfinite(best) & (best < p.copy_similarity)
+    return float(np.clip(path.score - np.maximum(best, 0.0), 0.0, None)[unique].sum())
+
+
+def shifted_weights(path: _Path, background: Background, step: float, p: AlignParams) -> tuple[float, float]:
+    """The heaviest rigid time shift of the path within its reference (by `unique_shift`, in steps, either way):
+    its weight and `distinct_weight`, counting the pairs that match (`copy_similarity` or more). Different moments
+    of one still scene align with each other at any shift; a copy aligns at one."""
+    rows = np.minimum(np.searchsorted(background.q_times, path.q), len(background.q_times) - 1)
+    lo, hi = p.unique_shift
+    shifts = np.arange(lo, hi + step / 2, step) if step > 0 else np.array([lo])
+    best, best_distinct = 0.0, 0.0
+    for shift in np.r_[-shifts, shifts]:
+        target = path.r + shift
+        cols = np.clip(np.searchsorted(background.r_times, target), 1, max(len(background.r_times) - 1, 1))
+        cols = np.where(np.abs(background.r_times[cols - 1] - target) < np.abs(background.r_times[cols] - target),
+                        cols - 1, cols)  # fmt: skip
+        found = np.abs(background.r_times[cols] - target) <= step / 2 + 1e-6
+        score = np.where(found, background.scores(rows, cols), 0.0)
+        score = np.where(score >= p.copy_similarity, score, 0.0)
+        best = max(best, float(score.sum()))
+        best_distinct = max(best_distinct, distinct_weight(background.r_times[cols], score))
+    return best, best_distinct
+
+
 def significant(seg: Segment, path: _Path, q: np.ndarray, r: np.ndarray, s: np.ndarray, step: float,
-                p: AlignParams, rated: bool, library_frames: int) -> bool:  # fmt: skip
+                p: AlignParams, rated: bool, library_frames: int,
+                background: Background | None = None) -> bool:  # fmt: skip
     """The reporting rule (see `AlignParams`): close enough on average, and evidence beyond what chance gives.
 
-    Evidence is counted two ways, and both must clear the margin over the reversed-query null: every matched
-    query frame (`weight`), and each reference frame once (`distinct_weight`: query frames parked on one reference
-    frame are one coincidence). A near-exact copy needs its distinct evidence alone to clear the margin. An image
-    has no order to test and one frame to count: its closeness decides."""
+    Against the reversed-query null (and, given the dense `background`, the time-shifted one when heavier),
+    evidence is counted two ways, and both must clear the margin: every matched query frame (`weight`), and each
+    reference frame once (`distinct_weight`: query frames parked on one reference frame are one coincidence). Or
+    the frames' evidence beyond every time-shifted alternative clears it (`unique_evidence`, given the
+    `background`). A near-exact copy needs its distinct evidence alone to clear the margin. An image has no order
+    to test and one frame to count: its closeness decides."""
     if seg.similarity < p.copy_similarity:
         return False
     if not rated:
@@ -195,7 +281,12 @@ def significant(seg: Segment, path: _Path, q: np.ndarray, r: np.ndarray, s: np.n
     if seg.similarity >= p.close_similarity:
         return distinct >= need
     null, null_distinct = null_weights(path, q, r, s, step, p, rated)
-    return float(path.score.sum()) - null >= need and distinct - null_distinct >= need
+    if background is not None:
+        shifted, shifted_distinct = shifted_weights(path, background, step, p)
+        null, null_distinct = max(null, shifted), max(null_distinct, shifted_distinct)
+    if float(path.score.sum()) - null >= need and distinct - null_distinct >= need:
+        return True
+    return background is not None and unique_evidence(path, background, p) >= need
 
 
 def rate_consistent(segment: Segment, params: AlignParams) -> bool:
@@ -205,6 +296,31 @@ def rate_consistent(segment: Segment, params: AlignParams) -> bool:
     low = params.min_rate * segment.input_duration - params.jitter
     high = params.max_rate * segment.input_duration + params.jitter
     return low <= segment.ref_duration <= high
+
+
+def _fitted(seg: Segment, path: _Path, p: AlignParams, q_step: float, q_duration: float, r_duration: float
+            ) -> Segment:  # fmt: skip
+    """The reported bounds of an accepted segment: its reference side from the line through its matches (least
+    squares; rate 1 unless the matches depart from it by more than a step over their span, and kept within the
+    rate bounds), not from its extreme matched frames. Both files are sampled on grids
+    of their own, so each match's reference time is off by up to half a step, each way; the line averages that
+    out (a 3 s copy 0.28 s into its reference is 0.5 or 0.0 s in at each frame, 0.28 s on the line), and it
+    puts both ends on the same stretch of the copy (a query ending 0.07 s after its last sample copies 0.07 s
+    more of the reference, not a whole step)."""
+    q, r = path.q, path.r
+    rate, span = 1.0, float(np.ptp(q))
+    if span > 0:
+        # A rate departs from 1 only by more than sampling alone explains: a step off at each end of the span.
+        fit = float(np.clip(np.polyfit(q, r, 1)[0], p.min_rate, p.max_rate))
+        rate = fit if abs(fit - 1.0) > 2 * q_step / span else 1.0
+    offset = float(np.mean(r - rate * q))
+    ref_start = max(offset + rate * seg.input_start, 0.0)
+    ref_end = offset + rate * seg.input_end
+    if r_duration > 0:
+        ref_end = min(ref_end, r_duration)
+    if ref_end <= ref_start:
+        return seg
+    return Segment(seg.input_start, seg.input_end, ref_start, ref_end, seg.similarity)
 
 
 def align(
@@ -219,12 +335,14 @@ def align(
     r_duration: float,
     params: AlignParams | None = None,
     library_frames: int = 0,
+    background: Background | None = None,
 ) -> list[Segment]:
     """Segments copied from one reference item, best first.
 
     `q_times`, `r_times`, `scores` (each (m,)) are candidate unit matches, score in [0, 1]. `query_units` are the
     times of every query unit that could have matched (the similarity's denominator); `q_step`/`r_step` the time
-    one unit stands for (added to a segment's end); durations bound the segments.
+    one unit stands for (added to a segment's end); durations bound the segments. `background`, every unit pair's
+    score, lets a segment show significance by uniqueness too (see `significant`).
     """
     p = params or AlignParams()
     if len(q_times) == 0:
@@ -272,8 +390,8 @@ def align(
             and seg.input_duration >= min_duration
             and seg.similarity >= p.min_similarity
             and (not rated or rate_consistent(seg, p))
-            and significant(seg, path, q, r, s, unit_step, p, rated, library_frames)
+            and significant(seg, path, q, r, s, unit_step, p, rated, library_frames, background)
         ):
-            segments.append(seg)
+            segments.append(_fitted(seg, path, p, q_step, q_duration, r_duration) if rated else seg)
     segments.sort(key=lambda x: (-x.similarity, x.input_start))
     return segments[: p.max_segments]

@@ -14,8 +14,9 @@ per edge, so crops between these are found less reliably; beyond 20% a side, the
 
 Picture-in-picture: a copy shown small inside other video is found by its frame, not its content. The inset's
 border is an edge that stays put while the pictures on both sides of it change; `inset_boxes` finds rectangles
-outlined by such edges on all four sides, and each becomes an extra query window (`INSETS` columns after the crop
-windows) hashed on the central 60% of the inset, the stored region of a reference shown there.
+outlined by such edges on all four sides and ending at their corners (a still host's own edges persist too, but run
+on past them), and each becomes an extra query window (`INSETS` columns after the crop windows) hashed on the
+central 60% of the inset, the stored region of a reference shown there.
 
 Bits are interleaved so that each 16-bit chunk mixes low and high frequencies: the multi-index tables then see
 chunks of equal stability and spread.
@@ -165,6 +166,7 @@ _INSET_ASPECT = 0.08  # an inset keeps the frame's shape: its sides' ratio diffe
 _INSET_EDGE = 6.0  # gray levels: how much stronger than the lines 2 px away each side of the border must be
 _INSET_LINES = 12  # strongest vertical and horizontal lines of a batch combined into candidate rectangles
 _INSET_FRAMES = 8  # frames of a batch the persistent edges are measured on
+_INSET_CORNER = 2  # px: a side's run past a corner is measured from this far beyond it (the corner's own blur)
 
 
 def inset_boxes(pixels: np.ndarray) -> list[tuple[float, float, float, float]]:
@@ -173,7 +175,9 @@ def inset_boxes(pixels: np.ndarray) -> list[tuple[float, float, float, float]]:
 
     A persistent edge: the median over time of the gradient across it, minus the larger of the same at 2 px
     either side (a line, not the rim of a textured area). Content edges move or come and go; a picture-in-picture
-    border, a screen in a screen, a framed inset stay. The rectangle's score is the mean of its weakest half side.
+    border, a screen in a screen, a framed inset stay; so do a still host's own edges, which is why a rectangle's
+    score is the mean of its weakest half side less its sides' strongest run on past a corner, and it must be
+    positive (with every half side at least `_INSET_EDGE`).
     """
     n, height, width = pixels.shape
     if n == 0:
@@ -213,16 +217,52 @@ def inset_boxes(pixels: np.ndarray) -> list[tuple[float, float, float, float]]:
     for a, b in ((left, mid_x), (mid_x, right)):
         halves += [(along[y, b + 1] - along[y, a + 1]) / np.maximum(b - a, 1) for y in (top, bottom)]
     sides = np.min(np.broadcast_arrays(*halves), axis=0)
-    score = np.where(shaped, sides, -1.0)
+    # An inset's border stops at its corners; a content edge (a roofline, a kerb, a shelf) runs on past them. Each
+    # side is followed on past both corners for a quarter of its length (less where the frame ends, counted as
+    # no edge), and the strongest of those runs is taken off the score: a rectangle borrowing a content edge
+    # scores low even when that edge is persistent, as every edge of a still scene is. A rectangle is kept only
+    # if its sides are edges (`_INSET_EDGE`) stronger than any of their runs past the corners.
+    ey, ex = np.maximum((bottom - top) // 4, 1), np.maximum((right - left) // 4, 1)
+    gap = _INSET_CORNER
+
+    def run_v(x: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:  # rows a+1..b of vertical line x
+        a, b = np.clip(a, -1, height - 2), np.clip(b, -1, height - 2)
+        return (down[np.maximum(a, b) + 1, x] - down[a + 1, x]) / ey
+
+    def run_h(y: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:  # columns a+1..b of horizontal line y
+        a, b = np.clip(a, -1, width - 1), np.clip(b, -1, width - 1)
+        return (along[y, np.maximum(a, b) + 1] - along[y, a + 1]) / ex
+
+    runs = []
+    for x in (left, right):
+        runs += [run_v(x, top - gap - ey, top - gap), run_v(x, bottom + gap - 1, bottom + gap - 1 + ey)]
+    for y in (top, bottom):
+        runs += [run_h(y, left - gap - ex, left - gap), run_h(y, right + gap - 1, right + gap - 1 + ex)]
+    beyond = np.max(np.broadcast_arrays(*runs), axis=0)
+    score = np.where(shaped & (sides >= _INSET_EDGE), sides - beyond, -1.0)
     boxes: list[tuple[float, float, float, float]] = []
     for flat in np.argsort(score, axis=None, kind="stable")[::-1]:
         i, j = np.unravel_index(flat, score.shape)
-        if score[i, j] < _INSET_EDGE or len(boxes) == INSETS:
+        if score[i, j] <= 0.0 or len(boxes) == INSETS:
             break
-        box = tuple(float(v) + 1.5 for v in (left[i, 0], top[0, j], right[i, 0], bottom[0, j]))  # edge positions
+        x0, y0, x1, y1 = int(left[i, 0]), int(top[0, j]), int(right[i, 0]), int(bottom[0, j])
+        # The rectangle is chosen; each edge is then put on the stronger of its line and the lines either side,
+        # over the whole side (a border between two pixels registers on two neighbouring lines, the weakest-half
+        # and run-past-the-corner scores may not tell them apart).
+        columns = down[y1 + 1] - down[y0 + 1]  # each vertical line's strength over the rectangle's height
+        x0, x1 = _settle(x0, columns), _settle(x1, columns)
+        rows = along[:, x1 + 1] - along[:, x0 + 1]
+        y0, y1 = _settle(y0, rows), _settle(y1, rows)
+        box = tuple(float(v) + 1.5 for v in (x0, y0, x1, y1))  # edge positions
         if all(_overlap(box, other) < 0.5 for other in boxes):  # one rectangle's near-duplicates are not another
             boxes.append(box)
     return boxes
+
+
+def _settle(line: int, strength: np.ndarray) -> int:
+    """The strongest of `line` and its two neighbours by `strength` (per line); a tie keeps `line`."""
+    near = [c for c in (line, line - 1, line + 1) if 0 <= c < len(strength)]
+    return max(near, key=lambda c: float(strength[c]))  # max keeps the first of equals: `line`
 
 
 def _overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.core import ItemMatch
-from engine.video.align import AlignParams, align
+from engine.video.align import AlignParams, Background, align
 from engine.video.fingerprint import VideoFingerprint
 from engine.video.frame_features import N_BITS
 
@@ -80,6 +80,12 @@ def match_item(query: VideoFingerprint, item_id: int, ref: RefFrames, params: Al
         r_duration=ref.duration,
         params=params,
         library_frames=library_frames,
+        # Every query frame against every reference frame (this column): where else each match could have gone.
+        background=Background(
+            query.times.astype(np.float64),
+            ref.times.astype(np.float64),
+            lambda i, j: frame_scores(distances[i, j].astype(np.float64)),
+        ),
     )
     return ItemMatch(item_id, segments) if segments else None
 

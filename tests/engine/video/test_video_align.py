@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from engine.core import Segment
-from engine.video.align import AlignParams, align, rate_consistent
+from engine.video.align import AlignParams, Background, _Path, align, rate_consistent, unique_evidence
 
 STEP = 0.5
 
@@ -79,7 +79,7 @@ def test_speed_change_is_one_segment(rate: float) -> None:
     q, r = diagonal(0, 30, offset=10, rate=rate)
     (seg,) = run(q, np.round(r / STEP) * STEP)  # reference samples sit on their own grid
     assert seg.input_start == 0 and seg.input_end == pytest.approx(30)
-    assert seg.ref_start == pytest.approx(10) and seg.ref_end == pytest.approx(10 + 30 * rate, abs=1.0)
+    assert seg.ref_start == pytest.approx(10, abs=STEP / 2) and seg.ref_end == pytest.approx(10 + 30 * rate, abs=1.0)
 
 
 def test_short_gap_is_bridged_long_gap_splits() -> None:
@@ -142,3 +142,73 @@ def test_rate_bounds_hold_on_the_final_bounds() -> None:
     assert not rate_consistent(Segment(0.5, 3.5, 5.5, 6.0, 0.55), p)  # the demo's 3 s -> 0.5 s
     assert rate_consistent(Segment(0.0, 10.0, 20.0, 30.0, 0.9), p)
     assert rate_consistent(Segment(0.0, 3.0, 17.5, 19.5, 0.8), p)  # a short copy, each bound a sample off
+
+
+def dense_run(scores: np.ndarray, *, with_background: bool = True) -> list[Segment]:
+    """Align a dense (query frames x reference frames) score grid as `match_item` does: the pairs at the frame
+    match threshold or better are the matches, and the grid itself is the background."""
+    q_times, r_times = np.arange(scores.shape[0]) * STEP, np.arange(scores.shape[1]) * STEP
+    rows, cols = np.nonzero(scores >= AlignParams().copy_similarity)
+    background = Background(q_times, r_times, lambda i, j: scores[i, j]) if with_background else None
+    return align(q_times[rows], r_times[cols], scores[rows, cols], query_units=q_times, q_step=STEP, r_step=STEP,
+                 q_duration=len(q_times) * STEP, r_duration=len(r_times) * STEP, background=background)  # fmt: skip
+
+
+def short_copy(static_head: int, elsewhere: float) -> np.ndarray:
+    """6 query frames (3 s) copying reference frames 1-6 of 10 at 0.8; the first `static_head` frames of the copy
+    show a still stretch (each matches every reference frame of it at 0.8); every other pair scores `elsewhere`."""
+    scores = np.full((6, 10), elsewhere)
+    scores[np.arange(6), np.arange(6) + 1] = 0.8
+    scores[:static_head, 1 : 1 + static_head] = 0.8
+    return scores
+
+
+def test_a_short_copy_of_changing_footage_is_found_by_its_uniqueness() -> None:
+    """3 s copied, the first 1.5 s of it a still stretch: reversed, the still frames align as well as forwards, so
+    the reversed-order null leaves less than the margin; but no frame matches anything 2-5 s away from its match,
+    in the reference or in the query, so the alignment is unique."""
+    scores = short_copy(static_head=3, elsewhere=0.1)
+    assert dense_run(scores, with_background=False) == []
+    (seg,) = dense_run(scores)
+    assert (seg.input_start, seg.ref_start) == (0.0, 0.5)
+    assert seg.input_end == pytest.approx(3.0) and seg.ref_end == pytest.approx(3.5)
+
+
+def test_a_short_alignment_within_one_static_scene_is_not_unique() -> None:
+    """The same alignment where every frame also matches frames 2-5 s away (different moments of a still scene
+    resemble each other just as much): no frame is unique, nothing is reported."""
+    assert dense_run(short_copy(static_head=3, elsewhere=0.7)) == []
+
+
+def test_frames_with_nothing_far_enough_to_compare_give_no_uniqueness() -> None:
+    """A copy inside a reference and a query too short to hold any shifted alternative: uniqueness is unmeasured,
+    which is not evidence (a still scene's two short moments would otherwise look unique)."""
+    p = AlignParams()
+    q = np.arange(0.0, 1.5 + STEP / 2, STEP)  # 4 frames, 1.5 s: every shift is < 2 s
+    path = _Path(q, q.copy(), np.full(len(q), 0.8))
+    background = Background(q, q.copy(), lambda i, j: np.full(np.broadcast(i, j).shape, 0.1))
+    assert unique_evidence(path, background, p) == 0.0
+    far = np.arange(0.0, 6.0, STEP)  # the reference goes on: each frame has shifted alternatives, all unlike it
+    background = Background(q, far, lambda i, j: np.full(np.broadcast(i, j).shape, 0.1))
+    assert unique_evidence(path, background, p) == pytest.approx(4 * 0.7)
+
+
+def test_reported_reference_bounds_follow_the_line_through_the_matches() -> None:
+    """A copy 10.25 s into its reference, both sampled every 0.5 s: each query frame's best reference frame is
+    10 or 10.5 s on, by turns. The reported reference side lies on the line through them, and it ends where the
+    query does (0.07 s after its last sample), not a whole step after the last matched reference frame."""
+    q = np.arange(0.0, 6.0, STEP)
+    r = q + np.where(np.arange(len(q)) % 2 == 0, 10.0, 10.5)
+    (seg,) = run(q, r, q_duration=5.57, r_duration=60.0)
+    assert (seg.input_start, seg.input_end) == pytest.approx((0.0, 5.57))
+    assert seg.ref_start == pytest.approx(10.25) and seg.ref_end == pytest.approx(15.82)
+
+
+def test_an_alignment_as_good_shifted_by_a_few_seconds_is_chance() -> None:
+    """A scene that repeats every 2.5 s (waves, a turning sign): 6 s of query align with the reference in order,
+    so reversed they do not, and the reversed-order null alone lets it pass; but the same alignment shifted by
+    2.5 s is just as good, so nothing singles this one out."""
+    i, j = np.mgrid[0:12, 0:40]
+    scores = np.where((j - i - 10) % 5 == 0, 0.8, 0.1)
+    assert dense_run(scores, with_background=False) != []
+    assert dense_run(scores) == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from engine.core import ItemMatch
@@ -116,3 +117,23 @@ def test_a_copy_of_a_static_camera_names_its_own_moment_only(item: int, media_di
     assert fast[0].segments == reference[0].segments
     seg = fast[0].segments[0]
     assert seg.ref_start == pytest.approx(10.0, abs=1.0) and seg.ref_end == pytest.approx(18.0, abs=1.0)
+
+
+@pytest.mark.parametrize(("seed", "start"), CAMERA_NEGATIVES)
+def test_short_stretches_of_another_moment_are_not_copies(seed: int, start: float, media_dir: Path,
+                                                          camera_library: dict[int, VideoFingerprint],
+                                                          modality: VideoModality) -> None:  # fmt: skip
+    """Every 3 s and 6 s stretch (one every 0.5 s) of another moment of the same camera, as a short upload of it
+    would be sampled: a few seconds of a still scene line up in order with some few seconds of the library's
+    moments often enough that chance must be measured, not assumed (6 s at similarity 0.85 got through once)."""
+    path = make_static_camera(media_dir / f"camera_neg_{seed}_{start:g}.mp4", seed, 20.0, CAMERA_SIZE, CAMERA_FPS,
+                              start, bitrate=150_000)  # fmt: skip
+    query = modality.extract(path)
+    assert query is not None
+    indexes = _camera_indexes(camera_library, modality)
+    for length in (3.0, 6.0):
+        for t0 in np.arange(0.0, query.duration - length + 1e-6, 0.5):
+            keep = (query.times >= t0 - 1e-6) & (query.times < t0 + length - 1e-6)
+            window = VideoFingerprint(query.times[keep] - t0, query.hashes[keep], length, query.step)
+            for index in indexes:
+                assert index.search(window) == [], (t0, length)

@@ -251,6 +251,15 @@ def test_plain_video_has_no_inset() -> None:
     assert inset_boxes(_thumbnails(render_clip(9203, 8.0, (256, 192), 12.0))) == []
 
 
+def test_edges_running_across_the_picture_outline_no_inset() -> None:
+    """Persistent edges that cross the whole picture (walls, a kerb, a roofline of a still scene) outline a square
+    where they cross, as an inset's border would; but they run on past its corners, and a border stops there."""
+    yy, xx = np.mgrid[0:128, 0:128]
+    walls = 70.0 * ((xx >= 40).astype(float) - (xx >= 85) + (yy >= 40) - (yy >= 85))
+    moving = [25.0 * np.sin((xx + 3 * t) / 7.0) * np.cos((yy - 2 * t) / 11.0) for t in range(12)]
+    assert inset_boxes(np.stack([60.0 + walls + m for m in moving]).astype(np.float32)) == []
+
+
 def _thumbnails(clip: Clip) -> np.ndarray:
     """Gray 128 x 128 thumbnails at 2 a second, as the decoder makes them (without its averaging)."""
     picks = np.arange(0, len(clip.frames), int(clip.fps // 2))
