@@ -24,34 +24,63 @@ rebuilt from the same items after a restart answers exactly like the live one.
 
 from __future__ import annotations
 
+import fcntl
+import itertools
+import json
+import logging
 import math
+import os
+import shutil
 import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from .alignment import MIN_VOTES, OFFSET_TOL
 from .base import _GROUP_SHIFT, DEFAULT_SPEEDS, SCAN_SPEEDS, AudioIndexBase
 from .fingerprint import AudioFingerprint
-from .params import DT_MAX, HASH_BITS
+from .params import DT_MAX, FORMAT_VERSION, HASH_BITS
+
+log = logging.getLogger(__name__)
 
 _H = 1 << HASH_BITS
 # Defaults of the tunables (tests shrink them to exercise every path on a small library):
 CSR_MIN = 1 << 22  # postings from which a run keeps a dense offsets table (smaller: sorted hashes)
 PENDING_MAX = 1 << 22  # postings buffered before they are turned into a run anyway
-MERGE_MAX = 1 << 25  # runs above this size are not merged further (bounds a merge's transient memory)
+MERGE_MAX = 1 << 28  # runs above this size are not merged further (~2,900 h: bounds the rewrite a merge costs)
+_MERGE_CHUNK = 1 << 22  # postings a merge handles at a time (its transient memory: ~20 bytes each)
 _SLOT_GAP = DT_MAX + 1  # frames between consecutive items on the timeline
 _U32_LIMIT = (1 << 32) - 1
 _HOT_BITS = 22  # vote buckets of the pre-filter (at most: a few hits need far fewer)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _Run:
-    """Postings sorted by hash: dense `offsets` (CSR) or sorted `hashes`, exactly one of them set."""
+    """Postings sorted by (hash, posting): dense `offsets` (CSR) or sorted `hashes`, exactly one of them set.
+    Runs cover disjoint stretches of the timeline, in order (see `_merge`)."""
 
     postings: np.ndarray
     offsets: np.ndarray | None = None
     hashes: np.ndarray | None = None
+    name: str | None = None  # its directory once persisted
+
+    def bounds(self, h0: int, h1: int) -> tuple[int, int]:
+        """[lo, hi) of the postings of hashes h0 <= h < h1."""
+        if self.offsets is not None:
+            return int(self.offsets[h0]), int(self.offsets[h1])
+        assert self.hashes is not None
+        return int(np.searchsorted(self.hashes, h0, "left")), int(np.searchsorted(self.hashes, h1, "left"))
+
+    def hashes_between(self, h0: int, h1: int, lo: int, hi: int) -> np.ndarray:
+        """The hashes of postings lo:hi, which are those of hashes h0 <= h < h1."""
+        if self.hashes is not None:
+            return np.asarray(self.hashes[lo:hi])
+        assert self.offsets is not None
+        return np.repeat(np.arange(h0, h1, dtype=np.uint32), np.diff(self.offsets[h0 : h1 + 1].astype(np.int64)))
 
     @property
     def size(self) -> int:
@@ -75,12 +104,6 @@ class _Run:
             return self.hashes[positions]
         assert self.offsets is not None
         return (np.searchsorted(self.offsets, positions, "right") - 1).astype(np.uint32)
-
-    def all_hashes(self) -> np.ndarray:
-        if self.hashes is not None:
-            return self.hashes
-        assert self.offsets is not None
-        return np.repeat(np.arange(_H, dtype=np.uint32), np.diff(self.offsets.astype(np.int64)))
 
 
 def _hot(offset: np.ndarray, min_votes: int = MIN_VOTES, radius: int = OFFSET_TOL) -> np.ndarray:
@@ -130,10 +153,9 @@ def _pack(hashes: np.ndarray, postings: np.ndarray) -> np.ndarray:
     return (hashes.astype(np.uint64) << np.uint64(32)) | postings.astype(np.uint64)
 
 
-def _run_from_keys(key: np.ndarray, csr_min: int, *, merging: bool) -> _Run:
-    """Sort packed keys (in place) into a run. `merging`: `key` concatenates sorted runs, which timsort
-    (numpy's stable sort for 64-bit ints) merges in about linear time."""
-    key.sort(kind="stable" if merging else "quicksort")
+def _run_from_keys(key: np.ndarray, csr_min: int) -> _Run:
+    """Sort packed keys (in place) into a run."""
+    key.sort()
     if sys.byteorder == "little":  # split without a uint64 temporary
         halves = key.view(np.uint32).reshape(-1, 2)
         ps, hs = halves[:, 0].copy(), halves[:, 1].copy()
@@ -151,12 +173,105 @@ def _finish_run(hs: np.ndarray, ps: np.ndarray, csr_min: int) -> _Run:
     return _Run(postings=ps, offsets=offsets)
 
 
-def _build_run(hashes: np.ndarray, postings: np.ndarray, csr_min: int, *, merging: bool = False) -> _Run:
+def _build_run(hashes: np.ndarray, postings: np.ndarray, csr_min: int) -> _Run:
     """Sort (hash, posting) pairs by hash into a run."""
     if postings.dtype == np.uint32:
-        return _run_from_keys(_pack(hashes, postings), csr_min, merging=merging)
-    order = np.argsort(hashes, kind="stable")  # uint64 postings: past ~19,000 hours
+        return _run_from_keys(_pack(hashes, postings), csr_min)
+    order = np.lexsort((postings, hashes))  # uint64 postings: past ~19,000 hours
     return _finish_run(hashes[order].astype(np.uint32), postings[order], csr_min)
+
+
+# --- persistence: <directory>/manifest.json names the runs (one directory each, one .npy per array) and the slot
+# table; every array is written, fsynced and its directory renamed into place before the manifest names it.
+
+MANIFEST = "manifest.json"
+_FORMAT = 1
+_SLOT_ARRAYS = {
+    "bases": np.int64,
+    "items": np.int64,
+    "alive": np.bool_,
+    "durations": np.float64,
+    "counts": np.int64,
+    "dead_h": np.int64,
+    "dead_n": np.int64,
+}
+
+
+def _write_arrays(directory: Path, name: str, arrays: dict[str, np.ndarray]) -> None:
+    tmp = directory / f"{name}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    for field, array in arrays.items():
+        with (tmp / f"{field}.npy").open("wb") as f:
+            np.save(f, np.ascontiguousarray(array), allow_pickle=False)
+            f.flush()
+            os.fsync(f.fileno())  # the manifest names these files next: their bytes must be on disk first
+    tmp.rename(directory / name)
+
+
+def _write_run(directory: Path, run: _Run) -> None:
+    """Write `run` as `directory/<run.name>/`, then map its arrays back from there."""
+    assert run.name is not None
+    extra = {"offsets": run.offsets} if run.offsets is not None else {"hashes": run.hashes}
+    _write_arrays(directory, run.name, {"postings": run.postings, **extra})  # type: ignore[dict-item]
+    mapped = _read_run(directory, run.name, run.offsets is not None, run.postings.dtype)
+    run.postings, run.offsets, run.hashes = mapped.postings, mapped.offsets, mapped.hashes
+
+
+def _load(path: Path, dtype: type | np.dtype, *, mapped: bool) -> np.ndarray:
+    array = np.load(path, mmap_mode="r" if mapped else None, allow_pickle=False)
+    if array.dtype != np.dtype(dtype) or array.ndim != 1:
+        raise ValueError(f"{path.name}: {array.dtype} of {array.ndim} dimensions, not 1-D {np.dtype(dtype)}")
+    return array
+
+
+def _read_run(directory: Path, name: str, dense: bool, pdtype: type | np.dtype) -> _Run:
+    folder = directory / name
+    postings = _load(folder / "postings.npy", pdtype, mapped=True)
+    if dense:
+        offsets = np.load(folder / "offsets.npy", mmap_mode="r", allow_pickle=False)
+        if offsets.shape != (_H + 1,) or offsets.dtype not in (np.uint32, np.int64):
+            raise ValueError(f"run {name}: offsets of shape {offsets.shape}, {offsets.dtype}")
+        if int(offsets[0]) != 0 or int(offsets[-1]) != postings.size:
+            raise ValueError(f"run {name}: offsets do not span its {postings.size} postings")
+        return _Run(postings=postings, offsets=offsets, name=name)
+    hashes = _load(folder / "hashes.npy", np.uint32, mapped=True)
+    if hashes.size != postings.size:
+        raise ValueError(f"run {name}: {hashes.size} hashes for {postings.size} postings")
+    return _Run(postings=postings, hashes=hashes, name=name)
+
+
+def _read_state(directory: Path) -> tuple[list[_Run], dict[str, np.ndarray], dict[str, object]]:
+    """(runs, slot arrays, manifest) of a persisted index, checked for consistency (cheap checks only: shapes,
+    types, totals; a run's content is trusted, as its files were complete before the manifest named it)."""
+    listing = json.loads((directory / MANIFEST).read_text())
+    if listing.get("format") != _FORMAT or listing.get("audio_format") != FORMAT_VERSION:
+        raise ValueError(
+            f"format {listing.get('format')!r}/{listing.get('audio_format')!r}, not {_FORMAT}/{FORMAT_VERSION}"
+        )
+    if listing.get("hash_bits") != HASH_BITS or listing["postings_dtype"] not in ("uint32", "uint64"):
+        raise ValueError("another hash layout or posting type")
+    pdtype = np.dtype(listing["postings_dtype"])
+    runs = []
+    for entry in listing["runs"]:
+        run = _read_run(directory, str(entry["name"]), bool(entry["dense"]), pdtype)
+        if run.size != int(entry["postings"]):
+            raise ValueError(f"run {entry['name']}: {run.size} postings, the manifest says {entry['postings']}")
+        runs.append(run)
+    folder = directory / str(listing["slots"])
+    slots = {field: _load(folder / f"{field}.npy", dtype, mapped=False) for field, dtype in _SLOT_ARRAYS.items()}
+    n = slots["bases"].size
+    if any(slots[f].size != n for f in ("items", "alive", "durations", "counts")):
+        raise ValueError("slot arrays of different lengths")
+    if slots["dead_h"].size != slots["dead_n"].size:
+        raise ValueError("dead tallies of different lengths")
+    next_base = int(listing["next_base"])
+    if n and (np.any(np.diff(slots["bases"]) <= 0) or int(slots["bases"][-1]) >= next_base):
+        raise ValueError("slot bases out of order")
+    # The runs hold at most the postings of every slot (removed slots' are dropped by merges).
+    if sum(r.size for r in runs) > int(slots["counts"].sum()):
+        raise ValueError("more postings than the slots hold")
+    return runs, slots, listing
 
 
 class AudioIndex(AudioIndexBase):
@@ -194,6 +309,8 @@ class AudioIndex(AudioIndexBase):
         self._dead_h = np.zeros(0, np.int64)
         self._dead_n = np.zeros(0, np.int64)
         self._untallied: list[int] = []
+        self._directory: Path | None = None  # where `save` persists the index (see `attach`)
+        self._dirty = False  # changed since the last save
 
     # --- building ---------------------------------------------------------------------------------------
 
@@ -216,6 +333,7 @@ class AudioIndex(AudioIndexBase):
             self._widen()
         slot = self._new_slot(base, item_id, float(duration), int(times.size))
         self._slot_of[item_id] = slot
+        self._dirty = True
         if times.size:
             self._pending_h.append(np.asarray(hashes, np.uint32))
             self._pending_p.append((times.astype(np.int64) + base).astype(self._pdtype))
@@ -226,8 +344,10 @@ class AudioIndex(AudioIndexBase):
     def _widen(self) -> None:
         """The timeline outgrew uint32 postings: switch every run to uint64 (rare: ~19,000 hours)."""
         self._pdtype = np.uint64
+        self._dirty = True
         for run in self._runs:
             run.postings = run.postings.astype(np.uint64)
+            run.name = None  # rewritten at the next save
         self._pending_p = [p.astype(np.uint64) for p in self._pending_p]
 
     def remove(self, item_id: int) -> None:
@@ -235,6 +355,7 @@ class AudioIndex(AudioIndexBase):
         if slot is None:
             return
         self._alive_cap[slot] = False
+        self._dirty = True
         self._dead_postings += int(self._count_cap[slot])
         self._untallied.append(slot)
 
@@ -287,27 +408,57 @@ class AudioIndex(AudioIndexBase):
         ):
             b, a = self._runs.pop(), self._runs.pop()
             self._runs.append(self._merge([a, b]))
+            self._dirty = True
 
     def _merge(self, runs: list[_Run]) -> _Run:
-        if self._pdtype != np.uint32:
-            h = np.concatenate([r.all_hashes() for r in runs])
-            p = np.concatenate([r.postings for r in runs])
-            if self._dead_postings:
-                keep = self._alive_mask(p)
-                self._forget_dead(h[~keep])
-                h, p = h[keep], p[keep]
-            return _build_run(h, p, self._csr_min, merging=True)
-        # Fill one key array run by run: no concatenated copies of hashes and postings on the way.
-        key = np.empty(sum(r.size for r in runs), np.uint64)
+        """One run holding the live postings of `runs` (consecutive runs, in timeline order), in linear time.
+
+        Runs cover disjoint, increasing stretches of the timeline (a run is made of the items added since the
+        previous one, and only neighbours merge), so a hash's postings in the merged run are its postings in each
+        run, one run after the other: every posting's place follows from the per-hash counts, and nothing is
+        sorted. Done over slices of the hash range (about _MERGE_CHUNK postings each), so the transient memory
+        stays small however big the runs are; mapped runs are read in sequence.
+        """
+        total = sum(r.size for r in runs)
+        out = np.empty(total, self._pdtype)
+        counts = np.zeros(_H, np.int64)
+        dropped: list[np.ndarray] = []
         at = 0
-        for r in runs:
-            key[at : at + r.size] = _pack(r.all_hashes(), r.postings)
-            at += r.size
-        if self._dead_postings:
-            keep = self._alive_mask(key & np.uint64(_U32_LIMIT))
-            self._forget_dead((key[~keep] >> np.uint64(32)).astype(np.intp))
-            key = key[keep]
-        return _run_from_keys(key, self._csr_min, merging=True)
+        chunks = max(1, -(-total // _MERGE_CHUNK))
+        edges = np.linspace(0, _H, chunks + 1).astype(np.int64).tolist()
+        for h0, h1 in itertools.pairwise(edges):
+            parts: list[tuple[np.ndarray, np.ndarray]] = []
+            for run in runs:
+                lo, hi = run.bounds(h0, h1)
+                if lo == hi:
+                    continue
+                p = np.asarray(run.postings[lo:hi])
+                h = run.hashes_between(h0, h1, lo, hi)
+                if self._dead_postings:
+                    keep = self._alive_mask(p)
+                    if not keep.all():
+                        dropped.append(h[~keep])
+                        p, h = p[keep], h[keep]
+                parts.append((p, np.bincount(h - np.uint32(h0), minlength=h1 - h0)))
+            if not parts:
+                continue
+            chunk = np.sum([c for _, c in parts], axis=0)
+            start = at + np.cumsum(chunk) - chunk  # where each hash's postings begin in `out`
+            for p, c in parts:
+                dest = np.repeat(start - (np.cumsum(c) - c), c) + np.arange(p.size)
+                out[dest] = p
+                start += c
+            counts[h0:h1] = chunk
+            at += int(chunk.sum())
+        if dropped:
+            self._forget_dead(np.concatenate(dropped))
+        if at < total:
+            out = out[:at].copy()
+        if at < self._csr_min:
+            return _Run(postings=out, hashes=np.repeat(np.arange(_H, dtype=np.uint32), counts))
+        offsets = np.zeros(_H + 1, np.uint32 if at <= _U32_LIMIT else np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        return _Run(postings=out, offsets=offsets)
 
     def _tally(self) -> None:
         """Count the postings that slots removed since the last tally still have in the runs into `_dead_*`.
@@ -361,10 +512,119 @@ class AudioIndex(AudioIndexBase):
                 groups[-1].append(run)
             else:
                 groups.append([run])
-        self._runs = [self._merge(g) for g in groups]
+        self._runs = [self._merge(g) if len(g) > 1 or self._dead_postings else g[0] for g in groups]
         self._runs = [r for r in self._runs if r.size]
         self._dead_postings = 0
+        self._dirty = True
         assert not self._dead_h.size and not self._untallied  # every dead posting went
+
+    # --- persistence ------------------------------------------------------------------------------------
+
+    @contextmanager
+    def _locked(self, directory: Path) -> Iterator[None]:
+        """Serialise savers and loaders of one directory across processes (a server and the CLI beside it)."""
+        directory.mkdir(parents=True, exist_ok=True)
+        with (directory / ".lock").open("a+b") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def attach(self, directory: Path | str) -> set[int]:
+        """Load the index persisted in `directory` (its runs memory-mapped: nothing is rebuilt or read in whole),
+        and make `save` write there. Returns the item ids loaded. Call on an empty index.
+
+        The directory is a cache of what the caller also keeps elsewhere (the library's fingerprint blobs): one
+        that does not load (damaged, another format or analysis version) is logged and ignored, and the caller
+        adds what the index then lacks.
+        """
+        if len(self) or self._runs or self._n_slots:
+            raise ValueError("attach() needs an empty index")
+        directory = Path(directory)
+        self._directory = directory
+        with self._locked(directory):
+            if not (directory / MANIFEST).exists():
+                return set()
+            try:
+                state = _read_state(directory)
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                log.warning("audio index in %s not loaded (%s): rebuilding it", directory, exc)
+                return set()
+        runs, slots, scalars = state
+        self._runs = runs
+        self._pdtype = np.uint64 if scalars["postings_dtype"] == "uint64" else np.uint32
+        self._next_base = int(scalars["next_base"])
+        self._dead_postings = int(scalars["dead_postings"])
+        self._n_slots = slots["bases"].size
+        self._base_cap, self._item_cap = slots["bases"], slots["items"]
+        self._alive_cap, self._duration_cap, self._count_cap = slots["alive"], slots["durations"], slots["counts"]
+        self._dead_h, self._dead_n = slots["dead_h"], slots["dead_n"]
+        live = np.flatnonzero(self._alive_cap)
+        self._slot_of = dict(zip(self._item_cap[live].tolist(), live.tolist(), strict=True))
+        self._dirty = False
+        return set(self._slot_of)
+
+    def save(self) -> None:
+        """Persist the index into the attached directory, if it changed: pending items become a run, new runs are
+        written (runs are immutable: an existing one is never rewritten; a merge writes a new one), then the slot
+        table (small: item, base, alive, duration per item) and the manifest naming all of them replace the old
+        ones, and what the manifest no longer names is deleted. A run just written is mapped back from its files,
+        so the heap does not keep a second copy."""
+        if self._directory is None:
+            return
+        self.flush()
+        if not self._dirty:
+            return
+        directory = self._directory
+        with self._locked(directory):
+            for run in self._runs:
+                # A run another process's save deleted (its manifest did not name it) may still be mapped here.
+                if run.name is None or not (directory / run.name).is_dir():
+                    run.name = run.name or f"run-{uuid.uuid4().hex}"
+                    _write_run(directory, run)
+            slots_name = f"slots-{uuid.uuid4().hex}"
+            n = self._n_slots
+            _write_arrays(
+                directory,
+                slots_name,
+                {
+                    "bases": self._base_cap[:n],
+                    "items": self._item_cap[:n],
+                    "alive": self._alive_cap[:n],
+                    "durations": self._duration_cap[:n],
+                    "counts": self._count_cap[:n],
+                    "dead_h": self._dead_h,
+                    "dead_n": self._dead_n,
+                },
+            )
+            listing = {
+                "format": _FORMAT,
+                "audio_format": FORMAT_VERSION,
+                "hash_bits": HASH_BITS,
+                "postings_dtype": np.dtype(self._pdtype).name,
+                "next_base": self._next_base,
+                "dead_postings": self._dead_postings,
+                "slots": slots_name,
+                "runs": [{"name": r.name, "postings": r.size, "dense": r.offsets is not None} for r in self._runs],
+            }
+            tmp = directory / f"{MANIFEST}.tmp"
+            with tmp.open("w") as f:
+                json.dump(listing, f)
+                f.flush()
+                os.fsync(f.fileno())
+            tmp.replace(directory / MANIFEST)
+            named = {r.name for r in self._runs} | {slots_name}
+            for path in directory.iterdir():
+                if path.is_dir() and path.name not in named:
+                    shutil.rmtree(path, ignore_errors=True)  # mapped elsewhere, its pages live on until unmapped
+        self._dirty = False
+
+    def disk_bytes(self) -> int:
+        """Bytes of the persisted files (0 when not attached)."""
+        if self._directory is None or not self._directory.exists():
+            return 0
+        return sum(f.stat().st_size for f in self._directory.rglob("*.npy"))
 
     # --- searching --------------------------------------------------------------------------------------
 
