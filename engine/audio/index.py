@@ -55,7 +55,9 @@ MERGE_MAX = 1 << 28  # runs above this size are not merged further (~2,900 h: bo
 _MERGE_CHUNK = 1 << 22  # postings a merge handles at a time (its transient memory: ~20 bytes each)
 _SLOT_GAP = DT_MAX + 1  # frames between consecutive items on the timeline
 _U32_LIMIT = (1 << 32) - 1
-_HOT_BITS = 22  # vote buckets of the pre-filter (at most: a few hits need far fewer)
+_HOT_BITS = 22  # vote cells of the pre-filter (at most: a few hits need far fewer)
+_SUPER_BITS = 6  # the pre-filter hashes blocks of 64 consecutive cells
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing
 
 
 @dataclass(slots=True, eq=False)
@@ -111,26 +113,42 @@ def _hot(offset: np.ndarray, min_votes: int = MIN_VOTES, radius: int = OFFSET_TO
     drops the rest unseen.
 
     Most hits of a big library are chance collisions scattered over billions of offsets; sorting them all
-    (what alignment does) would dominate a search. Votes are counted instead in hashed buckets of `width`
-    offsets, on two grids shifted by width / 2 (any width / 2 + 1 consecutive offsets fall within one bucket of
-    one grid: 3 for the +-1 jitter an alignment allows, 9 for the speed scan's windows). Bucket collisions only
-    add votes, so a hit of any window that reaches `min_votes` is always kept, and the result is exactly what
-    the brute-force reference finds.
+    (what alignment does) would dominate a search. Votes are counted instead in cells of `width` >= 2 * `radius`
+    offsets, so that any window lies within two neighbouring cells: a hit is kept when its cell and one of its
+    neighbours hold `min_votes` together. The cells are counted in one hashed table that keeps neighbours
+    neighbours: blocks of 2^_SUPER_BITS consecutive cells are hashed as one (to consecutive entries), and only a
+    cell at a block's edge needs its neighbour looked up apart. Hash collisions only add votes, so a hit of any
+    window that reaches `min_votes` is always kept, and the result is exactly what the brute-force reference finds.
+
+    One counting pass and one boolean lookup a hit, into a table of 4-8 entries a hit (at most 2^_HOT_BITS): at
+    1,000 hours a full search checks millions of hits, and these random accesses are what the pre-filter costs.
     """
-    if offset.size < min_votes:
-        return np.zeros(offset.size, bool)
-    width = 4
-    while width // 2 + 1 < 2 * radius + 1:
-        width *= 2
-    bits = width.bit_length() - 1
-    # About 2-4 buckets a hit: zeroing a bigger table would cost more than its fewer collisions save.
-    table = min(_HOT_BITS, max(10, int(offset.size).bit_length() + 1))
-    keep = np.zeros(offset.size, bool)
-    for shift in (0, width // 2):
-        cell = ((offset + shift) >> bits).astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
-        bucket = (cell >> np.uint64(64 - table)).astype(np.intp)
-        counts = np.bincount(bucket, minlength=1 << table)
-        keep |= counts[bucket] >= min_votes
+    n = int(offset.size)
+    if n < min_votes:
+        return np.zeros(n, bool)
+    shift = max(1, (2 * radius - 1).bit_length())  # cell width 2^shift >= 2 * radius
+    table = min(_HOT_BITS, max(_SUPER_BITS + 4, n.bit_length() + 2))
+    k, last, size = _SUPER_BITS, (1 << _SUPER_BITS) - 1, 1 << table
+    down = np.uint64(64 - table)
+    cell = offset.astype(np.int64) >> shift
+    low = cell & last
+    block = (cell >> k).view(np.uint64)  # two's complement: negative offsets hash like any others
+
+    def place(b: np.ndarray, low: np.ndarray) -> np.ndarray:
+        """Table entries of cells `low` of blocks `b`: a block's cells are consecutive entries from where its hash
+        puts it (anywhere, not on a multiple of 64: offsets on a regular grid do not pile up)."""
+        return (((b * _GOLDEN) >> down).view(np.int64) + low) & (size - 1)
+
+    at = place(block, low)
+    votes = np.bincount(at, minlength=size)
+    pair = votes + np.roll(votes, -1) >= min_votes  # entries i and i + 1 (cyclic): neighbouring cells, or more votes
+    keep = (pair | np.roll(pair, 1))[at]
+    # A cell at its block's edge: its neighbour in the next (previous) block is looked up apart.
+    for step, edge in ((1, last), (-1, 0)):
+        w = np.flatnonzero((low == edge) & ~keep)
+        if w.size:
+            nb = block[w] + np.uint64(1) if step > 0 else block[w] - np.uint64(1)
+            keep[w] = votes[at[w]] + votes[place(nb, np.full(w.size, last - edge))] >= min_votes
     return keep
 
 
@@ -654,9 +672,14 @@ class AudioIndex(AudioIndexBase):
         self.flush()
         if items is not None:
             return self._item_hits(hashes, times, items)
-        q = hashes.astype(np.int64)
-        qs: list[np.ndarray] = []
-        gs: list[np.ndarray] = []
+        q = hashes.astype(np.intp)
+        # A hit's key is its global offset (item base + reference frame - query frame: a copy piles its hits on one
+        # value), each group (the speed scan's hypotheses) on its own stretch of the number line: one pass for all.
+        bias = -times.astype(np.int64)
+        if groups is not None:
+            bias += groups.astype(np.int64) << _GROUP_SHIFT
+        keys: list[np.ndarray] = []
+        ends: list[np.ndarray] = []
         for run in self._runs:
             lo, hi = run.ranges(q)
             n = hi - lo
@@ -664,25 +687,30 @@ class AudioIndex(AudioIndexBase):
             if total == 0:
                 continue
             # Position of each hit: its range start + its rank within the range.
-            starts = np.cumsum(n) - n
-            pos = np.repeat(lo - starts, n) + np.arange(total)
-            qs.append(np.repeat(np.arange(q.size), n))
-            gs.append(run.postings[pos])
-        if not qs:
+            end = np.cumsum(n)
+            pos = np.repeat(lo - (end - n), n)
+            pos += np.arange(total)
+            key = run.postings[pos].astype(np.int64)
+            key += np.repeat(bias, n)
+            keys.append(key)
+            ends.append(end)
+        if not keys:
             return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
-        q_idx = np.concatenate(qs)
-        g = np.concatenate(gs).astype(np.int64)
-        # Global offset = item base + (reference frame - query frame): a copy piles hits on one value.
-        offset = g - times.astype(np.int64)[q_idx]
-        # Each group (the speed scan's hypotheses) on its own stretch of the number line: one pass for all.
-        key = offset if groups is None else offset + (groups.astype(np.int64)[q_idx] << _GROUP_SHIFT)
-        hot = _hot(key, min_votes, radius)
-        q_idx, g, offset = q_idx[hot], g[hot], offset[hot]
+        key = keys[0] if len(keys) == 1 else np.concatenate(keys)
+        hot = np.flatnonzero(_hot(key, min_votes, radius))
+        # The query landmark of each kept hit: where its rank falls among its run's ends.
+        q_idx = np.empty(hot.size, np.int64)
+        first = 0
+        for part, end in zip(keys, ends, strict=True):
+            lo_, hi_ = np.searchsorted(hot, [first, first + part.size])
+            q_idx[lo_:hi_] = np.searchsorted(end, hot[lo_:hi_] - first, "right")
+            first += part.size
+        g = key[hot] - bias[q_idx]
         slot = np.searchsorted(self._bases, g, "right") - 1
         alive = self._slot_alive[slot]
         if not alive.all():
-            q_idx, offset, slot = q_idx[alive], offset[alive], slot[alive]
-        return q_idx, self._slot_item[slot], offset - self._bases[slot]
+            q_idx, g, slot = q_idx[alive], g[alive], slot[alive]
+        return q_idx, self._slot_item[slot], g - times.astype(np.int64)[q_idx] - self._bases[slot]
 
     def _item_hits(
         self, hashes: np.ndarray, times: np.ndarray, items: np.ndarray
