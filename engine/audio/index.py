@@ -141,8 +141,13 @@ def _hot(offset: np.ndarray, min_votes: int = MIN_VOTES, radius: int = OFFSET_TO
 
     at = place(block, low)
     votes = np.bincount(at, minlength=size)
-    pair = votes + np.roll(votes, -1) >= min_votes  # entries i and i + 1 (cyclic): neighbouring cells, or more votes
-    keep = (pair | np.roll(pair, 1))[at]
+    pair = np.empty(size, bool)  # entries i and i + 1 (cyclic): neighbouring cells, or more votes
+    np.greater_equal(votes[:-1] + votes[1:], min_votes, out=pair[:-1])
+    pair[-1] = votes[-1] + votes[0] >= min_votes
+    hot = np.empty(size, bool)
+    np.logical_or(pair[1:], pair[:-1], out=hot[1:])
+    hot[0] = pair[0] or pair[-1]
+    keep = hot[at]
     # A cell at its block's edge: its neighbour in the next (previous) block is looked up apart.
     for step, edge in ((1, last), (-1, 0)):
         w = np.flatnonzero((low == edge) & ~keep)
