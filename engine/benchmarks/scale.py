@@ -1,8 +1,8 @@
 """Search at scale: query latency (p50/p95) of 60 s clips and index memory at several library sizes.
 
 Each size gets a fresh index: synthetic bulk items (the colleagues' generators, `scripts/bench_video.py`'s
-`random_items`: 1-hour items of uniformly random frame hashes at 2 frames/s; `scripts/bench_audio.py`'s
-`hash_sampler`: 3-minute items whose landmark hashes follow the real items' statistics at the real density) plus a
+`random_items`: 1-hour items of uniformly random frame hashes at 2 frames/s; audio: `landmark_sampler`, 3-minute
+items whose landmark hashes follow the real items' statistics at the real density) plus a
 few real items fingerprinted from files. Queries are copies of the real items (video: rescaled, re-encoded at
 150 kb/s, mirrored, another frame rate; audio: MP3 64k + 10 dB noise) and as many unrelated clips, each searched
 `reps` times after a warm-up search; every search is one latency sample.
@@ -10,7 +10,7 @@ few real items fingerprinted from files. Queries are copies of the real items (v
 Memory is what the index allocated and still holds after the build (tracemalloc: NumPy reports its buffers to it),
 with the index's own `memory_bytes()` estimate beside it.
 
-Video indexes are persisted as a production library's are (`VideoIndex.attach` + `save`), then searched as a
+Video and audio indexes are persisted as a production library's are (`attach` + `save`), then searched as a
 restarted engine searches them: loaded afresh from disk, memory-mapped. Their memory is the mapped arrays plus the
 heap the load allocated, and the cold start is measured in a new process: interpreter start -> index mapped ->
 the first 60 s query answered (the page cache is warm: the engine restarted, not the machine).
