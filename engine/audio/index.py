@@ -32,9 +32,11 @@ current as merges drop them), so that they count the live items' landmarks only,
 rebuilt from the same items after a restart answers exactly like the live one.
 
 Memory: 4 bytes a landmark + 16 MiB of offsets per big run (~370 MiB per 1,000 h at the real landmark density,
-25.7 a second). Fewer bytes would need a compressed posting format: with uniformly spread times, the information
-floor of a posting list is about log2(timeline / list length) + 1.4 bits a posting (~21 bits at 1,000 h for
-the real hash statistics, Elias-Fano-like), i.e. ~2.6 bytes, ~240 MiB per 1,000 h, with every lookup decoding.
+25.7 a second). Fewer bytes would take a compressed posting format, and not many fewer: a run's content is a set
+of (hash, frame) pairs, and with times spread uniformly (as the bench's synthetic items are) its information floor
+is the sum over hashes of n_h * (log2(timeline / n_h) + log2 e) bits: 20.4 bits a landmark for the real hash
+statistics at 1,000 h (2.55 bytes, 225 MiB per 1,000 h; Elias-Fano, the practical near-floor code, 21.0 bits),
+every lookup then decoding. 200 MiB per 1,000 h is below that floor.
 """
 
 from __future__ import annotations
