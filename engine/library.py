@@ -5,7 +5,7 @@ fingerprint blobs, one per modality. Searchable indexes live in memory, kept cur
 writes. Every library has a `generation` bumped on each change, so another process writing the same database (the
 CLI beside a running server) is noticed and the in-memory index catches up by item id, without a rebuild.
 
-An index that can persist itself (`PersistentIndex`: video) is also kept on disk under
+An index that can persist itself (`PersistentIndex`: video, audio) is also kept on disk under
 `<data_dir>/indexes/<FpDBId>/<modality>/` and memory-mapped from there at the first search after a start, so a
 large library answers at once instead of being rebuilt from its blobs. The blobs stay the truth: the loaded index
 reports which item ids it holds, and the same catch-up by item id adds what it lacks (items stored since its last

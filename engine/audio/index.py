@@ -1,18 +1,28 @@
-"""Fast inverted audio index: hash -> postings, in sorted numpy arrays, with 4 bytes per landmark.
+"""Fast inverted audio index: hash -> postings, in sorted numpy arrays, with 4 bytes per landmark, kept on disk.
 
 Every item gets a slot on one global timeline of analysis frames (`base` = where its frame 0 lies), so a
 posting is just the global frame of a landmark: uint32 (4 bytes) while the timeline fits, which holds
 ~19,000 hours. The item and its local frame come back with one `searchsorted` over the slots' bases.
 
-Postings live in immutable runs, each sorted by hash. A big run keeps a dense CSR table (offsets per hash,
-2^22 + 1 entries) so a lookup is two array reads; a small run keeps its sorted hashes and uses
+Postings live in immutable runs, each sorted by (hash, posting). A big run keeps a dense CSR table (offsets per
+hash, 2^22 + 1 entries) so a lookup is two array reads; a small run keeps its sorted hashes and uses
 `np.searchsorted`. New items wait in a pending buffer that becomes a run before the next search, and runs of
 similar size are merged (log-structured, like an LSM tree), so adding one item at a time stays cheap and a
-search touches O(log n) runs. Removal marks the slot dead; its postings are skipped, then dropped by the next
-merge or `compact()`.
+search touches O(log n) runs. Runs cover disjoint stretches of the timeline in order, so a merge interleaves
+their per-hash lists in linear time, a slice of the hash range at a time (nothing is sorted, and its transient
+memory stays small). Removal marks the slot dead; its postings are skipped, then dropped by the next merge or
+`compact()`.
+
+Persistence (`attach`, `save`; the library keeps it in `<data_dir>/indexes/<FpDBId>/audio/`): one directory per
+run (`postings.npy` and `offsets.npy` or `hashes.npy`), one for the slot table (item, base, alive, duration and
+landmark count per slot, and the removed items' postings still counted per hash), and `manifest.json` naming
+them. Runs are immutable: a save writes the runs made since the last one, then the slot table, then replaces the
+manifest atomically, and deletes what it no longer names. A loaded index maps the runs (`numpy.load(mmap_mode=
+"r")`) and rebuilds nothing; a run just written is mapped back too, so the heap holds only pending items and the
+slot table. A directory that does not load is ignored (the caller rebuilds from its fingerprint blobs).
 
 A search gathers every posting of the query's hashes (millions at 1,000 hours), drops those that cannot reach
-the vote threshold with an O(n) hashed histogram (`_hot`), and hands the rest to `alignment` (or, for the speed
+the vote threshold with an O(n) hashed count (`_hot`), and hands the rest to `alignment` (or, for the speed
 scan, to `base`). Searching also flushes pending additions, so the index is not thread-safe: callers serialise
 (the library holds a lock).
 
@@ -20,38 +30,76 @@ Posting counts per hash (`_counts`, the speed scan's rarity measure) are two arr
 postings of removed items still in the runs (`_dead_*`, tallied lazily in one pass after removals and kept
 current as merges drop them), so that they count the live items' landmarks only, as the reference does: an index
 rebuilt from the same items after a restart answers exactly like the live one.
+
+Memory: 4 bytes a landmark + 16 MiB of offsets per big run (~370 MiB per 1,000 h at the real landmark density,
+25.7 a second). Fewer bytes would take a compressed posting format, and not many fewer: a run's content is a set
+of (hash, frame) pairs, and with times spread uniformly (as the bench's synthetic items are) its information floor
+is the sum over hashes of n_h * (log2(timeline / n_h) + log2 e) bits: 20.4 bits a landmark for the real hash
+statistics at 1,000 h (2.55 bytes, 225 MiB per 1,000 h; Elias-Fano, the practical near-floor code, 21.0 bits),
+every lookup then decoding. 200 MiB per 1,000 h is below that floor.
 """
 
 from __future__ import annotations
 
+import fcntl
+import itertools
+import json
+import logging
 import math
+import os
+import shutil
 import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from .alignment import MIN_VOTES, OFFSET_TOL
 from .base import _GROUP_SHIFT, DEFAULT_SPEEDS, SCAN_SPEEDS, AudioIndexBase
 from .fingerprint import AudioFingerprint
-from .params import DT_MAX, HASH_BITS
+from .params import DT_MAX, FORMAT_VERSION, HASH_BITS
+
+log = logging.getLogger(__name__)
 
 _H = 1 << HASH_BITS
 # Defaults of the tunables (tests shrink them to exercise every path on a small library):
 CSR_MIN = 1 << 22  # postings from which a run keeps a dense offsets table (smaller: sorted hashes)
 PENDING_MAX = 1 << 22  # postings buffered before they are turned into a run anyway
-MERGE_MAX = 1 << 25  # runs above this size are not merged further (bounds a merge's transient memory)
+MERGE_MAX = 1 << 28  # runs above this size are not merged further (~2,900 h: bounds the rewrite a merge costs)
+_MERGE_CHUNK = 1 << 22  # postings a merge handles at a time (its transient memory: ~20 bytes each)
 _SLOT_GAP = DT_MAX + 1  # frames between consecutive items on the timeline
 _U32_LIMIT = (1 << 32) - 1
-_HOT_BITS = 22  # vote buckets of the pre-filter (at most: a few hits need far fewer)
+_HOT_BITS = 22  # vote cells of the pre-filter (at most: a few hits need far fewer)
+_SUPER_BITS = 6  # the pre-filter hashes blocks of 64 consecutive cells
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _Run:
-    """Postings sorted by hash: dense `offsets` (CSR) or sorted `hashes`, exactly one of them set."""
+    """Postings sorted by (hash, posting): dense `offsets` (CSR) or sorted `hashes`, exactly one of them set.
+    Runs cover disjoint stretches of the timeline, in order (see `_merge`)."""
 
     postings: np.ndarray
     offsets: np.ndarray | None = None
     hashes: np.ndarray | None = None
+    name: str | None = None  # its directory once persisted
+
+    def bounds(self, h0: int, h1: int) -> tuple[int, int]:
+        """[lo, hi) of the postings of hashes h0 <= h < h1."""
+        if self.offsets is not None:
+            return int(self.offsets[h0]), int(self.offsets[h1])
+        assert self.hashes is not None
+        return int(np.searchsorted(self.hashes, h0, "left")), int(np.searchsorted(self.hashes, h1, "left"))
+
+    def hashes_between(self, h0: int, h1: int, lo: int, hi: int) -> np.ndarray:
+        """The hashes of postings lo:hi, which are those of hashes h0 <= h < h1."""
+        if self.hashes is not None:
+            return np.asarray(self.hashes[lo:hi])
+        assert self.offsets is not None
+        return np.repeat(np.arange(h0, h1, dtype=np.uint32), np.diff(self.offsets[h0 : h1 + 1].astype(np.int64)))
 
     @property
     def size(self) -> int:
@@ -76,38 +124,60 @@ class _Run:
         assert self.offsets is not None
         return (np.searchsorted(self.offsets, positions, "right") - 1).astype(np.uint32)
 
-    def all_hashes(self) -> np.ndarray:
-        if self.hashes is not None:
-            return self.hashes
-        assert self.offsets is not None
-        return np.repeat(np.arange(_H, dtype=np.uint32), np.diff(self.offsets.astype(np.int64)))
-
 
 def _hot(offset: np.ndarray, min_votes: int = MIN_VOTES, radius: int = OFFSET_TOL) -> np.ndarray:
     """Mask of the hits that can belong to `min_votes` votes within 2 * `radius` + 1 consecutive offsets;
     drops the rest unseen.
 
     Most hits of a big library are chance collisions scattered over billions of offsets; sorting them all
-    (what alignment does) would dominate a search. Votes are counted instead in hashed buckets of `width`
-    offsets, on two grids shifted by width / 2 (any width / 2 + 1 consecutive offsets fall within one bucket of
-    one grid: 3 for the +-1 jitter an alignment allows, 9 for the speed scan's windows). Bucket collisions only
-    add votes, so a hit of any window that reaches `min_votes` is always kept, and the result is exactly what
-    the brute-force reference finds.
+    (what alignment does) would dominate a search. Votes are counted instead in cells of `width` >= 2 * `radius`
+    offsets, so that any window lies within two neighbouring cells: a hit is kept when its cell and one of its
+    neighbours hold `min_votes` together. The cells are counted in one hashed table that keeps neighbours
+    neighbours: blocks of 2^_SUPER_BITS consecutive cells are hashed as one (to consecutive entries), and only a
+    cell at a block's edge needs its neighbour looked up apart. Hash collisions only add votes, so a hit of any
+    window that reaches `min_votes` is always kept, and the result is exactly what the brute-force reference finds.
+
+    One counting pass and one boolean lookup a hit, into a table of 4-8 entries a hit (at most 2^_HOT_BITS): at
+    1,000 hours a full search checks millions of hits, and these random accesses are what the pre-filter costs.
     """
-    if offset.size < min_votes:
-        return np.zeros(offset.size, bool)
-    width = 4
-    while width // 2 + 1 < 2 * radius + 1:
-        width *= 2
-    bits = width.bit_length() - 1
-    # About 2-4 buckets a hit: zeroing a bigger table would cost more than its fewer collisions save.
-    table = min(_HOT_BITS, max(10, int(offset.size).bit_length() + 1))
-    keep = np.zeros(offset.size, bool)
-    for shift in (0, width // 2):
-        cell = ((offset + shift) >> bits).astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
-        bucket = (cell >> np.uint64(64 - table)).astype(np.intp)
-        counts = np.bincount(bucket, minlength=1 << table)
-        keep |= counts[bucket] >= min_votes
+    n = int(offset.size)
+    if n < min_votes:
+        return np.zeros(n, bool)
+    shift = max(1, (2 * radius - 1).bit_length())  # cell width 2^shift >= 2 * radius
+    table = min(_HOT_BITS, max(_SUPER_BITS + 4, n.bit_length() + 2))
+    k, last, size = _SUPER_BITS, (1 << _SUPER_BITS) - 1, 1 << table
+    down = np.uint64(64 - table)
+    cell = np.right_shift(offset, shift, dtype=np.int64)
+    low = cell & last
+    cell >>= k  # now the block (two's complement: negative offsets hash like any others)
+    block = cell.view(np.uint64)
+
+    def place(b: np.ndarray, low: np.ndarray) -> np.ndarray:
+        """Table entries of cells `low` of blocks `b`: a block's cells are consecutive entries from where its hash
+        puts it (anywhere, not on a multiple of 64: offsets on a regular grid do not pile up)."""
+        at = b * _GOLDEN
+        at >>= down
+        at = at.view(np.int64)
+        at += low
+        at &= size - 1
+        return at
+
+    at = place(block, low)
+    votes = np.bincount(at, minlength=size)
+    pair = np.empty(size, bool)  # entries i and i + 1 (cyclic): neighbouring cells, or more votes
+    np.greater_equal(votes[:-1] + votes[1:], min_votes, out=pair[:-1])
+    pair[-1] = votes[-1] + votes[0] >= min_votes
+    hot = np.empty(size, bool)
+    np.logical_or(pair[1:], pair[:-1], out=hot[1:])
+    hot[0] = pair[0] or pair[-1]
+    keep = hot[at]
+    # A cell at its block's edge: its neighbour in the next (previous) block is looked up apart.
+    for step, edge in ((1, last), (-1, 0)):
+        w = np.flatnonzero(low == edge)
+        w = w[~keep[w]]
+        if w.size:
+            nb = block[w] + np.uint64(1) if step > 0 else block[w] - np.uint64(1)
+            keep[w] = votes[at[w]] + votes[place(nb, np.full(w.size, last - edge))] >= min_votes
     return keep
 
 
@@ -130,10 +200,9 @@ def _pack(hashes: np.ndarray, postings: np.ndarray) -> np.ndarray:
     return (hashes.astype(np.uint64) << np.uint64(32)) | postings.astype(np.uint64)
 
 
-def _run_from_keys(key: np.ndarray, csr_min: int, *, merging: bool) -> _Run:
-    """Sort packed keys (in place) into a run. `merging`: `key` concatenates sorted runs, which timsort
-    (numpy's stable sort for 64-bit ints) merges in about linear time."""
-    key.sort(kind="stable" if merging else "quicksort")
+def _run_from_keys(key: np.ndarray, csr_min: int) -> _Run:
+    """Sort packed keys (in place) into a run."""
+    key.sort()
     if sys.byteorder == "little":  # split without a uint64 temporary
         halves = key.view(np.uint32).reshape(-1, 2)
         ps, hs = halves[:, 0].copy(), halves[:, 1].copy()
@@ -151,12 +220,105 @@ def _finish_run(hs: np.ndarray, ps: np.ndarray, csr_min: int) -> _Run:
     return _Run(postings=ps, offsets=offsets)
 
 
-def _build_run(hashes: np.ndarray, postings: np.ndarray, csr_min: int, *, merging: bool = False) -> _Run:
+def _build_run(hashes: np.ndarray, postings: np.ndarray, csr_min: int) -> _Run:
     """Sort (hash, posting) pairs by hash into a run."""
     if postings.dtype == np.uint32:
-        return _run_from_keys(_pack(hashes, postings), csr_min, merging=merging)
-    order = np.argsort(hashes, kind="stable")  # uint64 postings: past ~19,000 hours
+        return _run_from_keys(_pack(hashes, postings), csr_min)
+    order = np.lexsort((postings, hashes))  # uint64 postings: past ~19,000 hours
     return _finish_run(hashes[order].astype(np.uint32), postings[order], csr_min)
+
+
+# --- persistence: <directory>/manifest.json names the runs (one directory each, one .npy per array) and the slot
+# table; every array is written, fsynced and its directory renamed into place before the manifest names it.
+
+MANIFEST = "manifest.json"
+_FORMAT = 1
+_SLOT_ARRAYS = {
+    "bases": np.int64,
+    "items": np.int64,
+    "alive": np.bool_,
+    "durations": np.float64,
+    "counts": np.int64,
+    "dead_h": np.int64,
+    "dead_n": np.int64,
+}
+
+
+def _write_arrays(directory: Path, name: str, arrays: dict[str, np.ndarray]) -> None:
+    tmp = directory / f"{name}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    for field, array in arrays.items():
+        with (tmp / f"{field}.npy").open("wb") as f:
+            np.save(f, np.ascontiguousarray(array), allow_pickle=False)
+            f.flush()
+            os.fsync(f.fileno())  # the manifest names these files next: their bytes must be on disk first
+    tmp.rename(directory / name)
+
+
+def _write_run(directory: Path, run: _Run) -> None:
+    """Write `run` as `directory/<run.name>/`, then map its arrays back from there."""
+    assert run.name is not None
+    extra = {"offsets": run.offsets} if run.offsets is not None else {"hashes": run.hashes}
+    _write_arrays(directory, run.name, {"postings": run.postings, **extra})  # type: ignore[dict-item]
+    mapped = _read_run(directory, run.name, run.offsets is not None, run.postings.dtype)
+    run.postings, run.offsets, run.hashes = mapped.postings, mapped.offsets, mapped.hashes
+
+
+def _load(path: Path, dtype: type | np.dtype, *, mapped: bool) -> np.ndarray:
+    array = np.load(path, mmap_mode="r" if mapped else None, allow_pickle=False)
+    if array.dtype != np.dtype(dtype) or array.ndim != 1:
+        raise ValueError(f"{path.name}: {array.dtype} of {array.ndim} dimensions, not 1-D {np.dtype(dtype)}")
+    return array
+
+
+def _read_run(directory: Path, name: str, dense: bool, pdtype: type | np.dtype) -> _Run:
+    folder = directory / name
+    postings = _load(folder / "postings.npy", pdtype, mapped=True)
+    if dense:
+        offsets = np.load(folder / "offsets.npy", mmap_mode="r", allow_pickle=False)
+        if offsets.shape != (_H + 1,) or offsets.dtype not in (np.uint32, np.int64):
+            raise ValueError(f"run {name}: offsets of shape {offsets.shape}, {offsets.dtype}")
+        if int(offsets[0]) != 0 or int(offsets[-1]) != postings.size:
+            raise ValueError(f"run {name}: offsets do not span its {postings.size} postings")
+        return _Run(postings=postings, offsets=offsets, name=name)
+    hashes = _load(folder / "hashes.npy", np.uint32, mapped=True)
+    if hashes.size != postings.size:
+        raise ValueError(f"run {name}: {hashes.size} hashes for {postings.size} postings")
+    return _Run(postings=postings, hashes=hashes, name=name)
+
+
+def _read_state(directory: Path) -> tuple[list[_Run], dict[str, np.ndarray], dict[str, object]]:
+    """(runs, slot arrays, manifest) of a persisted index, checked for consistency (cheap checks only: shapes,
+    types, totals; a run's content is trusted, as its files were complete before the manifest named it)."""
+    listing = json.loads((directory / MANIFEST).read_text())
+    if listing.get("format") != _FORMAT or listing.get("audio_format") != FORMAT_VERSION:
+        raise ValueError(
+            f"format {listing.get('format')!r}/{listing.get('audio_format')!r}, not {_FORMAT}/{FORMAT_VERSION}"
+        )
+    if listing.get("hash_bits") != HASH_BITS or listing["postings_dtype"] not in ("uint32", "uint64"):
+        raise ValueError("another hash layout or posting type")
+    pdtype = np.dtype(listing["postings_dtype"])
+    runs = []
+    for entry in listing["runs"]:
+        run = _read_run(directory, str(entry["name"]), bool(entry["dense"]), pdtype)
+        if run.size != int(entry["postings"]):
+            raise ValueError(f"run {entry['name']}: {run.size} postings, the manifest says {entry['postings']}")
+        runs.append(run)
+    folder = directory / str(listing["slots"])
+    slots = {field: _load(folder / f"{field}.npy", dtype, mapped=False) for field, dtype in _SLOT_ARRAYS.items()}
+    n = slots["bases"].size
+    if any(slots[f].size != n for f in ("items", "alive", "durations", "counts")):
+        raise ValueError("slot arrays of different lengths")
+    if slots["dead_h"].size != slots["dead_n"].size:
+        raise ValueError("dead tallies of different lengths")
+    next_base = int(listing["next_base"])
+    if n and (np.any(np.diff(slots["bases"]) <= 0) or int(slots["bases"][-1]) >= next_base):
+        raise ValueError("slot bases out of order")
+    # The runs hold at most the postings of every slot (removed slots' are dropped by merges).
+    if sum(r.size for r in runs) > int(slots["counts"].sum()):
+        raise ValueError("more postings than the slots hold")
+    return runs, slots, listing
 
 
 class AudioIndex(AudioIndexBase):
@@ -194,6 +356,8 @@ class AudioIndex(AudioIndexBase):
         self._dead_h = np.zeros(0, np.int64)
         self._dead_n = np.zeros(0, np.int64)
         self._untallied: list[int] = []
+        self._directory: Path | None = None  # where `save` persists the index (see `attach`)
+        self._dirty = False  # changed since the last save
 
     # --- building ---------------------------------------------------------------------------------------
 
@@ -216,6 +380,7 @@ class AudioIndex(AudioIndexBase):
             self._widen()
         slot = self._new_slot(base, item_id, float(duration), int(times.size))
         self._slot_of[item_id] = slot
+        self._dirty = True
         if times.size:
             self._pending_h.append(np.asarray(hashes, np.uint32))
             self._pending_p.append((times.astype(np.int64) + base).astype(self._pdtype))
@@ -226,8 +391,10 @@ class AudioIndex(AudioIndexBase):
     def _widen(self) -> None:
         """The timeline outgrew uint32 postings: switch every run to uint64 (rare: ~19,000 hours)."""
         self._pdtype = np.uint64
+        self._dirty = True
         for run in self._runs:
             run.postings = run.postings.astype(np.uint64)
+            run.name = None  # rewritten at the next save
         self._pending_p = [p.astype(np.uint64) for p in self._pending_p]
 
     def remove(self, item_id: int) -> None:
@@ -235,6 +402,7 @@ class AudioIndex(AudioIndexBase):
         if slot is None:
             return
         self._alive_cap[slot] = False
+        self._dirty = True
         self._dead_postings += int(self._count_cap[slot])
         self._untallied.append(slot)
 
@@ -287,27 +455,57 @@ class AudioIndex(AudioIndexBase):
         ):
             b, a = self._runs.pop(), self._runs.pop()
             self._runs.append(self._merge([a, b]))
+            self._dirty = True
 
     def _merge(self, runs: list[_Run]) -> _Run:
-        if self._pdtype != np.uint32:
-            h = np.concatenate([r.all_hashes() for r in runs])
-            p = np.concatenate([r.postings for r in runs])
-            if self._dead_postings:
-                keep = self._alive_mask(p)
-                self._forget_dead(h[~keep])
-                h, p = h[keep], p[keep]
-            return _build_run(h, p, self._csr_min, merging=True)
-        # Fill one key array run by run: no concatenated copies of hashes and postings on the way.
-        key = np.empty(sum(r.size for r in runs), np.uint64)
+        """One run holding the live postings of `runs` (consecutive runs, in timeline order), in linear time.
+
+        Runs cover disjoint, increasing stretches of the timeline (a run is made of the items added since the
+        previous one, and only neighbours merge), so a hash's postings in the merged run are its postings in each
+        run, one run after the other: every posting's place follows from the per-hash counts, and nothing is
+        sorted. Done over slices of the hash range (about _MERGE_CHUNK postings each), so the transient memory
+        stays small however big the runs are; mapped runs are read in sequence.
+        """
+        total = sum(r.size for r in runs)
+        out = np.empty(total, self._pdtype)
+        counts = np.zeros(_H, np.int64)
+        dropped: list[np.ndarray] = []
         at = 0
-        for r in runs:
-            key[at : at + r.size] = _pack(r.all_hashes(), r.postings)
-            at += r.size
-        if self._dead_postings:
-            keep = self._alive_mask(key & np.uint64(_U32_LIMIT))
-            self._forget_dead((key[~keep] >> np.uint64(32)).astype(np.intp))
-            key = key[keep]
-        return _run_from_keys(key, self._csr_min, merging=True)
+        chunks = max(1, -(-total // _MERGE_CHUNK))
+        edges = np.linspace(0, _H, chunks + 1).astype(np.int64).tolist()
+        for h0, h1 in itertools.pairwise(edges):
+            parts: list[tuple[np.ndarray, np.ndarray]] = []
+            for run in runs:
+                lo, hi = run.bounds(h0, h1)
+                if lo == hi:
+                    continue
+                p = np.asarray(run.postings[lo:hi])
+                h = run.hashes_between(h0, h1, lo, hi)
+                if self._dead_postings:
+                    keep = self._alive_mask(p)
+                    if not keep.all():
+                        dropped.append(h[~keep])
+                        p, h = p[keep], h[keep]
+                parts.append((p, np.bincount(h - np.uint32(h0), minlength=h1 - h0)))
+            if not parts:
+                continue
+            chunk = np.sum([c for _, c in parts], axis=0)
+            start = at + np.cumsum(chunk) - chunk  # where each hash's postings begin in `out`
+            for p, c in parts:
+                dest = np.repeat(start - (np.cumsum(c) - c), c) + np.arange(p.size)
+                out[dest] = p
+                start += c
+            counts[h0:h1] = chunk
+            at += int(chunk.sum())
+        if dropped:
+            self._forget_dead(np.concatenate(dropped))
+        if at < total:
+            out = out[:at].copy()
+        if at < self._csr_min:
+            return _Run(postings=out, hashes=np.repeat(np.arange(_H, dtype=np.uint32), counts))
+        offsets = np.zeros(_H + 1, np.uint32 if at <= _U32_LIMIT else np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        return _Run(postings=out, offsets=offsets)
 
     def _tally(self) -> None:
         """Count the postings that slots removed since the last tally still have in the runs into `_dead_*`.
@@ -361,10 +559,119 @@ class AudioIndex(AudioIndexBase):
                 groups[-1].append(run)
             else:
                 groups.append([run])
-        self._runs = [self._merge(g) for g in groups]
+        self._runs = [self._merge(g) if len(g) > 1 or self._dead_postings else g[0] for g in groups]
         self._runs = [r for r in self._runs if r.size]
         self._dead_postings = 0
+        self._dirty = True
         assert not self._dead_h.size and not self._untallied  # every dead posting went
+
+    # --- persistence ------------------------------------------------------------------------------------
+
+    @contextmanager
+    def _locked(self, directory: Path) -> Iterator[None]:
+        """Serialise savers and loaders of one directory across processes (a server and the CLI beside it)."""
+        directory.mkdir(parents=True, exist_ok=True)
+        with (directory / ".lock").open("a+b") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def attach(self, directory: Path | str) -> set[int]:
+        """Load the index persisted in `directory` (its runs memory-mapped: nothing is rebuilt or read in whole),
+        and make `save` write there. Returns the item ids loaded. Call on an empty index.
+
+        The directory is a cache of what the caller also keeps elsewhere (the library's fingerprint blobs): one
+        that does not load (damaged, another format or analysis version) is logged and ignored, and the caller
+        adds what the index then lacks.
+        """
+        if len(self) or self._runs or self._n_slots:
+            raise ValueError("attach() needs an empty index")
+        directory = Path(directory)
+        self._directory = directory
+        with self._locked(directory):
+            if not (directory / MANIFEST).exists():
+                return set()
+            try:
+                state = _read_state(directory)
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                log.warning("audio index in %s not loaded (%s): rebuilding it", directory, exc)
+                return set()
+        runs, slots, scalars = state
+        self._runs = runs
+        self._pdtype = np.uint64 if scalars["postings_dtype"] == "uint64" else np.uint32
+        self._next_base = int(scalars["next_base"])
+        self._dead_postings = int(scalars["dead_postings"])
+        self._n_slots = slots["bases"].size
+        self._base_cap, self._item_cap = slots["bases"], slots["items"]
+        self._alive_cap, self._duration_cap, self._count_cap = slots["alive"], slots["durations"], slots["counts"]
+        self._dead_h, self._dead_n = slots["dead_h"], slots["dead_n"]
+        live = np.flatnonzero(self._alive_cap)
+        self._slot_of = dict(zip(self._item_cap[live].tolist(), live.tolist(), strict=True))
+        self._dirty = False
+        return set(self._slot_of)
+
+    def save(self) -> None:
+        """Persist the index into the attached directory, if it changed: pending items become a run, new runs are
+        written (runs are immutable: an existing one is never rewritten; a merge writes a new one), then the slot
+        table (small: item, base, alive, duration per item) and the manifest naming all of them replace the old
+        ones, and what the manifest no longer names is deleted. A run just written is mapped back from its files,
+        so the heap does not keep a second copy."""
+        if self._directory is None:
+            return
+        self.flush()
+        if not self._dirty:
+            return
+        directory = self._directory
+        with self._locked(directory):
+            for run in self._runs:
+                # A run another process's save deleted (its manifest did not name it) may still be mapped here.
+                if run.name is None or not (directory / run.name).is_dir():
+                    run.name = run.name or f"run-{uuid.uuid4().hex}"
+                    _write_run(directory, run)
+            slots_name = f"slots-{uuid.uuid4().hex}"
+            n = self._n_slots
+            _write_arrays(
+                directory,
+                slots_name,
+                {
+                    "bases": self._base_cap[:n],
+                    "items": self._item_cap[:n],
+                    "alive": self._alive_cap[:n],
+                    "durations": self._duration_cap[:n],
+                    "counts": self._count_cap[:n],
+                    "dead_h": self._dead_h,
+                    "dead_n": self._dead_n,
+                },
+            )
+            listing = {
+                "format": _FORMAT,
+                "audio_format": FORMAT_VERSION,
+                "hash_bits": HASH_BITS,
+                "postings_dtype": np.dtype(self._pdtype).name,
+                "next_base": self._next_base,
+                "dead_postings": self._dead_postings,
+                "slots": slots_name,
+                "runs": [{"name": r.name, "postings": r.size, "dense": r.offsets is not None} for r in self._runs],
+            }
+            tmp = directory / f"{MANIFEST}.tmp"
+            with tmp.open("w") as f:
+                json.dump(listing, f)
+                f.flush()
+                os.fsync(f.fileno())
+            tmp.replace(directory / MANIFEST)
+            named = {r.name for r in self._runs} | {slots_name}
+            for path in directory.iterdir():
+                if path.is_dir() and path.name not in named:
+                    shutil.rmtree(path, ignore_errors=True)  # mapped elsewhere, its pages live on until unmapped
+        self._dirty = False
+
+    def disk_bytes(self) -> int:
+        """Bytes of the persisted files (0 when not attached)."""
+        if self._directory is None or not self._directory.exists():
+            return 0
+        return sum(f.stat().st_size for f in self._directory.rglob("*.npy"))
 
     # --- searching --------------------------------------------------------------------------------------
 
@@ -394,9 +701,14 @@ class AudioIndex(AudioIndexBase):
         self.flush()
         if items is not None:
             return self._item_hits(hashes, times, items)
-        q = hashes.astype(np.int64)
-        qs: list[np.ndarray] = []
-        gs: list[np.ndarray] = []
+        q = hashes.astype(np.intp)
+        # A hit's key is its global offset (item base + reference frame - query frame: a copy piles its hits on one
+        # value), each group (the speed scan's hypotheses) on its own stretch of the number line: one pass for all.
+        bias = -times.astype(np.int64)
+        if groups is not None:
+            bias += groups.astype(np.int64) << _GROUP_SHIFT
+        keys: list[np.ndarray] = []
+        ends: list[np.ndarray] = []
         for run in self._runs:
             lo, hi = run.ranges(q)
             n = hi - lo
@@ -404,25 +716,30 @@ class AudioIndex(AudioIndexBase):
             if total == 0:
                 continue
             # Position of each hit: its range start + its rank within the range.
-            starts = np.cumsum(n) - n
-            pos = np.repeat(lo - starts, n) + np.arange(total)
-            qs.append(np.repeat(np.arange(q.size), n))
-            gs.append(run.postings[pos])
-        if not qs:
+            end = np.cumsum(n)
+            pos = np.repeat(lo - (end - n), n)
+            pos += np.arange(total)
+            key = run.postings[pos].astype(np.int64)
+            key += np.repeat(bias, n)
+            keys.append(key)
+            ends.append(end)
+        if not keys:
             return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
-        q_idx = np.concatenate(qs)
-        g = np.concatenate(gs).astype(np.int64)
-        # Global offset = item base + (reference frame - query frame): a copy piles hits on one value.
-        offset = g - times.astype(np.int64)[q_idx]
-        # Each group (the speed scan's hypotheses) on its own stretch of the number line: one pass for all.
-        key = offset if groups is None else offset + (groups.astype(np.int64)[q_idx] << _GROUP_SHIFT)
-        hot = _hot(key, min_votes, radius)
-        q_idx, g, offset = q_idx[hot], g[hot], offset[hot]
+        key = keys[0] if len(keys) == 1 else np.concatenate(keys)
+        hot = np.flatnonzero(_hot(key, min_votes, radius))
+        # The query landmark of each kept hit: where its rank falls among its run's ends.
+        q_idx = np.empty(hot.size, np.int64)
+        first = 0
+        for part, end in zip(keys, ends, strict=True):
+            lo_, hi_ = np.searchsorted(hot, [first, first + part.size])
+            q_idx[lo_:hi_] = np.searchsorted(end, hot[lo_:hi_] - first, "right")
+            first += part.size
+        g = key[hot] - bias[q_idx]
         slot = np.searchsorted(self._bases, g, "right") - 1
         alive = self._slot_alive[slot]
         if not alive.all():
-            q_idx, offset, slot = q_idx[alive], offset[alive], slot[alive]
-        return q_idx, self._slot_item[slot], offset - self._bases[slot]
+            q_idx, g, slot = q_idx[alive], g[alive], slot[alive]
+        return q_idx, self._slot_item[slot], g - times.astype(np.int64)[q_idx] - self._bases[slot]
 
     def _item_hits(
         self, hashes: np.ndarray, times: np.ndarray, items: np.ndarray

@@ -59,7 +59,7 @@ def test_quick_bench_completes_and_emits_its_keys(tmp_path: Path) -> None:
         for row in rows:
             assert {"hours", "items", "memory_mib", "p50_ms", "p95_ms", "copies_found"} <= row.keys()
         assert "growth" in results["scale"][name]
-    for row in results["scale"]["video"]["rows"]:  # persisted, loaded back mapped, and started cold
+    for row in results["scale"]["video"]["rows"] + results["scale"]["audio"]["rows"]:  # persisted, mapped, cold
         assert {"disk_mib", "heap_mib", "load_s", "cold_start_s", "cold_load_s", "cold_search_s"} <= row.keys()
         assert row["cold_found_copy"] is True and row["disk_mib"] > 0
 

@@ -147,6 +147,24 @@ def test_prefilter_keeps_every_alignment_with_enough_votes(residue: int) -> None
     assert keep.sum() < cluster.size + 10
 
 
+@pytest.mark.parametrize(("min_votes", "radius"), [(MIN_VOTES, 1), (SCAN_MIN_VOTES, SCAN_RADIUS)])
+def test_prefilter_keeps_windows_across_block_edges_and_below_zero(min_votes: int, radius: int) -> None:
+    """The pre-filter counts cells in hashed blocks of 64: a window split by a block's edge (or lying below zero,
+    where offsets of a library's first item fall) must survive as well as any, among a crowd of chance hits."""
+    rng = np.random.default_rng(radius)
+    width = 1 << max(1, (2 * radius - 1).bit_length())
+    edge = 64 * width  # offsets per block of cells
+    # Each window alone in its blocks (overlapping ones would pool their votes), straddling an edge in every way.
+    windows = [(1000 * k + j) * edge + d for k in (-3, -1, 0, 5, 1 << 20) for j, d in enumerate(range(-2 * radius, 1))]
+    clusters = [a + np.arange(min_votes) % (2 * radius + 1) for a in windows]
+    crowd = rng.integers(-(1 << 40), 1 << 40, 200_000)
+    offsets = np.concatenate([crowd, *clusters])
+    rng_order = rng.permutation(offsets.size)
+    keep = _hot(offsets[rng_order], min_votes, radius)[np.argsort(rng_order)]
+    assert keep[crowd.size :].all()
+    assert keep[: crowd.size].sum() < 0.01 * crowd.size
+
+
 def test_remove_readd_and_compact(synthetic_library: dict[int, tuple[np.ndarray, np.ndarray, float]]) -> None:
     fast, slow = _build(synthetic_library)
     rng = np.random.default_rng(11)
