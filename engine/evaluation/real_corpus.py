@@ -406,6 +406,16 @@ def _write_audio(path: Path, x: np.ndarray, edit: AudioEdit | None = None) -> No
 
 
 def _build_audio(corpus: RealCorpus, items: list[dict], gen: Path) -> None:
+    from engine.evaluation import real_speech  # it builds on this module's edits and helpers
+
+    speech = [i for i in items if real_speech.is_speech(i)]
+    if len(speech) < len(items):
+        _build_music(corpus, [i for i in items if not real_speech.is_speech(i)], gen)
+    if speech:
+        real_speech.build_speech(corpus, speech, gen)
+
+
+def _build_music(corpus: RealCorpus, items: list[dict], gen: Path) -> None:
     p = corpus.profile
     long_enough: list[dict] = []
     for item in sorted(items, key=lambda i: i["path"]):
