@@ -70,13 +70,18 @@ SOURCES: tuple[Source, ...] = (
         "deb", "wesnoth-1.16-music", "1:1.16.9-1", "audio", "wesnoth-soundtrack",
         ("usr/share/games/wesnoth/1.16/data/core/music/*.ogg",), "GPL-2.0-or-later (Battle for Wesnoth)",
     ),
-    # One speaker (Allison Smith) reading 358 telephone prompts, recorded as 16 kHz G.722: real speech whose
-    # held-out prompts are the same voice, microphone and phrasing. The sub-folders (digits, letters, silence)
-    # are left out: single words, and silence/N.g722 is nothing but silence.
+    # One speaker each (Allison Smith, English; June Wallack, Canadian French) reading ~355 telephone prompts,
+    # recorded as 16 kHz G.722: real speech whose held-out prompts are the same voice, microphone and phrasing.
+    # The sub-folders (digits, letters, silence...) are left out: single words, and silence/N is only silence.
     Source(
         "deb", "asterisk-core-sounds-en-g722", "1.6.1-1", "audio", "speech-en-allison",
         ("usr/share/asterisk/sounds/en_US_f_Allison/*.g722",), "CC-BY-SA-3.0 (Allison Smith / Digium)",
         exclude=("usr/share/asterisk/sounds/en_US_f_Allison/*/*",),
+    ),
+    Source(
+        "deb", "asterisk-core-sounds-fr-g722", "1.6.1-1", "audio", "speech-fr-june",
+        ("usr/share/asterisk/sounds/fr_CA_f_June/*.g722",), "CC-BY-SA-3.0 (June Wallack / Digium)",
+        exclude=("usr/share/asterisk/sounds/fr_CA_f_June/*/*",),
     ),
     Source(
         "npm", "spdx-license-list", "6.12.0", "text", "licences", ("package/licenses/*.json",),

@@ -96,7 +96,10 @@ def concatenate(clips: list[np.ndarray]) -> np.ndarray:
 
 def write_gsm_8k(path: Path, x: np.ndarray, sr: int = SR) -> None:
     """A GSM 06.10 full-rate call: 300-3400 Hz, resampled to 8 kHz, GSM-coded in a WAV (`gsm_ms`)."""
-    import soundfile  # the `eval` extra; only generating the speech queries needs it
+    try:
+        import soundfile  # the `eval` extra; only generating the speech queries needs it
+    except ImportError as exc:
+        raise RuntimeError("the speech corpus's GSM phone edit needs soundfile: pip install -e '.[eval]'") from exc
 
     band = sa.band_pass(x, sr)
     resampler = av.AudioResampler(format="flt", layout="mono", rate=PHONE_RATE)
