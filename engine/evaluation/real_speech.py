@@ -8,6 +8,10 @@ of one side's prompts, deterministic and documented:
   `conf-adminmenu-162` are one family: the same text re-recorded with small changes, so never on both sides).
 - sides: families, longest in total first (ties by name), go to whichever side has less speech so far (library
   on a tie). A held-out prompt is therefore another recording of the same voice, microphone and phrasing.
+- re-cut takes: a held-out prompt whose name's words are a run of a library prompt's name's words, or the other
+  way round (`invalid` / `pbx-invalid`, `goodbye` / `vm-goodbye`), may be the same take cut differently (the
+  French `invalid` and `pbx-invalid` share 2.5 s of samples): it shares a real recording, so it is no negative and
+  is dropped (listed in `corpus.dropped`).
 - items: each side's prompts in name order, `GAP_SECONDS` of silence between them, cut into items at the first
   prompt boundary at or past `ITEM_SECONDS`; a remainder shorter than half that joins the side's last item.
 Library items are written as FLAC (they are generated, unlike the soundtrack's shipped .ogg files). Queries are
@@ -35,6 +39,7 @@ GENRE_PREFIX = "speech-"
 ITEM_SECONDS = 60.0
 GAP_SECONDS = 0.3
 PHONE_RATE = 8000
+LAYOUT = 2  # in the generated folder's name: bump when the split or the items change (2: re-cut takes dropped)
 PHONE_GSM = AudioEdit("phone_gsm_8k", lambda x, _: x)  # band-pass, 8 kHz and GSM happen in `write_gsm_8k`
 
 
@@ -51,6 +56,16 @@ class Clip:
     stem: str
     samples: np.ndarray
     item: dict
+
+
+def _words(stem: str) -> list[str]:
+    return stem.lower().split("-")
+
+
+def related(a: str, b: str) -> bool:
+    """Is one prompt's name (as words) a run of the other's: possibly one take, cut twice?"""
+    short, long = sorted((_words(a), _words(b)), key=len)
+    return any(long[i : i + len(short)] == short for i in range(len(long) - len(short) + 1))
 
 
 def split_sides(durations: dict[str, float]) -> tuple[list[str], list[str]]:
@@ -136,10 +151,17 @@ def _build_genre(corpus: RealCorpus, genre: str, items: list[dict], gen: Path) -
     clips = {c.stem: c for c in _read_clips(corpus.root, items, corpus.dropped.setdefault("audio", []))}
     durations = {s: c.samples.size / SR for s, c in clips.items()}
     lib_stems, held_stems = split_sides(durations)
+    dropped = corpus.dropped.setdefault("audio", [])
+    for stem in held_stems:
+        twin = next((lib for lib in lib_stems if related(stem, lib)), None)
+        if twin is not None:
+            dropped.append(f"{clips[stem].item['path']}: may be a take of the library's {twin}, cut differently")
+    held_stems = [s for s in held_stems if not any(related(s, lib) for lib in lib_stems)]
     lib_groups, held_groups = group_items(lib_stems, durations), group_items(held_stems, durations)
     if p.audio_tracks is not None:  # the quick run: a few items per side
         lib_groups, held_groups = lib_groups[: p.audio_tracks // 2], held_groups[: p.audio_tracks // 2]
     tag = genre.removeprefix(GENRE_PREFIX)
+    out = gen / f"speech-v{LAYOUT}"
 
     def origin(stems: list[str]) -> dict:
         return {**_origin(clips[stems[0]].item), "member": [clips[s].item["member"] for s in stems]}
@@ -148,7 +170,7 @@ def _build_genre(corpus: RealCorpus, genre: str, items: list[dict], gen: Path) -
     for k, stems in enumerate(lib_groups):
         ref_id = f"audio-speech-{tag}-{k:02d}"
         x = concatenate([clips[s].samples for s in stems])
-        path = gen / "audio" / f"lib-{_slug(ref_id)}.flac"
+        path = out / f"lib-{_slug(ref_id)}.flac"
         corpus.generated += _put(path, lambda t, x=x: sa.write_audio(t, x))
         corpus.origin[ref_id] = origin(stems)
         refs.append((Reference(ref_id, "audio", path), x))
@@ -160,11 +182,11 @@ def _build_genre(corpus: RealCorpus, genre: str, items: list[dict], gen: Path) -
         corpus.origin[f"audio-neg-{key}"] = origin(stems)
         for j, at in enumerate((0.25, 0.65)):
             clip = sa.excerpt(x, SR, round(at * (x.size / SR - excerpt), 2), excerpt)
-            path = gen / "audio" / f"neg-{key}-{j}.mp3"
+            path = out / f"neg-{key}-{j}.mp3"
             corpus.generated += _put(path, lambda t, c=clip: sa.write_audio(t, c, bitrate=64_000))
             corpus.add(Query(f"audio-neg-{key}-{j}", "audio", "negative", path, None), genre)
             if j == 0:  # the same voice on a phone call: narrowband negatives keep the least detail
-                path = gen / "audio" / f"neg-{key}-{j}-gsm.wav"
+                path = out / f"neg-{key}-{j}-gsm.wav"
                 corpus.generated += _put(path, lambda t, c=clip: write_gsm_8k(t, c))
                 corpus.add(Query(f"audio-neg-{key}-{j}-gsm", "audio", "negative", path, None), genre)
     edits = [AUDIO_EDITS[n] for n in (p.audio_edits or tuple(AUDIO_EDITS))] + [PHONE_GSM]
@@ -174,7 +196,7 @@ def _build_genre(corpus: RealCorpus, genre: str, items: list[dict], gen: Path) -
             ref, x = refs[j]
             seed = derive(corpus.seed, "audio", edit.name, ref.id)
             start = round(random.Random(seed).uniform(5.0, x.size / SR - excerpt - 5.0), 2)
-            path = gen / "audio" / f"q-{_slug(edit.name)}-{ref.id}{edit.suffix}"
+            path = out / f"q-{_slug(edit.name)}-{ref.id}{edit.suffix}"
 
             def make(t: Path, x: np.ndarray = x, start: float = start, edit: AudioEdit = edit, seed: int = seed,
                      e_index: int = e_index) -> None:  # fmt: skip

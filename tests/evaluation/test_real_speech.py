@@ -29,6 +29,12 @@ def test_families_stay_whole_and_the_sides_are_balanced() -> None:
     assert rs.split_sides(dict(reversed(list(durations.items())))) == (lib, held)  # order of listing: no matter
 
 
+def test_a_prompt_named_inside_another_may_be_the_same_take() -> None:
+    assert rs.related("invalid", "pbx-invalid") and rs.related("pbx-invalid", "invalid")
+    assert rs.related("vm-from", "vm-from-extension") and rs.related("conf-adminmenu", "conf-adminmenu-18")
+    assert not rs.related("vm-from", "vm-forward") and not rs.related("in", "vm-invalid")
+
+
 def test_items_are_consecutive_prompts_of_at_least_a_minute() -> None:
     stems = [f"p{k:02d}" for k in range(20)]
     durations = dict.fromkeys(stems, 7.0)
@@ -67,7 +73,7 @@ def _stand_in(root: Path) -> list[dict]:
     media = root / "media" / "prompts"
     media.mkdir(parents=True)
     items = []
-    names = [f"{fam}-{k}" for fam in ("conf", "vm", "demo", "dir") for k in range(4)]
+    names = [f"{fam}-{k}" for fam in ("conf", "vm", "demo", "dir") for k in range(4)] + ["vm-conf-0"]
     for k, name in enumerate(names):
         sa.write_audio(media / f"{name}.flac", sa.music(400 + k, 16.0, 16000), 16000)
         path = f"media/prompts/{name}.flac"
@@ -85,6 +91,7 @@ def test_library_items_copies_and_negatives_come_from_opposite_sides(tmp_path: P
     corpus = rc.RealCorpus(root=tmp_path, profile=profile)
     rs.build_speech(corpus, items, tmp_path / "generated")
     assert any("zz-copy" in d and "same samples" in d for d in corpus.dropped["audio"])
+    assert any("conf-0" in d and "may be a take" in d for d in corpus.dropped["audio"])  # vm-conf-0 / conf-0
     lib_members = {m for r in corpus.references for m in corpus.origin[r.id]["member"]}
     negatives = [q for q in corpus.queries if not q.positive]
     held_keys = [k for k in corpus.origin if k.startswith("audio-neg-")]
@@ -92,6 +99,7 @@ def test_library_items_copies_and_negatives_come_from_opposite_sides(tmp_path: P
     neg_members = {m for k in held_keys for m in corpus.origin[k]["member"]}
     assert lib_members and neg_members and not lib_members & neg_members
     assert {rs.family(m) for m in lib_members}.isdisjoint({rs.family(m) for m in neg_members})
+    assert not any(rs.related(a, b) for a in lib_members for b in neg_members)
     copies: list[Query] = [q for q in corpus.queries if q.positive]
     assert {q.transform for q in copies} == {"mp3_64k", "phone_gsm_8k"}
     assert any(q.id.endswith("-gsm") for q in negatives)
