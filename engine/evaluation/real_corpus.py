@@ -5,7 +5,8 @@ fetched items are split deterministically into library items and held-out ones:
 - video: each clip is cut into disjoint pieces (1 s apart); library and negative pieces alternate, so a negative
   is the same camera, room or scene at another moment (the incidental similarity the engine must not report);
   clips too short to cut go to the library whole. Pieces are scaled to <= 320 px wide and <= 15 fps.
-- audio: the soundtrack's tracks alternate library / held-out (negatives: excerpts of held-out tracks).
+- audio: the soundtrack's tracks alternate library / held-out (negatives: excerpts of held-out tracks); speech
+  (one speaker's prompts, joined into items) is split by `real_speech`.
 - text: licences are split by family (BSD-*, GPL-*, CC-* ... each wholly on one side, so no negative is a variant
   of a library licence); a held-out licence that still shares >= 50% of its 8-word shingles with one library
   licence is a derivative, not a negative, and is dropped (counted), as is any held-out document sharing a
@@ -406,6 +407,16 @@ def _write_audio(path: Path, x: np.ndarray, edit: AudioEdit | None = None) -> No
 
 
 def _build_audio(corpus: RealCorpus, items: list[dict], gen: Path) -> None:
+    from engine.evaluation import real_speech  # it builds on this module's edits and helpers
+
+    speech = [i for i in items if real_speech.is_speech(i)]
+    if len(speech) < len(items):
+        _build_music(corpus, [i for i in items if not real_speech.is_speech(i)], gen)
+    if speech:
+        real_speech.build_speech(corpus, speech, gen)
+
+
+def _build_music(corpus: RealCorpus, items: list[dict], gen: Path) -> None:
     p = corpus.profile
     long_enough: list[dict] = []
     for item in sorted(items, key=lambda i: i["path"]):
