@@ -488,10 +488,18 @@ def _runs(text: str) -> list[tuple[int, str]]:
 
 
 def delete_sentences(text: str, seed: int, rate: float = 0.25) -> tuple[str, TextBoxes]:
+    """Each sentence deleted with probability `rate`, as long as no more than `rate` of the text goes: a short
+    item of a few long sentences would otherwise lose most of itself, which is no longer this edit."""
     rng = random.Random(seed)
     parts = _runs(text)
-    keep = [(at, s) for at, s in parts if rng.random() >= rate] or parts[:1]
-    return _join(keep)
+    budget = rate * len(text)
+    keep = []
+    for at, s in parts:
+        if rng.random() < rate and len(s) <= budget:
+            budget -= len(s)
+        else:
+            keep.append((at, s))
+    return _join(keep or parts[:1])
 
 
 def insert_sentences(text: str, seed: int, foreign: str) -> tuple[str, TextBoxes]:
