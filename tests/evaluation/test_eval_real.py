@@ -231,3 +231,30 @@ def test_quick_run_on_the_fetched_corpus(tmp_path: Path) -> None:
     for modality in rc.MODALITIES:
         assert document["corpus"][modality]["references"] > 0
     assert all(q["transform"] == "negative" or q["systems"]["fpscreen"] is not None for q in document["queries"])
+
+
+def test_a_negative_shares_no_passage_with_the_library_of_any_genre(tmp_path: Path) -> None:
+    """The engine searches every genre's library items at once, so a held-out page that quotes a library item of
+    another genre (a how-to quoting the reference) is no negative."""
+    media = tmp_path / "media"
+    media.mkdir()
+    items = []
+    pages = []
+    for i in range(4):
+        pages.append(st.document(500 + i, 2000, "en").split())
+        (media / f"a{i}.txt").write_text(" ".join(pages[-1]), encoding="utf-8")
+        items.append({"path": f"media/a{i}.txt", "genre": "a", "package": "p==0", "member": "m", "licence": "x"})
+    for i in range(6):
+        # 15 words of each genre-a page, another stretch in each genre-b page (which share nothing among themselves)
+        quotes = " ".join(" ".join(words[20 * i : 20 * i + 15]) for words in pages)
+        text = st.document(600 + i, 2000, "en") + ("\n\n" + quotes if i % 2 else "")
+        (media / f"b{i}.txt").write_text(text, encoding="utf-8")
+        items.append({"path": f"media/b{i}.txt", "genre": "b", "package": "p==0", "member": "m", "licence": "x"})
+    corpus = rc.RealCorpus(root=tmp_path, profile=rc.QUICK)
+    rc._build_text(corpus, items, tmp_path / "generated")
+    library = {r.path.name for r in corpus.references}
+    negatives = {q.path.name for q in corpus.queries if q.transform == "negative"}
+    quoting = {f"b{i}.txt" for i in (1, 3, 5)}
+    assert negatives and not negatives & library
+    dropped = {Path(d.split(":")[0]).name for d in corpus.dropped["text"]}
+    assert not negatives & quoting and (quoting - library) <= dropped
