@@ -8,11 +8,13 @@ fetched items are split deterministically into library items and held-out ones:
 - audio: the soundtrack's tracks alternate library / held-out (negatives: excerpts of held-out tracks); speech
   (one speaker's prompts, joined into items) is split by `real_speech`.
 - text: licences are split by family (BSD-*, GPL-*, CC-* ... each wholly on one side, so no negative is a variant
-  of a library licence); a held-out licence that still shares >= 50% of its 8-word shingles with one library
-  licence is a derivative, not a negative, and is dropped (counted), as is any held-out document sharing a
-  verbatim run of 12 words with a library item (a real passage, by the issue's definition). Python doc pages
-  alternate. A copy that also shares such a run with another library item names it in `Query.related`: reporting
-  that item is neither a find nor a false report.
+  of a library licence); in the other genres (Python reference pages, Python guides and C API, man pages) pages
+  alternate, and those the library leaves out (it takes `text_docs` per genre) are held out too. A held-out text
+  that still shares >= 50% of its 8-word shingles with one library item is a derivative, not a negative, and is
+  dropped (counted), as is any held-out text sharing a verbatim run of 12 words with a library item of any genre
+  (a real passage, by the issue's definition; the engine searches every genre at once). A copy that also shares
+  such a run with another library item names it in `Query.related`: reporting that item is neither a find nor a
+  false report.
 Queries are excerpts of library items through real edits (`VIDEO_EDITS`, `AUDIO_EDITS`, `TEXT_EDITS`), written
 under `<cache>/generated/<profile>-v<N>/` and reused on later runs (a file is renamed into place when complete).
 """
@@ -39,7 +41,7 @@ from engine.synth import audio as sa
 from engine.synth import text as st
 from engine.synth import video as sv
 
-GENERATED_VERSION = 2  # bump when an edit or a split changes what a generated file holds (2: text negatives)
+GENERATED_VERSION = 3  # bump when an edit or a split changes what a generated file holds (3: more text negatives)
 MODALITIES = ("video", "audio", "text")
 SR = sa.SAMPLE_RATE
 MAX_WIDTH = 320
@@ -60,6 +62,7 @@ class RealProfile:
     text_edits: tuple[str, ...] | None
     text_per_edit: int  # per genre
     text_excerpt: int
+    text_negatives: int | None = None  # held-out items kept as negatives, per genre (None: every one that is fit)
 
 
 FULL = RealProfile("real-full", None, None, 8.0, None, None, 20.0, 10, 60, None, 8, 1500)
@@ -76,6 +79,7 @@ QUICK = RealProfile(
     ("typos_3%", "inside_other_doc"),
     2,
     800,
+    6,
 )
 PROFILES = {p.name: p for p in (FULL, QUICK)}
 
@@ -497,10 +501,18 @@ def _runs(text: str) -> list[tuple[int, str]]:
 
 
 def delete_sentences(text: str, seed: int, rate: float = 0.25) -> tuple[str, TextBoxes]:
+    """Each sentence deleted with probability `rate`, as long as no more than `rate` of the text goes: a short
+    item of a few long sentences would otherwise lose most of itself, which is no longer this edit."""
     rng = random.Random(seed)
     parts = _runs(text)
-    keep = [(at, s) for at, s in parts if rng.random() >= rate] or parts[:1]
-    return _join(keep)
+    budget = rate * len(text)
+    keep = []
+    for at, s in parts:
+        if rng.random() < rate and len(s) <= budget:
+            budget -= len(s)
+        else:
+            keep.append((at, s))
+    return _join(keep or parts[:1])
 
 
 def insert_sentences(text: str, seed: int, foreign: str) -> tuple[str, TextBoxes]:
@@ -604,7 +616,7 @@ PASSAGE_WORDS = 12
 
 
 def _split_text(corpus: RealCorpus, genre: str, items: list[dict]) -> tuple[list[dict], list[dict]]:
-    """Library and held-out items of one genre (see the module doc)."""
+    """Library items of one genre and its held-out candidates, before `_unrelated` (see the module doc)."""
     items = [i for i in items if (corpus.root / i["path"]).stat().st_size <= 60_000]  # pages, not books
     if genre == "licences":
         families = sorted({_family(i) for i in items}, key=lambda f: derive(corpus.seed, "family", f))
@@ -614,18 +626,28 @@ def _split_text(corpus: RealCorpus, genre: str, items: list[dict]) -> tuple[list
     else:
         ordered = sorted(items, key=lambda i: derive(corpus.seed, "doc", i["path"]))
         lib, held = ordered[::2], ordered[1::2]
-    n = corpus.profile.text_docs
+    n, negatives = corpus.profile.text_docs, corpus.profile.text_negatives
     lib = sorted(lib, key=lambda i: derive(corpus.seed, "pick", i["path"]))[:n]
-    held = sorted(held, key=lambda i: derive(corpus.seed, "pick", i["path"]))[: None if n is None else 2 * n]
-    lib_sh = [_shingles((corpus.root / i["path"]).read_text(encoding="utf-8")) for i in lib]
-    lib_runs = [_shingles((corpus.root / i["path"]).read_text(encoding="utf-8"), PASSAGE_WORDS) for i in lib]
+    if genre != "licences":  # pages the library left out are held out too (a licence family stays on its side)
+        chosen = {i["path"] for i in lib}
+        held = [i for i in ordered if i["path"] not in chosen]
+    held = sorted(held, key=lambda i: derive(corpus.seed, "pick", i["path"]))
+    return lib, held[: None if negatives is None else 2 * negatives]
+
+
+def _unrelated(corpus: RealCorpus, held: list[dict], library: list[tuple[str, str]]) -> list[dict]:
+    """The held-out items that share no passage with any library item of any genre (`library`: (path, text)):
+    the engine searches them all, and a Python page and the how-to on the same module are related whatever
+    their genres."""
+    lib_sh = [_shingles(text) for _, text in library]
+    lib_runs = [_shingles(text, PASSAGE_WORDS) for _, text in library]
     kept = []
     for item in held:
         text = (corpus.root / item["path"]).read_text(encoding="utf-8")
         sh = _shingles(text)
         share = max((len(sh & other) / len(sh) for other in lib_sh if sh), default=0.0)
         runs = _shingles(text, PASSAGE_WORDS)
-        sharing = next((i["path"] for i, other in zip(lib, lib_runs, strict=True) if runs & other), None)
+        sharing = next((path for (path, _), other in zip(library, lib_runs, strict=True) if runs & other), None)
         if share >= 0.5:
             corpus.dropped.setdefault("text", []).append(f"{item['path']}: {share:.0%} of it in one library item")
         elif sharing is not None:
@@ -636,23 +658,30 @@ def _split_text(corpus: RealCorpus, genre: str, items: list[dict]) -> tuple[list
             )
         else:
             kept.append(item)
-    return lib, kept[:n]
+    return kept[: corpus.profile.text_negatives]
 
 
 def _build_text(corpus: RealCorpus, items: list[dict], gen: Path) -> None:
     p = corpus.profile
     edits = p.text_edits or tuple(TEXT_EDITS)
-    for genre in sorted({i["genre"] for i in items}):
-        lib, held = _split_text(corpus, genre, [i for i in items if i["genre"] == genre])
-        docs: list[tuple[Reference, str]] = []
-        for item in lib:
+    genres = sorted({i["genre"] for i in items})
+    split = {g: _split_text(corpus, g, [i for i in items if i["genre"] == g]) for g in genres}
+    library: list[tuple[str, str]] = []  # (path, text) of every genre's library items
+    every_doc: list[tuple[Reference, str]] = []
+    for genre in genres:
+        for item in split[genre][0]:
             ref_id = f"text-{genre}-{_slug(_stem(item['path']))}"
             corpus.origin[ref_id] = _origin(item)
             path = corpus.root / item["path"]
+            text = path.read_text(encoding="utf-8")
             corpus.references.append(Reference(ref_id, "text", path))
-            docs.append((Reference(ref_id, "text", path), path.read_text(encoding="utf-8")))
+            library.append((item["path"], text))
+            every_doc.append((Reference(ref_id, "text", path), text))
+    doc_runs = [(r, _shingles(d, PASSAGE_WORDS)) for r, d in every_doc]
+    for genre in genres:
+        held = _unrelated(corpus, split[genre][1], library)
+        docs = [(r, d) for r, d in every_doc if r.id.startswith(f"text-{genre}-")]
         held_texts = [(corpus.root / i["path"]).read_text(encoding="utf-8") for i in held]
-        doc_runs = [(r, _shingles(d, PASSAGE_WORDS)) for r, d in docs]
         for item in held:
             key = f"text-neg-{genre}-{_slug(_stem(item['path']))}"
             corpus.origin[key] = _origin(item)

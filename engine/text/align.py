@@ -38,6 +38,7 @@ EFFECTIVE_SPAN = 10.0
 CANDIDATE_LIMIT = 200  # items aligned per query, most-hit first
 
 
+_Kept = tuple[int, int, int, int, float, float]  # a slice: q_lo, q_hi, r_lo, r_hi, similarity, weighted words
 _BUCKET_SHIFT = 5  # open chains are filed by diagonal // 32: wider than any drift a single step allows
 
 
@@ -194,7 +195,7 @@ def _passages(
     if len(q_idx) < MIN_HITS:
         return []
     k = query.k
-    kept: list[tuple[int, int, int, int, float, float]] = []
+    kept: list[_Kept] = []
     qpos, rpos = query.positions[q_idx].astype(np.int64), ref.positions[r_idx].astype(np.int64)
     keep = _supported(qpos, rpos)
     chains = sorted(_chains(qpos[keep], rpos[keep]), key=lambda c: -len(c.q))
@@ -238,21 +239,65 @@ def _passages(
     return out
 
 
-def _significant(kept: list[tuple[int, int, int, int, float, float]], ref_length: int, rule: Significance) -> bool:
-    """The item rule: passages of at least `min_slice_words` weighted words, each place of the item counted once
-    (a query repeating one copied sentence copies no more), amount to `min_item_words` or `min_item_share` of the
-    item."""
+def _covered(spans: list[tuple[int, int]]) -> tuple[int, int]:
+    """(characters covered by the union of `spans`, length of their hull)."""
+    covered = 0
+    end = None
+    for lo, hi in sorted(spans):
+        if end is None or lo >= end:
+            covered += hi - lo
+            end = hi
+        elif hi > end:
+            covered += hi - end
+            end = hi
+    hull = max(hi for _, hi in spans) - min(lo for lo, _ in spans)
+    return covered, hull
+
+
+def _together(group: list[_Kept], cover: float) -> bool:
+    """Whether the slices cover at least `cover` of the stretch they span, in the query and in the item alike."""
+    for spans in ([(p[0], p[1]) for p in group], [(p[2], p[3]) for p in group]):
+        covered, hull = _covered(spans)
+        if covered < cover * hull:
+            return False
+    return True
+
+
+def passages_of(kept: list[_Kept], rule: Significance) -> list[list[_Kept]]:
+    """Slices of one item grouped into copied passages: each place of the item counted once (a query repeating one
+    copied sentence copies no more), and slices that lie together in both texts, covering at least
+    `rule.min_cover` of the stretch they span in each, form one passage however they are ordered. A copy with
+    sentences deleted, inserted or moved is one passage cut into sentence-length slices; stock phrases that two
+    texts of a genre share are scattered over both, so they stay apart."""
     counted: list[tuple[int, int]] = []
-    words = 0.0
-    for _, _, r_lo, r_hi, _, weighted in sorted(kept, key=lambda p: -p[5]):
-        if weighted < rule.min_slice_words:
-            break
+    groups: list[list[_Kept]] = []
+    for piece in sorted(kept, key=lambda p: (-p[5], p[0])):
+        r_lo, r_hi = piece[2], piece[3]
         if any(min(r_hi, hi) - max(r_lo, lo) > 0.5 * (r_hi - r_lo) for lo, hi in counted):
             continue
         counted.append((r_lo, r_hi))
-        words += weighted
-    share = sum(hi - lo for lo, hi in counted) / max(1, ref_length)
-    return bool(counted) and (words >= rule.min_item_words or share >= rule.min_item_share)
+        home = next((g for g in groups if _together([*g, piece], rule.min_cover)), None)
+        if home is None:
+            groups.append([piece])
+        else:
+            home.append(piece)
+    return groups
+
+
+def _significant(kept: list[_Kept], ref_length: int, rule: Significance) -> bool:
+    """The item rule: passages (`passages_of`) of at least `min_slice_words` weighted words amount to
+    `min_item_words` or `min_item_share` of the item."""
+    words = 0.0
+    spans: list[tuple[int, int]] = []
+    for group in passages_of(kept, rule):
+        weighted = sum(p[5] for p in group)
+        if weighted >= rule.min_slice_words:
+            words += weighted
+            spans += [(p[2], p[3]) for p in group]
+    if not spans:
+        return False
+    share = _covered(spans)[0] / max(1, ref_length)
+    return words >= rule.min_item_words or share >= rule.min_item_share
 
 
 def align(

@@ -10,10 +10,15 @@ The rule (README "Text significance"):
 - A slice (one copied passage) needs at least `min_slice_words` weighted words: shorter is a sentence fragment,
   which any two texts of one genre share (the issue's false passages were 4-15-word stock phrases; "no verbatim
   run of 12 words" is its definition of sharing no real passage).
-- An item is reported only when such slices together reach `min_item_words` weighted words: a few copied
-  sentences (moved about or not), never one stray sentence-length coincidence. Each place of the item counts
-  once (an upload repeating one copied sentence copies no more). A short item (a poem, a notice) is also
-  reported when such slices cover `min_item_share` of it.
+- Slices of one item that lie together in both texts form one passage, whatever their order: together, they
+  cover at least `min_cover` of the stretch they span in the upload and in the item alike. Their weighted words
+  add up, and it is the passage that needs `min_slice_words`. A copy with sentences deleted, inserted or moved
+  is one passage cut into sentence-length slices (each may be under the minimum), while the stock phrases that two
+  texts of one genre share lie scattered over both, with far more unshared text between them than shared.
+- An item is reported only when such passages together reach `min_item_words` weighted words: a few copied
+  sentences, never one stray sentence-length coincidence. Each place of the item counts once (an upload
+  repeating one copied sentence copies no more). A short item (a poem, a notice) is also reported when such
+  passages cover `min_item_share` of it.
 - Once an item is reported, its slices down to `min_context_words` weighted words are reported with it: next to
   established copying, a short sentence that matches the same item is part of the copy (a reordered text is
   copied sentence by sentence), though alone it would prove nothing.
@@ -23,7 +28,7 @@ The rule (README "Text significance"):
 Both indexes (inverted and linear scan) compute `df` over the same library and call the same functions here.
 `TextModality(significance=...)` takes a rule; without one it reads `Significance.from_env()` (the defaults,
 overridable per field by `FPSCREEN_TEXT_MIN_SLICE_WORDS`, `..._MIN_ITEM_WORDS`, `..._MIN_ITEM_SHARE`,
-`..._MIN_CONTEXT_WORDS`, `..._CJK_CHARS_PER_WORD`, `..._DF_FREE`).
+`..._MIN_CONTEXT_WORDS`, `..._MIN_COVER`, `..._CJK_CHARS_PER_WORD`, `..._DF_FREE`).
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ class Significance:
     min_item_words: float = 30.0
     min_context_words: float = 6.0
     min_item_share: float = 0.5
+    min_cover: float = 0.5  # slices lying together: they cover at least this share of their stretch in both texts
     df_free: float = 1.0
     # A Chinese word is 1.5 characters on average; a Chinese character carries more than an English letter, so a
     # run of n words in English is about as rare as 1.5 n characters in Chinese.
@@ -63,8 +69,8 @@ class Significance:
     def __post_init__(self) -> None:
         if min(self.min_slice_words, self.min_item_words, self.min_context_words) < 0:
             raise ValueError("significance thresholds must be >= 0")
-        if not 0 < self.min_item_share <= 1:
-            raise ValueError("min_item_share must be in (0, 1]")
+        if not 0 < self.min_item_share <= 1 or not 0 < self.min_cover <= 1:
+            raise ValueError("min_item_share and min_cover must be in (0, 1]")
         if self.cjk_chars_per_word <= 0 or self.df_free <= 0:
             raise ValueError("cjk_chars_per_word and df_free must be > 0")
         if self.min_context_words > self.min_slice_words:

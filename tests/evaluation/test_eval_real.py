@@ -7,7 +7,9 @@ when this machine has one (skipped otherwise).
 
 from __future__ import annotations
 
+import gzip
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -96,6 +98,17 @@ def test_text_edit_boxes_point_at_copied_text(name: str) -> None:
         assert len(query) == len(DOC) and query != DOC
 
 
+def test_deleting_sentences_never_takes_more_than_a_quarter_of_the_text() -> None:
+    short = "A title. " + "One long sentence that carries nearly all of this short item's text, " * 6 + "and ends."
+    for seed in range(40):
+        for text in (short, DOC):
+            _, boxes = rc.delete_sentences(text, seed)
+            kept = sum(qe - qs for qs, qe, _, _ in boxes)
+            assert kept >= 0.75 * len(text.rstrip()) - 2 * len(boxes), (seed, len(text))
+    lost = [len(rc.delete_sentences(DOC, seed)[0]) < len(DOC) for seed in range(10)]
+    assert sum(lost) >= 8  # it still deletes
+
+
 def test_insertions_add_foreign_sentences_between_runs() -> None:
     query, boxes = rc.insert_sentences(DOC, 3, "Completely unrelated words appear here. Another alien sentence.")
     assert len(boxes) > 1 and len(query) > len(DOC)
@@ -116,6 +129,36 @@ def test_spdx_records_become_licence_texts(tmp_path: Path) -> None:
     stub = tmp_path / "Stub.json"
     stub.write_text(json.dumps({"licenseText": "short"}), encoding="utf-8")
     assert _convert(source, stub, out) is None
+
+
+@pytest.mark.skipif(shutil.which("groff") is None, reason="groff renders man pages")
+def test_man_pages_are_rendered_and_aliases_skipped(tmp_path: Path) -> None:
+    source = Source("deb", "x", "1", "text", "man-pages", ("usr/share/man/man3/*.3.gz",), "GPL", "man")
+    page = tmp_path / "frob.3.gz"
+    body = "The \\fBfrob\\fP() function frobnicates \\fIthing\\fP and returns zero on success. " * 8
+    page.write_bytes(gzip.compress(f".TH FROB 3\n.SH NAME\nfrob \\- frobnicate\n.SH DESCRIPTION\n{body}\n".encode()))
+    out = tmp_path / "out"
+    out.mkdir()
+    kept = _convert(source, page, out)
+    assert kept is not None and kept[0].name == "frob.3.txt"
+    text = kept[0].read_text(encoding="utf-8")
+    assert "DESCRIPTION" in text and "frobnicates thing" in text and "\\f" not in text and "\b" not in text
+    alias = tmp_path / "frob_alias.3.gz"
+    alias.write_bytes(gzip.compress(b".so man3/frob.3\n"))
+    link = tmp_path / "frob_link.3.gz"
+    link.symlink_to(page)
+    assert _convert(source, alias, out) is None and _convert(source, link, out) is None
+
+
+def test_pages_of_several_folders_keep_apart(tmp_path: Path) -> None:
+    source = Source("deb", "x", "1", "text", "guides", ("*/*.rst.txt",), "PSF", "flatten")
+    for folder in ("howto", "faq"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "index.rst.txt").write_text(folder, encoding="utf-8")
+    out = tmp_path / "out"
+    out.mkdir()
+    names = {_convert(source, tmp_path / f / "index.rst.txt", out)[0].name for f in ("howto", "faq")}  # type: ignore[index]
+    assert names == {"howto-index.rst.txt", "faq-index.rst.txt"}
 
 
 def test_default_dir_follows_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -188,3 +231,30 @@ def test_quick_run_on_the_fetched_corpus(tmp_path: Path) -> None:
     for modality in rc.MODALITIES:
         assert document["corpus"][modality]["references"] > 0
     assert all(q["transform"] == "negative" or q["systems"]["fpscreen"] is not None for q in document["queries"])
+
+
+def test_a_negative_shares_no_passage_with_the_library_of_any_genre(tmp_path: Path) -> None:
+    """The engine searches every genre's library items at once, so a held-out page that quotes a library item of
+    another genre (a how-to quoting the reference) is no negative."""
+    media = tmp_path / "media"
+    media.mkdir()
+    items = []
+    pages = []
+    for i in range(4):
+        pages.append(st.document(500 + i, 2000, "en").split())
+        (media / f"a{i}.txt").write_text(" ".join(pages[-1]), encoding="utf-8")
+        items.append({"path": f"media/a{i}.txt", "genre": "a", "package": "p==0", "member": "m", "licence": "x"})
+    for i in range(6):
+        # 15 words of each genre-a page, another stretch in each genre-b page (which share nothing among themselves)
+        quotes = " ".join(" ".join(words[20 * i : 20 * i + 15]) for words in pages)
+        text = st.document(600 + i, 2000, "en") + ("\n\n" + quotes if i % 2 else "")
+        (media / f"b{i}.txt").write_text(text, encoding="utf-8")
+        items.append({"path": f"media/b{i}.txt", "genre": "b", "package": "p==0", "member": "m", "licence": "x"})
+    corpus = rc.RealCorpus(root=tmp_path, profile=rc.QUICK)
+    rc._build_text(corpus, items, tmp_path / "generated")
+    library = {r.path.name for r in corpus.references}
+    negatives = {q.path.name for q in corpus.queries if q.transform == "negative"}
+    quoting = {f"b{i}.txt" for i in (1, 3, 5)}
+    assert negatives and not negatives & library
+    dropped = {Path(d.split(":")[0]).name for d in corpus.dropped["text"]}
+    assert not negatives & quoting and (quoting - library) <= dropped

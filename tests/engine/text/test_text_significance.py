@@ -174,3 +174,39 @@ def test_the_rule_reads_environment_overrides() -> None:
         Significance.from_env({"FPSCREEN_TEXT_DF_FREE": "many"})
     with pytest.raises(ValueError):
         Significance.from_env({"FPSCREEN_TEXT_MIN_ITEM_SHARE": "2"})
+
+
+def _short_sentences(seed: int, n: int, words: int = 5) -> list[str]:
+    pool = synth.english_document(seed, 12 * words * n).split()
+    return [" ".join(pool[i * words : (i + 1) * words]).capitalize().rstrip(".,;") + "." for i in range(n)]
+
+
+def test_a_copy_cut_into_fragments_by_deleted_sentences_is_one_passage() -> None:
+    # Every third five-word sentence deleted: each surviving run is 10 words, under `min_slice_words`, but the runs
+    # lie together in both texts (two thirds of the stretch they span), so they are one copied passage.
+    item_sentences = _short_sentences(41, 90)
+    docs = {0: " ".join(item_sentences), 1: synth.english_document(42, 3000)}
+    kept = [s for i, s in enumerate(item_sentences[20:80]) if i % 3 != 2]
+    found = _search(_indexes(docs), " ".join(kept))
+    assert [m.item_id for m in found] == [0]
+    assert len(found[0].segments) >= 15  # reported fragment by fragment, as copied
+    # The fragments alone, far apart in the upload (an unrelated text between each), are not a passage.
+    host = synth.english_document(43, 40_000).split()
+    pieces = [" ".join(kept[j : j + 2]) for j in range(0, 10, 2)]
+    scattered = " ".join(" ".join(host[k * 400 : (k + 1) * 400]) + " " + p for k, p in enumerate(pieces))
+    assert _search(_indexes(docs), scattered) == []
+
+
+def test_phrases_two_texts_share_in_scattered_places_are_no_passage() -> None:
+    # Eight 9-word phrases (weight 1: no other library text has them), 72 words in all, in both texts but each
+    # at another place: every one is a fragment, and scattered they are not one passage.
+    phrases = [" ".join(synth.english_document(60 + i, 200).split()[:9]) for i in range(8)]
+    item_words = synth.english_document(70, 12_000).split()
+    query_words = synth.english_document(71, 12_000).split()
+    item = " ".join(" ".join(item_words[i * 200 : (i + 1) * 200]) + " " + p for i, p in enumerate(phrases))
+    order = [3, 0, 6, 1, 7, 2, 5, 4]
+    query = " ".join(" ".join(query_words[i * 200 : (i + 1) * 200]) + " " + phrases[j] for i, j in enumerate(order))
+    docs = {0: item, 1: synth.english_document(72, 4000)}
+    assert _search(_indexes(docs), query) == []
+    together = " ".join(phrases)  # the same phrases side by side in the upload are still scattered in the item
+    assert _search(_indexes(docs), together) == []
