@@ -15,8 +15,9 @@ fetched items are split deterministically into library items and held-out ones:
   (a real passage, by the issue's definition; the engine searches every genre at once). A copy that also shares
   such a run with another library item names it in `Query.related`: reporting that item is neither a find nor a
   false report.
-Queries are excerpts of library items through real edits (`VIDEO_EDITS`, `AUDIO_EDITS`, `TEXT_EDITS`), written
-under `<cache>/generated/<profile>-v<N>/` and reused on later runs (a file is renamed into place when complete).
+Queries are excerpts of library items through real edits (`VIDEO_EDITS`, `real_audio.AUDIO_EDITS`,
+`TEXT_EDITS`), written under `<cache>/generated/<profile>-v<N>/` and reused on later runs (a file is renamed
+into place when complete).
 """
 
 from __future__ import annotations
@@ -27,96 +28,33 @@ import math
 import random
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
 
-from engine.evaluation.corpus import CorpusViews, Query, Reference, derive
+from engine.evaluation import real_speech
+from engine.evaluation.corpus import Query, Reference, derive
+from engine.evaluation.real_audio import build_music
+from engine.evaluation.real_base import (
+    FULL,
+    GENERATED_VERSION,
+    MODALITIES,
+    RealCorpus,
+    RealProfile,
+    origin_of,
+    put,
+    slug,
+)
 from engine.evaluation.real_fetch import load_manifest
 from engine.evaluation.transforms import reorder_with_truth
-from engine.synth import audio as sa
 from engine.synth import text as st
 from engine.synth import video as sv
 
-GENERATED_VERSION = 3  # bump when an edit or a split changes what a generated file holds (3: more text negatives)
-MODALITIES = ("video", "audio", "text")
-SR = sa.SAMPLE_RATE
 MAX_WIDTH = 320
 MAX_FPS = 15.0
-
-
-@dataclass(frozen=True, slots=True)
-class RealProfile:
-    name: str
-    video_items: int | None  # library pieces used (None: all)
-    video_edits: tuple[str, ...] | None  # None: all
-    video_excerpt: float
-    audio_tracks: int | None  # tracks considered (library + held out)
-    audio_edits: tuple[str, ...] | None
-    audio_excerpt: float
-    audio_per_edit: int | None  # library tracks each edit is applied to
-    text_docs: int | None  # per genre, library and held-out each
-    text_edits: tuple[str, ...] | None
-    text_per_edit: int  # per genre
-    text_excerpt: int
-    text_negatives: int | None = None  # held-out items kept as negatives, per genre (None: every one that is fit)
-
-
-FULL = RealProfile("real-full", None, None, 8.0, None, None, 20.0, 10, 60, None, 8, 1500)
-QUICK = RealProfile(
-    "real-quick",
-    3,
-    ("h264_200k", "crop_20%", "rotate_4deg"),
-    4.0,
-    6,
-    ("tempo_+5%", "phone_mulaw_8k"),
-    12.0,
-    2,
-    6,
-    ("typos_3%", "inside_other_doc"),
-    2,
-    800,
-    6,
-)
-PROFILES = {p.name: p for p in (FULL, QUICK)}
-
-
-@dataclass(slots=True)
-class RealCorpus(CorpusViews):
-    """Read by the same runner and reports as `engine.evaluation.corpus.Corpus`."""
-
-    root: Path
-    profile: RealProfile
-    seed: int = 1
-    references: list[Reference] = field(default_factory=list)
-    queries: list[Query] = field(default_factory=list)
-    generated: int = 0
-    origin: dict[str, dict] = field(default_factory=dict)  # item id -> where it came from (manifest + span)
-    dropped: dict[str, list[str]] = field(default_factory=dict)  # held-out items not used as negatives, and why
-    groups: dict[str, str] = field(default_factory=dict)  # query id -> its source (clip, genre), for breakdowns
-
-    def add(self, query: Query, group: str) -> None:
-        self.queries.append(query)
-        self.groups[query.id] = group
-
-
-
-def _put(path: Path, write: Callable[[Path], object]) -> bool:
-    """Make `path` unless it exists (through a temporary name, renamed when complete); True if it was made."""
-    if path.exists():
-        return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{path.name}")
-    write(tmp)
-    tmp.replace(path)
-    return True
-
-
-def _slug(name: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
 
 
 # ------------------------------------------------------------------------------------------ video
@@ -266,14 +204,14 @@ def _build_video(corpus: RealCorpus, items: list[dict], gen: Path) -> None:
     negs: list[tuple[str, sv.Clip]] = []
     for item in items:
         clip = read_video(corpus.root / item["path"])
-        stem = _slug(Path(item["path"]).stem)
+        stem = slug(Path(item["path"]).stem)
         for k, (side, start, end) in enumerate(_pieces(clip.duration)):
             piece = _cut(clip, start, end)
             key = f"{stem}-{k}"
-            corpus.origin[f"video-{key}"] = {**_origin(item), "span_s": [round(start, 2), round(end, 2)]}
+            corpus.origin[f"video-{key}"] = {**origin_of(item), "span_s": [round(start, 2), round(end, 2)]}
             if side == "lib":
                 path = gen / "video" / f"lib-{key}.mp4"
-                corpus.generated += _put(path, lambda t, c=piece: write_video(c, t))
+                corpus.generated += put(path, lambda t, c=piece: write_video(c, t))
                 lib.append((Reference(f"video-{key}", "video", path), piece))
             else:
                 negs.append((key, piece))
@@ -284,9 +222,9 @@ def _build_video(corpus: RealCorpus, items: list[dict], gen: Path) -> None:
     edits = p.video_edits or tuple(VIDEO_EDITS)
     for key, piece in negs:
         for name in ("none", *(e for e in VIDEO_NEGATIVE_EDITS if e in edits)):
-            path = gen / "video" / f"neg-{key}-{_slug(name)}.mp4"
+            path = gen / "video" / f"neg-{key}-{slug(name)}.mp4"
             ops = [] if name == "none" else _video_ops(VIDEO_EDITS[name], piece, piece)
-            corpus.generated += _put(path, lambda t, c=piece, o=ops: write_video(sv.apply_ops(c, o), t))
+            corpus.generated += put(path, lambda t, c=piece, o=ops: write_video(sv.apply_ops(c, o), t))
             corpus.add(Query(f"video-neg-{key}-{name}", "video", "negative", path, None), key.rsplit("-", 1)[0])
     host = negs[0][1] if negs else lib[0][1]
     for e_index, name in enumerate(edits):
@@ -302,13 +240,13 @@ def _build_video(corpus: RealCorpus, items: list[dict], gen: Path) -> None:
             # from being reused.
             pip = name == "pip_1/3"
             other = negs[(j + 1 + e_index) % len(negs)][1] if pip and negs else host
-            path = gen / "video" / f"q-{_slug(name)}-{ref.id}{'-h' if pip else ''}{edit.suffix}"
+            path = gen / "video" / f"q-{slug(name)}-{ref.id}{'-h' if pip else ''}{edit.suffix}"
             ops = _video_ops(edit, excerpt, other)
 
             def make(t: Path, c: sv.Clip = excerpt, o: list[sv.Op] = ops, e: VideoEdit = edit) -> None:
                 write_video(sv.apply_ops(c, o), t, e.codec, e.container, e.bitrate)
 
-            corpus.generated += _put(path, make)
+            corpus.generated += put(path, make)
             shown = (round(frames / edit.speed) if edit.speed != 1.0 else frames) / piece.fps
             box = (0.0, shown, start, start + frames / piece.fps)
             group = ref.id.removeprefix("video-").rsplit("-", 1)[0]
@@ -318,164 +256,12 @@ def _build_video(corpus: RealCorpus, items: list[dict], gen: Path) -> None:
 # ------------------------------------------------------------------------------------------ audio
 
 
-def atempo(x: np.ndarray, factor: float, sr: int = SR) -> np.ndarray:
-    """Change tempo by `factor` keeping pitch: FFmpeg's `atempo` filter through PyAV (WSOLA)."""
-    graph = av.filter.Graph()
-    src = graph.add_abuffer(format="flt", sample_rate=sr, layout="mono", time_base=Fraction(1, sr))
-    tempo = graph.add("atempo", f"{factor:.6f}")
-    sink = graph.add("abuffersink")
-    src.link_to(tempo)
-    tempo.link_to(sink)
-    graph.configure()
-    out: list[np.ndarray] = []
-
-    def drain() -> None:
-        while True:
-            try:
-                out.append(graph.pull().to_ndarray().reshape(-1))
-            except (BlockingIOError, av.error.EOFError):
-                return
-
-    block = 4096
-    for i in range(0, x.size, block):
-        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(x[None, i : i + block], np.float32), "flt", "mono")
-        frame.sample_rate, frame.pts, frame.time_base = sr, i, Fraction(1, sr)
-        graph.push(frame)
-        drain()
-    graph.push(None)
-    drain()
-    return np.concatenate(out).astype(np.float32) if out else np.zeros(0, np.float32)
-
-
-def pitch_shift(x: np.ndarray, factor: float) -> np.ndarray:
-    """Pitch up by `factor` at the same tempo: resample (pitch and tempo change) then `atempo` the tempo back."""
-    return atempo(sa.speed(x, factor), 1.0 / factor)
-
-
-def reverb(x: np.ndarray, seed: int, seconds: float = 0.6, wet: float = 0.35) -> np.ndarray:
-    """A room: convolution with exponentially decaying noise (RT60 ~ `seconds`), mixed with the dry signal."""
-    rng = np.random.default_rng(seed)
-    n = int(seconds * SR)
-    ir = rng.standard_normal(n) * np.exp(-6.9 * np.arange(n) / n)
-    ir /= np.sqrt(np.sum(ir**2))
-    size = 1 << math.ceil(math.log2(x.size + n))
-    wetsig = np.fft.irfft(np.fft.rfft(x, size) * np.fft.rfft(ir, size), size)[: x.size]
-    y = (1 - wet) * x + wet * wetsig
-    return (y / max(1e-9, float(np.max(np.abs(y)))) * 0.9).astype(np.float32)
-
-
-def phone(x: np.ndarray) -> np.ndarray:
-    """Narrowband telephone: 300-3400 Hz, 8 kHz; G.711 mu-law happens in the writer (`pcm_mulaw`)."""
-    return sa.band_pass(x, SR)
-
-
-def write_mulaw_8k(path: Path, x: np.ndarray) -> None:
-    with av.open(str(path), "w", format="wav") as out:
-        stream = out.add_stream("pcm_mulaw", rate=8000, layout="mono")
-        resampler = av.AudioResampler(format="s16", layout="mono", rate=8000)
-        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(x[None, :], np.float32), "flt", "mono")
-        frame.sample_rate = SR
-        for f in [*resampler.resample(frame), *resampler.resample(None)]:
-            out.mux(stream.encode(f))
-        out.mux(stream.encode(None))
-
-
-@dataclass(frozen=True, slots=True)
-class AudioEdit:
-    name: str
-    edit: Callable[[np.ndarray, int], np.ndarray]  # (samples, seed) -> samples
-    suffix: str = ".wav"
-    bitrate: int | None = None
-    tempo: float = 1.0  # how much faster the copy plays (its duration is length / tempo)
-    host_pad: float = 0.0  # > 0: inside a held-out track, this many seconds in
-
-
-AUDIO_EDITS: dict[str, AudioEdit] = {e.name: e for e in (
-    AudioEdit("mp3_64k", lambda x, _: x, ".mp3", 64_000),
-    AudioEdit("pitch_+5%", lambda x, _: pitch_shift(x, 1.05)),
-    AudioEdit("pitch_-5%", lambda x, _: pitch_shift(x, 0.95)),
-    AudioEdit("tempo_+5%", lambda x, _: atempo(x, 1.05), tempo=1.05),
-    AudioEdit("tempo_-5%", lambda x, _: atempo(x, 0.95), tempo=0.95),
-    AudioEdit("phone_mulaw_8k", lambda x, _: phone(x)),
-    AudioEdit("reverb", lambda x, s: reverb(x, s)),
-    AudioEdit("noise_10dB", lambda x, s: sa.add_noise(x, 10.0, color="pink", seed=s)),
-    AudioEdit("inside_other_audio", lambda x, _: x, host_pad=6.0),
-)}  # fmt: skip
-
-
-def _write_audio(path: Path, x: np.ndarray, edit: AudioEdit | None = None) -> None:
-    if edit is not None and edit.name == "phone_mulaw_8k":
-        write_mulaw_8k(path, x)
-    else:
-        sa.write_audio(path, x, bitrate=edit.bitrate if edit else None)
-
-
 def _build_audio(corpus: RealCorpus, items: list[dict], gen: Path) -> None:
-    from engine.evaluation import real_speech  # it builds on this module's edits and helpers
-
     speech = [i for i in items if real_speech.is_speech(i)]
     if len(speech) < len(items):
-        _build_music(corpus, [i for i in items if not real_speech.is_speech(i)], gen)
+        build_music(corpus, [i for i in items if not real_speech.is_speech(i)], gen)
     if speech:
         real_speech.build_speech(corpus, speech, gen)
-
-
-def _build_music(corpus: RealCorpus, items: list[dict], gen: Path) -> None:
-    p = corpus.profile
-    long_enough: list[dict] = []
-    for item in sorted(items, key=lambda i: i["path"]):
-        with av.open(str(corpus.root / item["path"])) as container:
-            seconds = (container.duration or 0) / av.time_base
-        if seconds >= 45:  # jingles (victory, defeat...) are too short to excerpt
-            long_enough.append(item)
-        else:
-            corpus.dropped.setdefault("audio", []).append(f"{item['path']}: {seconds:.0f} s, under 45 s")
-    if p.audio_tracks is not None:
-        long_enough = long_enough[: p.audio_tracks]
-    tracks = [(item, sa.read_audio(corpus.root / item["path"], SR)) for item in long_enough]
-    lib = [(item, x) for k, (item, x) in enumerate(tracks) if k % 2 == 0]
-    held = [(item, x) for k, (item, x) in enumerate(tracks) if k % 2 == 1]
-    refs: list[tuple[Reference, np.ndarray]] = []
-    for item, x in lib:
-        ref_id = f"audio-{_slug(Path(item['path']).stem)}"
-        corpus.origin[ref_id] = _origin(item)
-        refs.append((Reference(ref_id, "audio", corpus.root / item["path"]), x))  # the shipped .ogg as is
-    corpus.references += [r for r, _ in refs]
-    excerpt = p.audio_excerpt
-    for item, x in held:
-        stem = _slug(Path(item["path"]).stem)
-        corpus.origin[f"audio-neg-{stem}"] = _origin(item)
-        for k, at in enumerate((0.25, 0.65)):  # two moments of each held-out track
-            start = round(at * (x.size / SR - excerpt), 2)
-            path = gen / "audio" / f"neg-{stem}-{k}.mp3"
-            clip = sa.excerpt(x, SR, start, excerpt)
-            corpus.generated += _put(path, lambda t, c=clip: sa.write_audio(t, c, bitrate=64_000))
-            corpus.add(Query(f"audio-neg-{stem}-{k}", "audio", "negative", path, None), item["genre"])
-    edits = p.audio_edits or tuple(AUDIO_EDITS)
-    for e_index, name in enumerate(edits):
-        edit = AUDIO_EDITS[name]
-        chosen = [(e_index * (p.audio_per_edit or 1) + k) % len(refs) for k in range(p.audio_per_edit or len(refs))]
-        for j in sorted(set(chosen)):
-            ref, x = refs[j]
-            seed = derive(corpus.seed, "audio", name, ref.id)
-            start = round(random.Random(seed).uniform(5.0, x.size / SR - excerpt - 5.0), 2)
-            path = gen / "audio" / f"q-{_slug(name)}-{ref.id}{edit.suffix}"
-
-            def make(t: Path, x: np.ndarray = x, start: float = start, edit: AudioEdit = edit, seed: int = seed,
-                     e_index: int = e_index) -> None:  # fmt: skip
-                clip = edit.edit(sa.excerpt(x, SR, start, excerpt), seed)
-                if edit.host_pad > 0 and held:
-                    host = held[e_index % len(held)][1]
-                    h = sa.excerpt(host, SR, 10.0, clip.size / SR + 2 * edit.host_pad)
-                    clip = sa.embed(clip, h, SR, edit.host_pad)
-                _write_audio(t, clip, edit)
-
-            corpus.generated += _put(path, make)
-            samples = round(excerpt * SR)
-            shown = (round(samples / edit.tempo) if edit.tempo != 1.0 else samples) / SR
-            pad = edit.host_pad if held else 0.0
-            box = (pad, pad + shown, start, start + samples / SR)
-            corpus.add(Query(f"audio-{name}-{ref.id}", "audio", name, path, ref.id, (box,)), "library")
 
 
 # ------------------------------------------------------------------------------------------ text
@@ -670,8 +456,8 @@ def _build_text(corpus: RealCorpus, items: list[dict], gen: Path) -> None:
     every_doc: list[tuple[Reference, str]] = []
     for genre in genres:
         for item in split[genre][0]:
-            ref_id = f"text-{genre}-{_slug(_stem(item['path']))}"
-            corpus.origin[ref_id] = _origin(item)
+            ref_id = f"text-{genre}-{slug(_stem(item['path']))}"
+            corpus.origin[ref_id] = origin_of(item)
             path = corpus.root / item["path"]
             text = path.read_text(encoding="utf-8")
             corpus.references.append(Reference(ref_id, "text", path))
@@ -683,8 +469,8 @@ def _build_text(corpus: RealCorpus, items: list[dict], gen: Path) -> None:
         docs = [(r, d) for r, d in every_doc if r.id.startswith(f"text-{genre}-")]
         held_texts = [(corpus.root / i["path"]).read_text(encoding="utf-8") for i in held]
         for item in held:
-            key = f"text-neg-{genre}-{_slug(_stem(item['path']))}"
-            corpus.origin[key] = _origin(item)
+            key = f"text-neg-{genre}-{slug(_stem(item['path']))}"
+            corpus.origin[key] = origin_of(item)
             corpus.add(Query(key, "text", "negative", corpus.root / item["path"], None), genre)
         for e_index, name in enumerate(edits):
             edit = TEXT_EDITS[name]
@@ -698,18 +484,14 @@ def _build_text(corpus: RealCorpus, items: list[dict], gen: Path) -> None:
                 if edit.host and foreign:
                     offset, query = st.embed(query, foreign, seed)
                 boxes = tuple((offset + qs, offset + qe, start + rs, start + re) for qs, qe, rs, re in rel)
-                path = gen / "text" / f"q-{_slug(name)}-{ref.id}.txt"
-                corpus.generated += _put(path, lambda t, q=query: t.write_text(q, encoding="utf-8"))
+                path = gen / "text" / f"q-{slug(name)}-{ref.id}.txt"
+                corpus.generated += put(path, lambda t, q=query: t.write_text(q, encoding="utf-8"))
                 runs = _shingles(query, PASSAGE_WORDS)
                 related = frozenset(r.id for r, other in doc_runs if r.id != ref.id and runs & other)
                 corpus.add(Query(f"text-{name}-{ref.id}", "text", name, path, ref.id, boxes, related), genre)
 
 
 # ------------------------------------------------------------------------------------------ the corpus
-
-
-def _origin(item: dict) -> dict:
-    return {"package": item["package"], "member": item["member"], "licence": item["licence"]}
 
 
 def build_real_corpus(

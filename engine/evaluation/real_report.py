@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from engine.evaluation.peers import Availability
-from engine.evaluation.real_corpus import RealCorpus
+from engine.evaluation.real_base import RealCorpus
 from engine.evaluation.report import UNITS, _cells, _frac, _query_records, _summary_rows
 
 if TYPE_CHECKING:

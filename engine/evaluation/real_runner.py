@@ -23,7 +23,8 @@ from engine.evaluation import real_report
 from engine.evaluation.engine_system import EngineSystem
 from engine.evaluation.execution import run_system
 from engine.evaluation.peers import Availability, System, audfprint_peer, chromaprint_peer, minhash_peer, vpdq_peer
-from engine.evaluation.real_corpus import FULL, MODALITIES, QUICK, RealCorpus, build_real_corpus
+from engine.evaluation.real_base import FULL, MODALITIES, QUICK, RealCorpus
+from engine.evaluation.real_corpus import build_real_corpus
 from engine.evaluation.real_fetch import default_dir
 from engine.evaluation.report import write_json
 from engine.library import LibraryStore

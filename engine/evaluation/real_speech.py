@@ -15,7 +15,7 @@ of one side's prompts, deterministic and documented:
 - items: each side's prompts in name order, `GAP_SECONDS` of silence between them, cut into items at the first
   prompt boundary at or past `ITEM_SECONDS`; a remainder shorter than half that joins the side's last item.
 Library items are written as FLAC (they are generated, unlike the soundtrack's shipped .ogg files). Queries are
-the music's edits (`real_corpus.AUDIO_EDITS`) plus `phone_gsm_8k`: GSM 06.10 full rate at 8 kHz after the
+the music's edits (`real_audio.AUDIO_EDITS`) plus `phone_gsm_8k`: GSM 06.10 full rate at 8 kHz after the
 300-3400 Hz band-pass, encoded by libsndfile (the `soundfile` wheel bundles it; PyAV's FFmpeg only decodes GSM).
 Negatives are two excerpts of each held-out item (mp3 64k), and the first of them also through the GSM phone.
 """
@@ -31,7 +31,8 @@ import av
 import numpy as np
 
 from engine.evaluation.corpus import Query, Reference, derive
-from engine.evaluation.real_corpus import AUDIO_EDITS, AudioEdit, RealCorpus, _origin, _put, _slug, _write_audio
+from engine.evaluation.real_audio import AUDIO_EDITS, AudioEdit, write_edited_audio
+from engine.evaluation.real_base import RealCorpus, origin_of, put, slug
 from engine.synth import audio as sa
 
 SR = sa.SAMPLE_RATE
@@ -164,14 +165,14 @@ def _build_genre(corpus: RealCorpus, genre: str, items: list[dict], gen: Path) -
     out = gen / f"speech-v{LAYOUT}"
 
     def origin(stems: list[str]) -> dict:
-        return {**_origin(clips[stems[0]].item), "member": [clips[s].item["member"] for s in stems]}
+        return {**origin_of(clips[stems[0]].item), "member": [clips[s].item["member"] for s in stems]}
 
     refs: list[tuple[Reference, np.ndarray]] = []
     for k, stems in enumerate(lib_groups):
         ref_id = f"audio-speech-{tag}-{k:02d}"
         x = concatenate([clips[s].samples for s in stems])
-        path = out / f"lib-{_slug(ref_id)}.flac"
-        corpus.generated += _put(path, lambda t, x=x: sa.write_audio(t, x))
+        path = out / f"lib-{slug(ref_id)}.flac"
+        corpus.generated += put(path, lambda t, x=x: sa.write_audio(t, x))
         corpus.origin[ref_id] = origin(stems)
         refs.append((Reference(ref_id, "audio", path), x))
     corpus.references += [r for r, _ in refs]
@@ -183,11 +184,11 @@ def _build_genre(corpus: RealCorpus, genre: str, items: list[dict], gen: Path) -
         for j, at in enumerate((0.25, 0.65)):
             clip = sa.excerpt(x, SR, round(at * (x.size / SR - excerpt), 2), excerpt)
             path = out / f"neg-{key}-{j}.mp3"
-            corpus.generated += _put(path, lambda t, c=clip: sa.write_audio(t, c, bitrate=64_000))
+            corpus.generated += put(path, lambda t, c=clip: sa.write_audio(t, c, bitrate=64_000))
             corpus.add(Query(f"audio-neg-{key}-{j}", "audio", "negative", path, None), genre)
             if j == 0:  # the same voice on a phone call: narrowband negatives keep the least detail
                 path = out / f"neg-{key}-{j}-gsm.wav"
-                corpus.generated += _put(path, lambda t, c=clip: write_gsm_8k(t, c))
+                corpus.generated += put(path, lambda t, c=clip: write_gsm_8k(t, c))
                 corpus.add(Query(f"audio-neg-{key}-{j}-gsm", "audio", "negative", path, None), genre)
     edits = [AUDIO_EDITS[n] for n in (p.audio_edits or tuple(AUDIO_EDITS))] + [PHONE_GSM]
     per_edit = min(p.audio_per_edit or len(refs), len(refs))
@@ -196,7 +197,7 @@ def _build_genre(corpus: RealCorpus, genre: str, items: list[dict], gen: Path) -
             ref, x = refs[j]
             seed = derive(corpus.seed, "audio", edit.name, ref.id)
             start = round(random.Random(seed).uniform(5.0, x.size / SR - excerpt - 5.0), 2)
-            path = out / f"q-{_slug(edit.name)}-{ref.id}{edit.suffix}"
+            path = out / f"q-{slug(edit.name)}-{ref.id}{edit.suffix}"
 
             def make(t: Path, x: np.ndarray = x, start: float = start, edit: AudioEdit = edit, seed: int = seed,
                      e_index: int = e_index) -> None:  # fmt: skip
@@ -207,9 +208,9 @@ def _build_genre(corpus: RealCorpus, genre: str, items: list[dict], gen: Path) -
                 if edit is PHONE_GSM:
                     write_gsm_8k(t, clip)
                 else:
-                    _write_audio(t, clip, edit)
+                    write_edited_audio(t, clip, edit)
 
-            corpus.generated += _put(path, make)
+            corpus.generated += put(path, make)
             samples = round(excerpt * SR)
             shown = (round(samples / edit.tempo) if edit.tempo != 1.0 else samples) / SR
             pad = edit.host_pad if held else 0.0

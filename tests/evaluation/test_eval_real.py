@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from engine.evaluation import real_audio as ra
+from engine.evaluation import real_base as rb
 from engine.evaluation import real_corpus as rc
 from engine.evaluation.real_fetch import MANIFEST, SCHEMA, Source, _convert, _wanted, default_dir, load_manifest
 from engine.synth import audio as sa
@@ -24,7 +26,7 @@ from engine.synth import text as st
 from engine.synth import video as sv
 
 ROOT = Path(__file__).resolve().parents[2]
-SR = rc.SR
+SR = rb.SR
 
 # ------------------------------------------------------------------------------------------ edits
 
@@ -41,14 +43,14 @@ def _peak_hz(x: np.ndarray) -> float:
 
 def test_atempo_changes_duration_not_pitch() -> None:
     x = _tone(4.0)
-    y = rc.atempo(x, 1.05)
+    y = ra.atempo(x, 1.05)
     assert y.size == pytest.approx(x.size / 1.05, rel=0.01)
     assert _peak_hz(y) == pytest.approx(440, abs=2)
 
 
 def test_pitch_shift_changes_pitch_not_duration() -> None:
     x = _tone(4.0)
-    y = rc.pitch_shift(x, 1.05)
+    y = ra.pitch_shift(x, 1.05)
     assert y.size == pytest.approx(x.size, rel=0.01)
     assert _peak_hz(y) == pytest.approx(462, abs=3)
 
@@ -57,7 +59,7 @@ def test_phone_writer_is_8k_mulaw(tmp_path: Path) -> None:
     import av
 
     path = tmp_path / "phone.wav"
-    rc.write_mulaw_8k(path, rc.phone(_tone(2.0)))
+    ra.write_mulaw_8k(path, ra.phone(_tone(2.0)))
     with av.open(str(path)) as c:
         stream = c.streams.audio[0]
         assert (stream.codec_context.name, stream.rate) == ("pcm_mulaw", 8000)
@@ -75,7 +77,7 @@ def test_rotate_keeps_size_and_moves_pixels() -> None:
 
 def test_reverb_keeps_length_and_changes_signal() -> None:
     x = _tone(2.0)
-    y = rc.reverb(x, seed=1)
+    y = ra.reverb(x, seed=1)
     assert y.shape == x.shape and not np.allclose(x, y)
 
 
@@ -209,7 +211,7 @@ def test_without_a_corpus_it_says_so(tmp_path: Path) -> None:
 def test_quick_run_on_a_stand_in_cache(tmp_path: Path) -> None:
     done, document = _run(_stand_in_cache(tmp_path / "corpus"), tmp_path / "real.json")
     assert document["schema"] == "fpscreen-eval-real/1"
-    for modality in rc.MODALITIES:
+    for modality in rb.MODALITIES:
         assert f"### {modality}:" in done.stdout
         counts = document["corpus"][modality]
         assert counts["references"] and counts["queries"] and counts["negatives"], (modality, counts)
@@ -228,7 +230,7 @@ def test_quick_run_on_a_stand_in_cache(tmp_path: Path) -> None:
 @pytest.mark.skipif(load_manifest(default_dir()) is None, reason="no fetched corpus (run scripts/fetch_corpus)")
 def test_quick_run_on_the_fetched_corpus(tmp_path: Path) -> None:
     _, document = _run(default_dir(), tmp_path / "real.json")
-    for modality in rc.MODALITIES:
+    for modality in rb.MODALITIES:
         assert document["corpus"][modality]["references"] > 0
     assert all(q["transform"] == "negative" or q["systems"]["fpscreen"] is not None for q in document["queries"])
 
@@ -250,7 +252,7 @@ def test_a_negative_shares_no_passage_with_the_library_of_any_genre(tmp_path: Pa
         text = st.document(600 + i, 2000, "en") + ("\n\n" + quotes if i % 2 else "")
         (media / f"b{i}.txt").write_text(text, encoding="utf-8")
         items.append({"path": f"media/b{i}.txt", "genre": "b", "package": "p==0", "member": "m", "licence": "x"})
-    corpus = rc.RealCorpus(root=tmp_path, profile=rc.QUICK)
+    corpus = rb.RealCorpus(root=tmp_path, profile=rb.QUICK)
     rc._build_text(corpus, items, tmp_path / "generated")
     library = {r.path.name for r in corpus.references}
     negatives = {q.path.name for q in corpus.queries if q.transform == "negative"}

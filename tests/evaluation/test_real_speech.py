@@ -9,7 +9,7 @@ import av
 import numpy as np
 import pytest
 
-from engine.evaluation import real_corpus as rc
+from engine.evaluation import real_base as rb
 from engine.evaluation import real_speech as rs
 from engine.evaluation.corpus import Query
 from engine.synth import audio as sa
@@ -87,8 +87,8 @@ def _stand_in(root: Path) -> list[dict]:
 def test_library_items_copies_and_negatives_come_from_opposite_sides(tmp_path: Path) -> None:
     pytest.importorskip("soundfile")
     items = _stand_in(tmp_path)
-    profile = rc.RealProfile("t", None, None, 8.0, None, ("mp3_64k",), 12.0, 1, None, None, 1, 100)
-    corpus = rc.RealCorpus(root=tmp_path, profile=profile)
+    profile = rb.RealProfile("t", None, None, 8.0, None, ("mp3_64k",), 12.0, 1, None, None, 1, 100)
+    corpus = rb.RealCorpus(root=tmp_path, profile=profile)
     rs.build_speech(corpus, items, tmp_path / "generated")
     assert any("zz-copy" in d and "same samples" in d for d in corpus.dropped["audio"])
     assert any("conf-0" in d and "may be a take" in d for d in corpus.dropped["audio"])  # vm-conf-0 / conf-0

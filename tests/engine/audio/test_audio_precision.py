@@ -13,7 +13,7 @@ from audio_testlib import SR, AudioLibrary
 from engine.audio import alignment
 from engine.audio.alignment import Candidate, log_poisson_tail, resolve, significant
 from engine.core import Segment
-from engine.evaluation.real_corpus import atempo, pitch_shift
+from engine.evaluation.real_audio import atempo, pitch_shift
 from engine.synth import audio as synth
 
 
