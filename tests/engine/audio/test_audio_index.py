@@ -417,3 +417,44 @@ def test_rarity_counts_equal_a_rebuilt_index_through_removals_and_merges(
         assert np.array_equal(fast._counts(probe), rebuilt._counts(probe)), round_no
     fast.compact()
     assert np.array_equal(fast._counts(probe), rebuilt._counts(probe))
+
+
+def test_a_full_search_over_its_posting_budget_looks_up_the_rarest_landmarks_and_indexes_still_agree(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Every item carries the same 40 "stock" hashes many times over (what a big library's common hashes are);
+    # a query copying one item holds them too. Under a binding budget they are not looked up, the copy's own
+    # landmarks are, and both indexes cut the same landmarks.
+    rng = np.random.default_rng(11)
+    stock = rng.integers(0, 1 << HASH_BITS, 40).astype(np.uint32)
+    items: dict[int, tuple[np.ndarray, np.ndarray, float]] = {}
+    for k in range(40):
+        h, t, d = _random_item(rng)
+        common = rng.random(h.size) < 0.3
+        h = np.where(common, stock[rng.integers(0, stock.size, h.size)], h).astype(np.uint32)
+        items[500 + k] = (h, t, d)
+    fast, slow = _build(items)
+    h, t, _ = items[517]
+    qh, qt = _query_from(h, t, 200, 700, keep=0.6, rng=rng)
+    query = _RawQuery(qh, qt, 500 * 0.016)
+    counts = slow._counts(qh).astype(np.float64)
+    assert counts.sum() > 8 * qh.size  # the stock hashes dominate the postings
+
+    looked_up: list[np.ndarray] = []
+    hits = AudioIndex._hits
+
+    def spy(self: AudioIndex, hashes: np.ndarray, *args: object, **kwargs: object) -> object:
+        if kwargs.get("items") is None and len(args) < 2:  # a full search (not the scan, not a verification)
+            looked_up.append(hashes.copy())
+        return hits(self, hashes, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(AudioIndex, "_hits", spy)
+    monkeypatch.setattr(audio_base, "FULL_BUDGET", 8)
+    fast_answer = fast.search(query)
+    assert _answer(fast_answer) == _answer(slow.search(query))
+    assert fast_answer and fast_answer[0].item_id == 517
+    cut = looked_up[0]
+    assert 0 < cut.size < qh.size
+    assert slow._counts(cut).sum() <= 8 * qh.size
+    dropped = np.setdiff1d(qh, cut)
+    assert dropped.size and slow._counts(dropped).min() >= slow._counts(cut).max()  # the rarest were kept
