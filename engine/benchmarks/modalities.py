@@ -23,7 +23,10 @@ from engine.benchmarks.timing import interleaved
 from engine.text import TextFingerprint, TextModality
 from engine.video import VideoFingerprint, VideoModality
 
-VIDEO_TARGET = 1.0  # fingerprint time / full-decode time
+# Fingerprint time / full-decode time: at most a full decode at any size (issue 9), and 0.9 of one at 360p, where
+# the per-frame work weighs most against a cheap decode (issue 14).
+VIDEO_TARGET = 1.0
+VIDEO_TARGETS = {"360p": 0.9}
 
 
 def decode_reference_frames(path: Path, threaded: bool) -> int:
@@ -82,8 +85,8 @@ def video_speed(path: Path, size: VideoSize, reps: int) -> dict[str, Any]:
         "ratio_threaded": fpt / thr,
         "ratio_cpu": samples["fingerprint"].cpu_median / cpu_floor,
         "x_realtime": size.seconds / fpt,
-        "target": VIDEO_TARGET,
-        "met": fpt / floor <= VIDEO_TARGET,
+        "target": VIDEO_TARGETS.get(size.label, VIDEO_TARGET),
+        "met": fpt / floor <= VIDEO_TARGETS.get(size.label, VIDEO_TARGET),
         "reps": reps,
     }
 

