@@ -62,13 +62,17 @@ def test_headline_figures_have_a_command_and_agree_with_the_full_tables() -> Non
     # The full tables moved out of the README, and every jobs/minute figure quoted anywhere is the table's.
     assert "| transform | n | fpscreen recall" not in README and "| transform | n | fpscreen recall" in BENCHMARKS
     table_rates = set(re.findall(r"\| (\d[\d,]*) jobs/minute", BENCHMARKS))
-    assert table_rates == {"300", "934"}
-    quoted = set(re.findall(r"(\d[\d,]*)\s+jobs/minute", README + BENCHMARKS))
+    assert len(table_rates) == 2  # as deployed, and with the client's limit lifted
+    quoted = set(re.findall(r"(?<!ceiling of )(?<!\d)(\d[\d,]*)\s+jobs/minute", README + BENCHMARKS))
     quoted |= set(re.findall(r"(?<![\d.])(\d{3}) with the limit lifted", README))
     assert quoted <= table_rates, quoted
     assert "1,100" not in README + BENCHMARKS
-    for figure in ("108/108", "80/80", "68/68", "122/135", "90/90", "124/128", "2.14 s", "934"):
-        assert figure in headline and figure in BENCHMARKS, figure
+    # Every count (found/total) and every latency and duration the headline quotes is one the full tables show.
+    figures = set(re.findall(r"(?<![\d/])\d+/\d+(?![\d/])", "\n".join(rows)))
+    figures |= set(re.findall(r"\d+(?:\.\d+)? (?:s|ms) median", "\n".join(rows)))
+    assert {"108/108", "80/80", "68/68"} <= figures  # the generated-media row is among them
+    for figure in figures:
+        assert figure.removesuffix(" median") in BENCHMARKS, figure
 
 
 def test_ci_runs_the_readme_test_command_verbatim() -> None:
