@@ -41,21 +41,18 @@ every lookup then decoding. 200 MiB per 1,000 h is below that floor.
 
 from __future__ import annotations
 
-import fcntl
 import itertools
 import json
 import logging
 import math
-import os
-import shutil
 import sys
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from engine.index_files import MANIFEST, directory_lock, publish, write_part
 
 from .alignment import MIN_VOTES, OFFSET_TOL
 from .base import _GROUP_SHIFT, DEFAULT_SPEEDS, SCAN_SPEEDS, AudioIndexBase
@@ -231,7 +228,6 @@ def _build_run(hashes: np.ndarray, postings: np.ndarray, csr_min: int) -> _Run:
 # --- persistence: <directory>/manifest.json names the runs (one directory each, one .npy per array) and the slot
 # table; every array is written, fsynced and its directory renamed into place before the manifest names it.
 
-MANIFEST = "manifest.json"
 _FORMAT = 1
 _SLOT_ARRAYS = {
     "bases": np.int64,
@@ -244,23 +240,11 @@ _SLOT_ARRAYS = {
 }
 
 
-def _write_arrays(directory: Path, name: str, arrays: dict[str, np.ndarray]) -> None:
-    tmp = directory / f"{name}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    for field, array in arrays.items():
-        with (tmp / f"{field}.npy").open("wb") as f:
-            np.save(f, np.ascontiguousarray(array), allow_pickle=False)
-            f.flush()
-            os.fsync(f.fileno())  # the manifest names these files next: their bytes must be on disk first
-    tmp.rename(directory / name)
-
-
 def _write_run(directory: Path, run: _Run) -> None:
     """Write `run` as `directory/<run.name>/`, then map its arrays back from there."""
     assert run.name is not None
     extra = {"offsets": run.offsets} if run.offsets is not None else {"hashes": run.hashes}
-    _write_arrays(directory, run.name, {"postings": run.postings, **extra})  # type: ignore[dict-item]
+    write_part(directory, run.name, {"postings": run.postings, **extra})  # type: ignore[dict-item]
     mapped = _read_run(directory, run.name, run.offsets is not None, run.postings.dtype)
     run.postings, run.offsets, run.hashes = mapped.postings, mapped.offsets, mapped.hashes
 
@@ -567,16 +551,6 @@ class AudioIndex(AudioIndexBase):
 
     # --- persistence ------------------------------------------------------------------------------------
 
-    @contextmanager
-    def _locked(self, directory: Path) -> Iterator[None]:
-        """Serialise savers and loaders of one directory across processes (a server and the CLI beside it)."""
-        directory.mkdir(parents=True, exist_ok=True)
-        with (directory / ".lock").open("a+b") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
 
     def attach(self, directory: Path | str) -> set[int]:
         """Load the index persisted in `directory` (its runs memory-mapped: nothing is rebuilt or read in whole),
@@ -590,7 +564,7 @@ class AudioIndex(AudioIndexBase):
             raise ValueError("attach() needs an empty index")
         directory = Path(directory)
         self._directory = directory
-        with self._locked(directory):
+        with directory_lock(directory):
             if not (directory / MANIFEST).exists():
                 return set()
             try:
@@ -624,7 +598,7 @@ class AudioIndex(AudioIndexBase):
         if not self._dirty:
             return
         directory = self._directory
-        with self._locked(directory):
+        with directory_lock(directory):
             for run in self._runs:
                 # A run another process's save deleted (its manifest did not name it) may still be mapped here.
                 if run.name is None or not (directory / run.name).is_dir():
@@ -632,7 +606,7 @@ class AudioIndex(AudioIndexBase):
                     _write_run(directory, run)
             slots_name = f"slots-{uuid.uuid4().hex}"
             n = self._n_slots
-            _write_arrays(
+            write_part(
                 directory,
                 slots_name,
                 {
@@ -655,16 +629,7 @@ class AudioIndex(AudioIndexBase):
                 "slots": slots_name,
                 "runs": [{"name": r.name, "postings": r.size, "dense": r.offsets is not None} for r in self._runs],
             }
-            tmp = directory / f"{MANIFEST}.tmp"
-            with tmp.open("w") as f:
-                json.dump(listing, f)
-                f.flush()
-                os.fsync(f.fileno())
-            tmp.replace(directory / MANIFEST)
-            named = {r.name for r in self._runs} | {slots_name}
-            for path in directory.iterdir():
-                if path.is_dir() and path.name not in named:
-                    shutil.rmtree(path, ignore_errors=True)  # mapped elsewhere, its pages live on until unmapped
+            publish(directory, listing, {r.name for r in self._runs} | {slots_name})
         self._dirty = False
 
     def disk_bytes(self) -> int:

@@ -117,31 +117,34 @@ def _measure(
     return row
 
 
-# Run in a new process: what a restarted engine does before its first answer (imports included).
+# Run in a new process: what a restarted engine does before its first answer (imports included). Formatted with
+# the modality's package and its fingerprint and index classes.
 _COLD_START = """
 import json, resource, sys, time
 started = time.perf_counter()
 from pathlib import Path
-from engine.video import VideoFingerprint, VideoIndex
+from {package} import {fingerprint} as Fingerprint, {index} as Index
 imported = time.perf_counter()
-index = VideoIndex()
+index = Index()
 index.attach(Path(sys.argv[1]))
 loaded = time.perf_counter()
-query = VideoFingerprint.from_bytes(Path(sys.argv[2]).read_bytes())
+query = Fingerprint.from_bytes(Path(sys.argv[2]).read_bytes())
 found = [m.item_id for m in index.search(query, max_items=10)]
 answered = time.perf_counter()
-print(json.dumps({"import_s": imported - started, "load_s": loaded - imported, "search_s": answered - loaded,
-                  "found": found, "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+print(json.dumps({{"import_s": imported - started, "load_s": loaded - imported, "search_s": answered - loaded,
+                  "found": found, "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
 """
 
 
-def cold_start(directory: Path, query: VideoFingerprint) -> dict[str, Any]:
+def cold_start(directory: Path, query: VideoFingerprint | AudioFingerprint) -> dict[str, Any]:
     """A new Python process maps the persisted index in `directory` and answers `query`: wall time from process
     start to its exit, with the child's own split (imports, load, first search) and its peak RSS."""
     query_path = directory.parent / "cold-query.bin"
     query_path.write_bytes(query.to_bytes())
+    script = _COLD_START.format(package=type(query).__module__.rsplit(".", 1)[0], fingerprint=type(query).__name__,
+                                index=type(query).__name__.replace("Fingerprint", "Index"))  # fmt: skip
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", _COLD_START, str(directory), str(query_path)], capture_output=True,
+    done = subprocess.run([sys.executable, "-c", script, str(directory), str(query_path)], capture_output=True,
                           text=True, check=True, cwd=REPO_ROOT)  # fmt: skip
     total = time.perf_counter() - started
     child = json.loads(done.stdout.strip().splitlines()[-1])
@@ -215,36 +218,6 @@ def video_scale(
         rows.append(_measure_persisted(hours, items, queries, reps))
         del items
     return rows
-
-
-# The same for an audio index: attach, map, answer one 60 s query.
-_AUDIO_COLD_START = """
-import json, resource, sys, time
-started = time.perf_counter()
-from pathlib import Path
-from engine.audio import AudioFingerprint, AudioIndex
-imported = time.perf_counter()
-index = AudioIndex()
-index.attach(Path(sys.argv[1]))
-loaded = time.perf_counter()
-query = AudioFingerprint.from_bytes(Path(sys.argv[2]).read_bytes())
-found = [m.item_id for m in index.search(query, max_items=10)]
-answered = time.perf_counter()
-print(json.dumps({"import_s": imported - started, "load_s": loaded - imported, "search_s": answered - loaded,
-                  "found": found, "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
-"""
-
-
-def audio_cold_start(directory: Path, query: AudioFingerprint) -> dict[str, Any]:
-    """`cold_start` for a persisted audio index."""
-    query_path = directory.parent / "cold-query.bin"
-    query_path.write_bytes(query.to_bytes())
-    started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", _AUDIO_COLD_START, str(directory), str(query_path)],
-                          capture_output=True, text=True, check=True, cwd=REPO_ROOT)  # fmt: skip
-    total = time.perf_counter() - started
-    child = json.loads(done.stdout.strip().splitlines()[-1])
-    return {"cold_start_s": total, **{f"cold_{k}": v for k, v in child.items()}}
 
 
 def landmark_sampler(real: list[AudioFingerprint], rng: np.random.Generator) -> Callable[[int], np.ndarray]:
@@ -333,7 +306,7 @@ def _measure_audio_persisted(hours: float, queries: QuerySet, reps: int) -> dict
         gc.collect()
         copy, source = queries.copies[0]
         assert isinstance(copy, AudioFingerprint)
-        row |= audio_cold_start(directory, copy)
+        row |= cold_start(directory, copy)
         row["cold_found_copy"] = row.pop("cold_found")[:1] == [source]
     return row
 

@@ -30,20 +30,17 @@ blocks are rebuilt when too much of them is dead. `add_many` builds one block fo
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
-import os
-import shutil
 import uuid
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from engine.core import ItemMatch, ModalityIndex
+from engine.index_files import MANIFEST, directory_lock, publish, write_part
 from engine.video.fingerprint import VideoFingerprint
 from engine.video.matching import MATCH_BITS, RefFrames, match_item, rank
 
@@ -191,26 +188,13 @@ def _build(item_ids: list[int], times: list[np.ndarray], codes: list[np.ndarray]
     )
 
 
-MANIFEST = "manifest.json"
 _FORMAT = 2  # 1: 16-bit keys, int32 table entries and a 32-bit bucket screen (20 B a frame more)
-
-
-def _write_array(path: Path, array: np.ndarray) -> None:
-    with path.open("wb") as f:
-        np.save(f, np.ascontiguousarray(array), allow_pickle=False)
-        f.flush()
-        os.fsync(f.fileno())  # the manifest names this block next: its bytes must be on disk first
 
 
 def _write_block(directory: Path, block: _Block) -> None:
     """Write `block` as `directory/<name>/` (one .npy per array), atomically by renaming a finished directory."""
     assert block.name is not None
-    tmp = directory / f"{block.name}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    for field in (*_BIG, *_SMALL):
-        _write_array(tmp / f"{field}.npy", getattr(block, field))
-    tmp.rename(directory / block.name)
+    write_part(directory, block.name, {field: getattr(block, field) for field in (*_BIG, *_SMALL)})
 
 
 def _read_block(directory: Path, name: str, dead: list[int]) -> _Block:
@@ -325,16 +309,6 @@ class VideoIndex(ModalityIndex[VideoFingerprint]):
 
     # -- persistence ------------------------------------------------------------------------------------------
 
-    @contextmanager
-    def _locked(self, directory: Path) -> Iterator[None]:
-        """Serialise savers and loaders of one directory across processes (a server and the CLI beside it)."""
-        directory.mkdir(parents=True, exist_ok=True)
-        with (directory / ".lock").open("a+b") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
 
     def attach(self, directory: Path | str) -> set[int]:
         """Load the blocks persisted in `directory` (memory-mapped: nothing is rebuilt or read in whole), and make
@@ -347,7 +321,7 @@ class VideoIndex(ModalityIndex[VideoFingerprint]):
             raise ValueError("attach() needs an empty index")
         directory = Path(directory)
         self._directory = directory
-        with self._locked(directory):
+        with directory_lock(directory):
             manifest = directory / MANIFEST
             if not manifest.exists():
                 return set()
@@ -376,7 +350,7 @@ class VideoIndex(ModalityIndex[VideoFingerprint]):
         if not self._dirty:
             return
         directory = self._directory
-        with self._locked(directory):
+        with directory_lock(directory):
             for block in self._blocks:
                 # A block another process's save deleted (its manifest did not name it) is still mapped here.
                 if block.name is None or not (directory / block.name).is_dir():
@@ -388,16 +362,7 @@ class VideoIndex(ModalityIndex[VideoFingerprint]):
                     {"name": b.name, "dead": b.item_ids[~b.alive].tolist(), "frames": b.frames} for b in self._blocks
                 ],
             }
-            tmp = directory / f"{MANIFEST}.tmp"
-            with tmp.open("w") as f:
-                json.dump(listing, f)
-                f.flush()
-                os.fsync(f.fileno())
-            tmp.replace(directory / MANIFEST)
-            named = {b.name for b in self._blocks}
-            for path in directory.iterdir():
-                if path.is_dir() and path.name not in named:
-                    shutil.rmtree(path, ignore_errors=True)  # mapped elsewhere, its pages live on until unmapped
+            publish(directory, listing, {b.name for b in self._blocks})
         self._dirty = False
 
     def disk_bytes(self) -> int:
