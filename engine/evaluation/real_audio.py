@@ -147,22 +147,34 @@ def build_music(corpus: RealCorpus, items: list[dict], gen: Path) -> None:
         chosen = [(e_index * (p.audio_per_edit or 1) + k) % len(refs) for k in range(p.audio_per_edit or len(refs))]
         for j in sorted(set(chosen)):
             ref, x = refs[j]
-            seed = derive(corpus.seed, "audio", name, ref.id)
-            start = round(random.Random(seed).uniform(5.0, x.size / SR - excerpt - 5.0), 2)
-            path = gen / "audio" / f"q-{slug(name)}-{ref.id}{edit.suffix}"
+            host = held[e_index % len(held)][1] if held else None
+            add_copy(corpus, edit, ref, x, excerpt, gen / "audio", host, 10.0, "library")
 
-            def make(t: Path, x: np.ndarray = x, start: float = start, edit: AudioEdit = edit, seed: int = seed,
-                     e_index: int = e_index) -> None:  # fmt: skip
-                clip = edit.edit(sa.excerpt(x, SR, start, excerpt), seed)
-                if edit.host_pad > 0 and held:
-                    host = held[e_index % len(held)][1]
-                    h = sa.excerpt(host, SR, 10.0, clip.size / SR + 2 * edit.host_pad)
-                    clip = sa.embed(clip, h, SR, edit.host_pad)
-                write_edited_audio(t, clip, edit)
 
-            corpus.generated += put(path, make)
-            samples = round(excerpt * SR)
-            shown = (round(samples / edit.tempo) if edit.tempo != 1.0 else samples) / SR
-            pad = edit.host_pad if held else 0.0
-            box = (pad, pad + shown, start, start + samples / SR)
-            corpus.add(Query(f"audio-{name}-{ref.id}", "audio", name, path, ref.id, (box,)), "library")
+def add_copy(corpus: RealCorpus, edit: AudioEdit, ref: Reference, x: np.ndarray, excerpt: float, folder: Path,
+             host: np.ndarray | None, host_at: float, group: str,
+             write: Callable[[Path, np.ndarray], None] | None = None) -> None:  # fmt: skip
+    """One query: an `excerpt` s copy of library item `ref` (samples `x`) through `edit`, from a start drawn from
+    the edit and item (5 s clear of either end), inside `host` from `host_at` s when the edit embeds it; written
+    once into `folder` (by `write`, default `write_edited_audio`) and added with its truth box."""
+    seed = derive(corpus.seed, "audio", edit.name, ref.id)
+    start = round(random.Random(seed).uniform(5.0, x.size / SR - excerpt - 5.0), 2)
+    path = folder / f"q-{slug(edit.name)}-{ref.id}{edit.suffix}"
+    embedded = edit.host_pad > 0 and host is not None
+
+    def make(t: Path) -> None:
+        clip = edit.edit(sa.excerpt(x, SR, start, excerpt), seed)
+        if embedded:
+            assert host is not None
+            clip = sa.embed(clip, sa.excerpt(host, SR, host_at, clip.size / SR + 2 * edit.host_pad), SR, edit.host_pad)
+        if write is not None:
+            write(t, clip)
+        else:
+            write_edited_audio(t, clip, edit)
+
+    corpus.generated += put(path, make)
+    samples = round(excerpt * SR)
+    shown = (round(samples / edit.tempo) if edit.tempo != 1.0 else samples) / SR
+    pad = edit.host_pad if embedded else 0.0
+    box = (pad, pad + shown, start, start + samples / SR)
+    corpus.add(Query(f"audio-{edit.name}-{ref.id}", "audio", edit.name, path, ref.id, (box,)), group)

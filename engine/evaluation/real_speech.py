@@ -23,15 +23,14 @@ Negatives are two excerpts of each held-out item (mp3 64k), and the first of the
 from __future__ import annotations
 
 import hashlib
-import random
 from dataclasses import dataclass
 from pathlib import Path
 
 import av
 import numpy as np
 
-from engine.evaluation.corpus import Query, Reference, derive
-from engine.evaluation.real_audio import AUDIO_EDITS, AudioEdit, write_edited_audio
+from engine.evaluation.corpus import Query, Reference
+from engine.evaluation.real_audio import AUDIO_EDITS, AudioEdit, add_copy
 from engine.evaluation.real_base import RealCorpus, origin_of, put, slug
 from engine.synth import audio as sa
 
@@ -195,24 +194,5 @@ def _build_genre(corpus: RealCorpus, genre: str, items: list[dict], gen: Path) -
     for e_index, edit in enumerate(edits):
         for j in sorted({(e_index * per_edit + k) % len(refs) for k in range(per_edit)}):
             ref, x = refs[j]
-            seed = derive(corpus.seed, "audio", edit.name, ref.id)
-            start = round(random.Random(seed).uniform(5.0, x.size / SR - excerpt - 5.0), 2)
-            path = out / f"q-{slug(edit.name)}-{ref.id}{edit.suffix}"
-
-            def make(t: Path, x: np.ndarray = x, start: float = start, edit: AudioEdit = edit, seed: int = seed,
-                     e_index: int = e_index) -> None:  # fmt: skip
-                clip = edit.edit(sa.excerpt(x, SR, start, excerpt), seed)
-                if edit.host_pad > 0 and held:  # inside another recording of the same voice
-                    h = sa.excerpt(held[e_index % len(held)], SR, 5.0, clip.size / SR + 2 * edit.host_pad)
-                    clip = sa.embed(clip, h, SR, edit.host_pad)
-                if edit is PHONE_GSM:
-                    write_gsm_8k(t, clip)
-                else:
-                    write_edited_audio(t, clip, edit)
-
-            corpus.generated += put(path, make)
-            samples = round(excerpt * SR)
-            shown = (round(samples / edit.tempo) if edit.tempo != 1.0 else samples) / SR
-            pad = edit.host_pad if held else 0.0
-            box = (pad, pad + shown, start, start + samples / SR)
-            corpus.add(Query(f"audio-{edit.name}-{ref.id}", "audio", edit.name, path, ref.id, (box,)), genre)
+            host = held[e_index % len(held)] if held else None  # inside another recording of the same voice
+            add_copy(corpus, edit, ref, x, excerpt, out, host, 5.0, genre, write_gsm_8k if edit is PHONE_GSM else None)
