@@ -25,7 +25,7 @@ from engine.synth.video import (
     write_image,
 )
 from engine.video import VideoFingerprint, VideoModality
-from engine.video.decode import VideoDecoder
+from engine.video.decode import FULL_DECODE_SECONDS, VideoDecoder
 from engine.video.frame_features import CANONICAL, FLIP_MASK, WINDOWS, content_boxes, hash_frames, inset_boxes
 
 FORMATS = [
@@ -210,7 +210,7 @@ def test_sparse_reference_frames_fall_back_to_every_frame(library: Library, medi
     under some decoders keeps only keyframes) is decoded in full: the sampling grid gets a frame every step and
     the copy is found, where the usual H.264 encoding keeps its fast path (reference frames only)."""
     item, start = LIBRARY_SEEDS[1], 4.0
-    clip = read_clip(library.paths[item], start, 10.0)
+    clip = read_clip(library.paths[item], start, 12.0)  # longer than FULL_DECODE_SECONDS: not decoded in full anyway
     sparse = write_frames(clip.frames, media_dir / "sparse_refs.mp4", clip.fps, clip.size,
                           options={"preset": "veryfast", "crf": "20", "bf": "16",
                                    "x264-params": "b-pyramid=none:b-adapt=0:scenecut=0"})  # fmt: skip
@@ -225,12 +225,32 @@ def test_sparse_reference_frames_fall_back_to_every_frame(library: Library, medi
     with av.open(str(sparse)) as container:  # the premise: reference frames alone are sparser than the grid
         stream = container.streams.video[0]
         stream.codec_context.skip_frame = "NONREF"
-        assert sum(1 for _ in container.decode(stream)) < 2.0 * 10.0 / 2
+        assert sum(1 for _ in container.decode(stream)) < 2.0 * 12.0 / 2
     fp = VideoModality().extract(sparse)
     assert fp is not None and len(fp) >= 18
     result = library.fast.search(fp)
     assert [m.item_id for m in result] == [item]
     assert result[0].segments[0].ref_start == pytest.approx(start, abs=1.0)
+
+
+def test_a_short_file_is_decoded_in_full_and_its_thumbnails_then_do_not_depend_on_the_encoders_frame_types(
+    library: Library, media_dir: Path
+) -> None:
+    """Under FULL_DECODE_SECONDS every frame is decoded: two encodes of one short clip with different reference
+    frame patterns (B-frames or none) give the same grid and nearly the same thumbnails, which reference frames
+    alone do not guarantee."""
+    clip = read_clip(library.paths[LIBRARY_SEEDS[2]], 3.0, FULL_DECODE_SECONDS - 4.0)
+    plain = write_clip(clip, media_dir / "short_plain.mp4")
+    with_b = write_frames(clip.frames, media_dir / "short_bframes.mp4", clip.fps, clip.size,
+                          options={"preset": "veryfast", "crf": "18", "bf": "3"})  # fmt: skip
+    thumbs = []
+    for path in (plain, with_b):
+        with VideoDecoder(path) as dec:
+            thumbs.append(dict(dec.thumbnails()))
+            assert dec.all_frames
+    assert thumbs[0].keys() == thumbs[1].keys() and len(thumbs[0]) >= 2 * (FULL_DECODE_SECONDS - 4.0) - 1
+    for t, a in thumbs[0].items():
+        assert float(np.abs(a - thumbs[1][t]).mean()) < 3.0, t  # gray levels: re-encoding noise, no other frames
 
 
 @pytest.mark.parametrize(("scale", "x", "y"), [(1 / 3, 0.9, 0.15), (0.5, 0.1, 0.8), (0.4, 0.5, 0.5)])
