@@ -30,7 +30,7 @@ import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -151,6 +151,29 @@ def cold_start(directory: Path, query: VideoFingerprint | AudioFingerprint) -> d
     return {"cold_start_s": total, **{f"cold_{k}": v for k, v in child.items()}}
 
 
+IndexT = TypeVar("IndexT", VideoIndex, AudioIndex)
+
+
+def _timed(call: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    call()
+    return time.perf_counter() - started
+
+
+def _reload(cls: type[IndexT], directory: Path) -> tuple[IndexT, float, int]:
+    """A new index of `cls` attached to `directory`, as a restarted engine loads it: (index, seconds to load, heap
+    bytes the load allocated)."""
+    gc.collect()
+    tracemalloc.start()
+    started = time.perf_counter()
+    loaded = cls()
+    loaded.attach(directory)
+    load_s = time.perf_counter() - started
+    heap, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return loaded, load_s, heap
+
+
 def _measure_persisted(hours: float, items: list[tuple[int, VideoFingerprint]], queries: QuerySet,
                        reps: int) -> dict[str, Any]:  # fmt: skip
     """Build and save the library's video index, then load it back (mapped) and measure that one."""
@@ -168,18 +191,9 @@ def _measure_persisted(hours: float, items: list[tuple[int, VideoFingerprint]], 
         build_s = time.perf_counter() - started
         built_heap, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
-        started = time.perf_counter()
-        index.save()
-        save_s = time.perf_counter() - started
+        save_s = _timed(index.save)
         del index
-        gc.collect()
-        tracemalloc.start()
-        started = time.perf_counter()
-        loaded = VideoIndex()
-        loaded.attach(directory)
-        load_s = time.perf_counter() - started
-        heap, _ = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
+        loaded, load_s, heap = _reload(VideoIndex, directory)
         mapped = loaded.memory_bytes()
         row = {
             "hours": hours,
@@ -270,19 +284,10 @@ def _measure_audio_persisted(hours: float, queries: QuerySet, reps: int) -> dict
             index.add(item_id, fp)
         index.flush()
         build_s = time.perf_counter() - started - synthesis
-        started = time.perf_counter()
-        index.save()
-        save_s = time.perf_counter() - started
+        save_s = _timed(index.save)
         n_runs = index.n_runs
         del index
-        gc.collect()
-        tracemalloc.start()
-        started = time.perf_counter()
-        loaded = AudioIndex()
-        loaded.attach(directory)
-        load_s = time.perf_counter() - started
-        heap, _ = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
+        loaded, load_s, heap = _reload(AudioIndex, directory)
         mapped = loaded.memory_bytes()
         row = {
             "hours": hours,
