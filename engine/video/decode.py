@@ -88,7 +88,7 @@ class VideoDecoder:
         self.step = 1.0 / sample_fps
         self.size = size
         self.duration = 0.0
-        self.all_frames = False  # set when reference frames alone were too sparse (see `_frames`)
+        self.all_frames = False  # set when every frame is decoded: a short file, or sparse reference frames (`_frames`)
         self._packets = self._decoded = 0
         self._container = open_media(self.path)
         streams = self._container.streams.video
