@@ -83,7 +83,7 @@ def bench_extraction(tmp: Path, modality: AudioModality) -> None:
 
 def hash_sampler(real: list[AudioFingerprint], rng: np.random.Generator) -> Callable[[int], np.ndarray]:
     """Draw hashes with the real items' marginal distributions of f1, df and dt."""
-    h = np.concatenate([fp.hashes for fp in real])
+    h = np.concatenate([fp.library_landmarks()[0] for fp in real])  # what an index holds
     f1, df, dt = split_hash(h)
     pf1 = np.bincount(f1) / h.size
     pdf = np.bincount(df) / h.size
@@ -107,7 +107,7 @@ def bench_scale(tmp: Path, modality: AudioModality, hours: float) -> None:
         i: modality.extract(synth.write_audio(tmp / f"r{i}.mp3", x, sr, bitrate=128000)) for i, x in real_audio.items()
     }
     fps = [fp for fp in real.values() if fp is not None]
-    density = sum(len(fp) for fp in fps) / sum(fp.duration for fp in fps)
+    density = sum(fp.library_landmarks()[0].size for fp in fps) / sum(fp.duration for fp in fps)
     draw = hash_sampler(fps, rng)
 
     item_seconds = 180.0

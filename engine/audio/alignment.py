@@ -16,7 +16,7 @@ import numpy as np
 
 from engine.core import ItemMatch, Segment
 
-from .params import FANOUT, FRAME_SECONDS, HOP, N_FFT
+from .params import FRAME_SECONDS, HOP, LIBRARY_FANOUT, N_FFT
 
 # Acceptance. Unrelated music does share landmarks: one chord struck in both pieces matches a burst of them
 # within a fraction of a second. So a segment needs matches spread over MIN_SPAN, enough of them, and a
@@ -24,7 +24,7 @@ from .params import FANOUT, FRAME_SECONDS, HOP, N_FFT
 MIN_VOTES = 8  # hits on one (item, offset +-1) bin before it is looked at
 MIN_MATCHES = 10  # matched query landmarks a segment needs
 MIN_SPAN = round(1.0 / FRAME_SECONDS)  # frames between its first and last matched anchor
-MIN_RATIO = 0.1  # matched / all query landmarks over the segment
+MIN_RATIO = 0.1  # matched / the landmarks the item holds for the query's anchors over the segment
 # The same, for a speed-scan verification, which looks each landmark up with dt - 1, dt, dt + 1 (`base`): three
 # times the chance matches. Resampled copies score 100-260 matches at ratios 0.2-0.55 over 20 s there; chance
 # alignments between unrelated pieces ~11 at 0.13.
@@ -55,10 +55,10 @@ JOIN_TOL = 0.25
 # is accepted, its offset is no longer a free parameter, so another run of that same (item, offset) bin within
 # JOIN_GAP s of it is part of the copy if its matches are significant for the few runs tested there (trials = the
 # alignment's runs, not the library's bins), as dense as any segment (min_ratio), and come from more than one
-# anchor peak (> FANOUT landmarks: one peak's landmarks are not independent). Speech through a room loses most
+# anchor peak (> LIBRARY_FANOUT matches: one peak's landmarks are not independent). Speech through a room loses most
 # landmarks of a phrase or two: without this, a 20 s copy was reported from 7 s on (its first 2 s: 6 matches,
 # chance expectation 1e-4). It only widens accepted segments: it never reports a query or an item on its own.
-EXTEND_MIN_MATCHES = FANOUT + 1
+EXTEND_MIN_MATCHES = LIBRARY_FANOUT + 1
 # raw match ratio -> similarity = 1 - exp(-raw / CALIBRATION). Measured raw ratios on 5 s excerpts: clean or
 # MP3 64k 0.55-0.87, 10 dB SNR noise + MP3 64k 0.3-0.7, 0 dB SNR + MP3 32k ~0.2-0.4. So a clean copy scores
 # ~0.99, a copy through 10 dB of noise >= 0.85 (above MPS's default 0.8 threshold), one through 0 dB ~0.75,
@@ -88,6 +88,7 @@ class QueryLandmarks:
     min_ratio: float = MIN_RATIO
     chance: np.ndarray | None = None  # per landmark: chance of a hit in one (item, offset +-1) bin
     trials: float = 1.0  # (item, offset) bins and hypotheses a search tries
+    weight: np.ndarray | None = None  # per landmark: its share of the ratio's denominator (None: 1 each)
 
 
 def log_poisson_tail(n: int, lam: float) -> float:
@@ -163,13 +164,17 @@ def candidates_from_hits(
     chance = np.zeros(q_sorted.size + 1)  # cumulative chance hits along query time
     if query.chance is not None:
         np.cumsum(query.chance[by_time], out=chance[1:])
+    weight = np.arange(q_sorted.size + 1, dtype=np.float64)  # cumulative denominator along query time
+    if query.weight is not None:
+        weight[0] = 0.0
+        np.cumsum(query.weight[by_time], out=weight[1:])
     out: list[Candidate] = []
     for it, r in peaks:
         i_lo, i_hi = np.searchsorted(b_item, it, "left"), np.searchsorted(b_item, it, "right")
         lo_b = i_lo + np.searchsorted(b_rel[i_lo:i_hi], r - OFFSET_TOL, "left")
         hi_b = i_lo + np.searchsorted(b_rel[i_lo:i_hi], r + OFFSET_TOL, "right")
         sel = slice(int(starts[lo_b]), int(ends[hi_b - 1]))
-        out.extend(_runs(query, q_sorted, chance, q_idx[sel], rel[sel], it, durations.get(it, np.inf)))
+        out.extend(_runs(query, q_sorted, chance, weight, q_idx[sel], rel[sel], it, durations.get(it, np.inf)))
     return out
 
 
@@ -177,6 +182,7 @@ def _runs(
     query: QueryLandmarks,
     q_sorted: np.ndarray,
     chance: np.ndarray,
+    weight: np.ndarray,
     q_idx: np.ndarray,
     rel: np.ndarray,
     item_id: int,
@@ -197,7 +203,7 @@ def _runs(
         n = run.size
         t0, t1 = int(t[run[0]]), int(t[run[-1]])
         lo, hi = int(np.searchsorted(q_sorted, t0, side="left")), int(np.searchsorted(q_sorted, t1, side="right"))
-        raw = n / max(hi - lo, 1)
+        raw = min(1.0, n / max(float(weight[hi] - weight[lo]), 1.0))
         lam = float(chance[hi] - chance[lo])
         dense = raw >= query.min_ratio
         alone = dense and n >= query.min_matches and t1 - t0 >= MIN_SPAN

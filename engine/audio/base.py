@@ -51,7 +51,7 @@ from .alignment import (
 )
 from .fingerprint import AudioFingerprint
 from .landmarks import landmarks_many
-from .params import DT_BITS, DT_MAX, FRAME_SECONDS
+from .params import DT_BITS, DT_MAX, FRAME_SECONDS, LIBRARY_FANOUT
 
 # Speeds searched in full. 1.0 alone keeps the cost of the common case (an unmodified copy) unchanged.
 DEFAULT_SPEEDS: tuple[float, ...] = (1.0,)
@@ -86,6 +86,9 @@ PITCH_STEP = SCAN_STEP
 TEMPO_SCAN: tuple[float, ...] = tuple(round(1.0 + TEMPO_STEP * k, 4) for k in range(-6, 7) if k)
 PITCH_SCAN: tuple[float, ...] = tuple(round(1.0 + PITCH_STEP * k, 4) for k in range(-12, 13) if k)
 STEPS = {SPEED: SCAN_STEP, TEMPO: TEMPO_STEP, PITCH: PITCH_STEP}
+# The scan hashes each anchor's first SCAN_FANOUT targets, not FANOUT: its budget goes to the rarest landmarks, and a
+# query's third landmark of an anchor rarely has a counterpart in an index holding one (LIBRARY_FANOUT).
+SCAN_FANOUT = LIBRARY_FANOUT + 1
 SCAN_BUDGET = 16  # postings per query landmark looked up at each scan speed, rarest landmarks first
 TEMPO_BUDGET = 4  # the same at each tempo-only factor (see `_scan`)
 # Postings a full search looks up per query landmark, on average: at most that many in all, rarest landmarks first.
@@ -96,11 +99,12 @@ TEMPO_BUDGET = 4  # the same at each tempo-only factor (see `_scan`)
 # 20 s, the pre-filter's table (2^22 cells) passing nearly every chance hit on to alignment.
 FULL_BUDGET = 640
 SCAN_RADIUS = 4  # frames each side of a vote window: 0.25 % (half a step) of drift over 30 s of query is 4.7 frames
-SCAN_MIN_VOTES = 6  # hits a window needs to propose its speed (unrelated audio at 1,000 h peaks at ~3)
+SCAN_MIN_VOTES = 4  # hits a window needs to propose its speed (scaled with the index's one landmark an anchor)
 # Tempo-only hypotheses near 1 share most short-dt landmarks with the plain search, and both warps see the
-# recurring chords of real albums: they propose far more chance windows (6-11 votes on an album; copies of 5 s and
-# more collect 30-350), each costing a verification. Their windows need twice the votes.
-WARP_MIN_VOTES = 2 * 6
+# recurring chords of real albums: they propose far more chance windows, each costing a verification. Their windows
+# need more votes. (Both thresholds were 6 and 12 when the index held three landmarks an anchor: at a third of the
+# postings, a 20 s tempo-changed copy in a 1,000 h library fell below them 6 times in 60.)
+WARP_MIN_VOTES = 6
 SCAN_CANDIDATES = 64  # best windows (one per scan speed and item) examined ...
 SCAN_MAX_ITEMS = 8  # ... for the (item, refined speed) candidates verified
 VERIFY_STEP = 0.001  # speeds verified around a refined one, this far apart (twice that for tempo) ...
@@ -239,12 +243,13 @@ class AudioIndexBase(ModalityIndex[AudioFingerprint]):
         hashes, times = query.landmarks_at(*scale)
         if hashes.size == 0:
             return []
+        weight = _library_share(times, query.landmarks_at(*scale, fanout=LIBRARY_FANOUT)[1])
         if items is None:
             counts = self._counts(hashes).astype(np.float64)
             budget = FULL_BUDGET * counts.size
             if counts.sum() > budget:  # the rarest landmarks, in query order (see FULL_BUDGET)
                 keep = _rarest(counts, np.zeros(counts.size, np.int64), np.array([budget], np.int64))
-                hashes, times, counts = hashes[keep], times[keep], counts[keep]
+                hashes, times, counts, weight = hashes[keep], times[keep], counts[keep], weight[keep]
             q_idx, item, rel = self._hits(hashes, times)
             if q_idx.size == 0:
                 return []
@@ -276,6 +281,7 @@ class AudioIndexBase(ModalityIndex[AudioFingerprint]):
             min_ratio=PROBED_MIN_RATIO if strict else MIN_RATIO,
             chance=counts / bins,
             trials=bins * hypotheses,
+            weight=weight,
         )
         found = candidates_from_hits(ql, q_idx, item, rel, self._durations(np.unique(item)))
         # A full search's segments of one line are joined before they compete (a copy cut in two by a few dropped
@@ -291,7 +297,7 @@ class AudioIndexBase(ModalityIndex[AudioFingerprint]):
         grid = self._hypotheses()
         if not grid:
             return []
-        per_scale = landmarks_many(query.peak_t, query.peak_f, [scale_of(f, s) for f, s in grid])
+        per_scale = landmarks_many(query.peak_t, query.peak_f, [scale_of(f, s) for f, s in grid], SCAN_FANOUT)
         sizes = np.array([h.size for h, _ in per_scale], np.int64)
         if not sizes.any():
             return []
@@ -351,6 +357,15 @@ class AudioIndexBase(ModalityIndex[AudioFingerprint]):
 
 def _near(a: Scale, b: Scale, reach: float) -> bool:
     return abs(a[0] - b[0]) < reach and abs(a[1] - b[1]) < reach
+
+
+def _library_share(times: np.ndarray, stored: np.ndarray) -> np.ndarray:
+    """Per query landmark (anchor frames `times`), its share of the landmarks an item would hold for the anchors of
+    its frame (anchor frames `stored`, each anchor's first LIBRARY_FANOUT): a frame's query landmarks share its
+    stored ones evenly, so that a segment's ratio is matches / landmarks an identical copy would match."""
+    frames, inverse, per_frame = np.unique(times, return_inverse=True, return_counts=True)
+    held = np.searchsorted(stored, frames, "right") - np.searchsorted(stored, frames, "left")  # `stored` is sorted
+    return (held / per_frame)[inverse].astype(np.float64)
 
 
 def _dt_probes(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -17,7 +17,7 @@ from engine.core import Fingerprint
 from engine.errors import MediaError
 
 from .landmarks import landmarks
-from .params import FORMAT_VERSION
+from .params import FANOUT, FORMAT_VERSION, LIBRARY_FANOUT
 
 _MAGIC = b"AFPK"
 _HEADER = struct.Struct("<4sHHdI")  # magic, version, reserved, duration (s), peak count
@@ -31,6 +31,7 @@ class AudioFingerprint(Fingerprint):
     peak_t: np.ndarray
     peak_f: np.ndarray
     _hashes: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+    _library: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.peak_t = np.ascontiguousarray(self.peak_t, dtype=np.uint32)
@@ -53,16 +54,24 @@ class AudioFingerprint(Fingerprint):
             self._hashes = landmarks(self.peak_t, self.peak_f)
         return self._hashes
 
+    def library_landmarks(self) -> tuple[np.ndarray, np.ndarray]:
+        """The landmarks an index stores: each anchor's first LIBRARY_FANOUT targets (a query keeps FANOUT)."""
+        if self._library is None:
+            self._library = landmarks(self.peak_t, self.peak_f, fanout=LIBRARY_FANOUT)
+        return self._library
+
     def landmarks_at_speed(self, factor: float) -> tuple[np.ndarray, np.ndarray]:
         """Landmarks as they would be if this audio were played `factor` times slower (original speed)."""
         return self.landmarks_at(factor, 1.0 / factor)
 
-    def landmarks_at(self, time_scale: float, freq_scale: float) -> tuple[np.ndarray, np.ndarray]:
+    def landmarks_at(
+        self, time_scale: float, freq_scale: float, fanout: int = FANOUT
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Landmarks of the peaks with times multiplied by `time_scale` and frequencies by `freq_scale` (a tempo
-        or a pitch change undone on its own, or both: a resampling)."""
-        if time_scale == 1.0 and freq_scale == 1.0:
-            return self._landmarks()
-        return landmarks(self.peak_t, self.peak_f, time_scale=time_scale, freq_scale=freq_scale)
+        or a pitch change undone on its own, or both: a resampling); each anchor's first `fanout`."""
+        if time_scale == 1.0 and freq_scale == 1.0 and fanout in (FANOUT, LIBRARY_FANOUT):
+            return self._landmarks() if fanout == FANOUT else self.library_landmarks()
+        return landmarks(self.peak_t, self.peak_f, time_scale=time_scale, freq_scale=freq_scale, fanout=fanout)
 
     def __len__(self) -> int:
         return int(self.hashes.size)

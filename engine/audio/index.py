@@ -31,12 +31,12 @@ postings of removed items still in the runs (`_dead_*`, tallied lazily in one pa
 current as merges drop them), so that they count the live items' landmarks only, as the reference does: an index
 rebuilt from the same items after a restart answers exactly like the live one.
 
-Memory: 4 bytes a landmark + 16 MiB of offsets per big run (~370 MiB per 1,000 h at the real landmark density,
-25.7 a second). Fewer bytes would take a compressed posting format, and not many fewer: a run's content is a set
-of (hash, frame) pairs, and with times spread uniformly (as the bench's synthetic items are) its information floor
-is the sum over hashes of n_h * (log2(timeline / n_h) + log2 e) bits: 20.4 bits a landmark for the real hash
-statistics at 1,000 h (2.55 bytes, 225 MiB per 1,000 h; Elias-Fano, the practical near-floor code, 21.0 bits),
-every lookup then decoding. 200 MiB per 1,000 h is below that floor.
+Memory: 4 bytes a landmark + 16 MiB of offsets per big run. An index holds one landmark an anchor peak
+(`LIBRARY_FANOUT`; a query hashes three): ~9.3 a second on real music, ~140 MiB per 1,000 h (three an anchor took
+~370 MiB). A compressed posting format would not have done it: a run's content is a set of (hash, frame) pairs,
+and with times spread uniformly its information floor, the sum over hashes of n_h * (log2(timeline / n_h) +
+log2 e) bits, was 20.4 bits a landmark for three an anchor at 1,000 h (225 MiB; Elias-Fano 21.0 bits), every
+lookup then decoding.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ from engine.index_files import MANIFEST, directory_lock, publish, write_part
 from .alignment import MIN_VOTES, OFFSET_TOL
 from .base import _GROUP_SHIFT, DEFAULT_SPEEDS, SCAN_SPEEDS, AudioIndexBase
 from .fingerprint import AudioFingerprint
-from .params import DT_MAX, FORMAT_VERSION, HASH_BITS
+from .params import DT_MAX, FORMAT_VERSION, HASH_BITS, LIBRARY_FANOUT
 
 log = logging.getLogger(__name__)
 
@@ -134,14 +134,17 @@ def _hot(offset: np.ndarray, min_votes: int = MIN_VOTES, radius: int = OFFSET_TO
     cell at a block's edge needs its neighbour looked up apart. Hash collisions only add votes, so a hit of any
     window that reaches `min_votes` is always kept, and the result is exactly what the brute-force reference finds.
 
-    One counting pass and one boolean lookup a hit, into a table of 4-8 entries a hit (at most 2^_HOT_BITS): at
-    1,000 hours a full search checks millions of hits, and these random accesses are what the pre-filter costs.
+    One counting pass and one boolean lookup a hit, into a table of 4-8 entries a hit (more below MIN_VOTES; at
+    most 2^_HOT_BITS): at 1,000 hours a full search checks millions of hits, and these random accesses are what the
+    pre-filter costs.
     """
     n = int(offset.size)
     if n < min_votes:
         return np.zeros(n, bool)
     shift = max(1, (2 * radius - 1).bit_length())  # cell width 2^shift >= 2 * radius
-    table = min(_HOT_BITS, max(_SUPER_BITS + 4, n.bit_length() + 2))
+    # 4-8 entries a hit; a lower threshold is passed by chance far more often (a Poisson tail): 4x that at 4 votes.
+    spare = max(0, MIN_VOTES - min_votes) // 2
+    table = min(_HOT_BITS, max(_SUPER_BITS + 4, n.bit_length() + 2 + spare))
     k, last, size = _SUPER_BITS, (1 << _SUPER_BITS) - 1, 1 << table
     down = np.uint64(64 - table)
     cell = np.right_shift(offset, shift, dtype=np.int64)
@@ -282,6 +285,8 @@ def _read_state(directory: Path) -> tuple[list[_Run], dict[str, np.ndarray], dic
         )
     if listing.get("hash_bits") != HASH_BITS or listing["postings_dtype"] not in ("uint32", "uint64"):
         raise ValueError("another hash layout or posting type")
+    if listing.get("library_fanout") != LIBRARY_FANOUT:  # it holds other landmarks than an add would now
+        raise ValueError(f"landmarks of fanout {listing.get('library_fanout')!r}, not {LIBRARY_FANOUT}")
     pdtype = np.dtype(listing["postings_dtype"])
     runs = []
     for entry in listing["runs"]:
@@ -346,7 +351,7 @@ class AudioIndex(AudioIndexBase):
     # --- building ---------------------------------------------------------------------------------------
 
     def add(self, item_id: int, fingerprint: AudioFingerprint) -> None:
-        self.add_landmarks(item_id, fingerprint.hashes, fingerprint.times, fingerprint.duration)
+        self.add_landmarks(item_id, *fingerprint.library_landmarks(), fingerprint.duration)
 
     def add_landmarks(self, item_id: int, hashes: np.ndarray, times: np.ndarray, duration: float) -> None:
         """Add an item from raw landmark arrays (bulk loads and benchmarks skip the fingerprint object)."""
@@ -623,6 +628,7 @@ class AudioIndex(AudioIndexBase):
                 "format": _FORMAT,
                 "audio_format": FORMAT_VERSION,
                 "hash_bits": HASH_BITS,
+                "library_fanout": LIBRARY_FANOUT,
                 "postings_dtype": np.dtype(self._pdtype).name,
                 "next_base": self._next_base,
                 "dead_postings": self._dead_postings,

@@ -175,7 +175,7 @@ def split_hash(h: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def landmarks(
-    t_sub: np.ndarray, f_sub: np.ndarray, *, time_scale: float = 1.0, freq_scale: float = 1.0
+    t_sub: np.ndarray, f_sub: np.ndarray, *, time_scale: float = 1.0, freq_scale: float = 1.0, fanout: int = FANOUT
 ) -> tuple[np.ndarray, np.ndarray]:
     """Peak pairs hashed to 22-bit ints: (hash uint32, anchor frame uint32), sorted by anchor time.
 
@@ -199,7 +199,7 @@ def landmarks(
         live = dt <= DT_MAX
         if not live.any():
             break
-        ok = live & (dt >= 1) & (np.abs(fb[k:] - fb[:-k]) <= DF_MAX) & (taken[:-k] < FANOUT)
+        ok = live & (dt >= 1) & (np.abs(fb[k:] - fb[:-k]) <= DF_MAX) & (taken[:-k] < fanout)
         taken[:-k] += ok
         i = np.flatnonzero(ok)
         anchors.append(i)
@@ -218,7 +218,7 @@ def landmarks(
 
 
 def landmarks_many(
-    t_sub: np.ndarray, f_sub: np.ndarray, scales: list[tuple[float, float]]
+    t_sub: np.ndarray, f_sub: np.ndarray, scales: list[tuple[float, float]], fanout: int = FANOUT
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """`landmarks` under many (time_scale, freq_scale) hypotheses at once (the speed scan's dozens).
 
@@ -258,7 +258,7 @@ def landmarks_many(
         ok = (dt >= 1) & (dt <= DT_MAX) & (np.abs(df) <= DF_MAX)
         taken = np.cumsum(ok)
         before = (taken - ok)[group_start][group]  # valid pairs of earlier anchors
-        ok &= taken - before <= FANOUT
+        ok &= taken - before <= fanout
         f1 = fb[ai] - HASH_F_LO
         ok &= (f1 >= 0) & (f1 < (1 << F1_BITS))  # scaled peaks may leave the band
         if not ok.any():

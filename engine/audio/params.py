@@ -36,6 +36,13 @@ FLOOR_DB = 70.0  # ignore anything this far below the loudest bin (digital silen
 HASH_BIN_HZ = SAMPLE_RATE / N_FFT
 HASH_F_LO = 32  # bin 32 = 250 Hz, so f1 = bin - 32 fits 9 bits
 FANOUT = 3
+# An index stores each anchor's first LIBRARY_FANOUT landmark only, a query hashes FANOUT (library sparser than
+# query, as audfprint and Olaf choose their densities): the stored pair (a, b) is still found when up to FANOUT - 1
+# extra peaks (noise, a codec's artefacts, a mixed-in voice) slip in between a and b in the copy, and the index
+# holds a third of the postings (9.3 landmarks a second on real music, was 26.6: ~140 MiB per 1,000 h). Measured
+# on the real corpus's audio queries against its library inside a 1,000 h synthetic background: 288/290 copies
+# found (289/290 storing all three), 0/91 negatives, with the speed scan's thresholds set for it (`base`).
+LIBRARY_FANOUT = 1
 DT_MAX = 63
 DF_MAX = 63
 F1_BITS, DF_BITS, DT_BITS = 9, 7, 6

@@ -21,7 +21,7 @@ class ReferenceAudioIndex(AudioIndexBase):
         self._items: dict[int, tuple[np.ndarray, np.ndarray, float]] = {}
 
     def add(self, item_id: int, fingerprint: AudioFingerprint) -> None:
-        self.add_landmarks(item_id, fingerprint.hashes, fingerprint.times, fingerprint.duration)
+        self.add_landmarks(item_id, *fingerprint.library_landmarks(), fingerprint.duration)
 
     def add_landmarks(self, item_id: int, hashes: np.ndarray, times: np.ndarray, duration: float) -> None:
         self.remove(item_id)

@@ -2,7 +2,7 @@
 
 Each size gets a fresh index: synthetic bulk items (the colleagues' generators, `scripts/bench_video.py`'s
 `random_items`: 1-hour items of uniformly random frame hashes at 2 frames/s; audio: `landmark_sampler`, 3-minute
-items whose landmark hashes follow the real items' statistics at the real density) plus a
+items whose landmark hashes follow the real items' stored statistics at their stored density) plus a
 few real items fingerprinted from files. Queries are copies of the real items (video: rescaled, re-encoded at
 150 kb/s, mirrored, another frame rate; audio: MP3 64k + 10 dB noise) and as many unrelated clips, each searched
 `reps` times after a warm-up search; every search is one latency sample.
@@ -235,10 +235,10 @@ def video_scale(
 
 
 def landmark_sampler(real: list[AudioFingerprint], rng: np.random.Generator) -> Callable[[int], np.ndarray]:
-    """Synthetic landmark hashes: f1, df and dt drawn independently from the real items' marginals (what
-    `scripts/bench_audio.py`'s `hash_sampler` draws), by lookup in each marginal's inverse CDF on a 2^16 grid:
-    ~10x faster than `rng.choice`, which 924 M landmarks (10,000 h) need."""
-    f1, df, dt = split_hash(np.concatenate([fp.hashes for fp in real]))
+    """Synthetic landmark hashes: f1, df and dt drawn independently from the marginals of what an index holds of
+    the real items (what `scripts/bench_audio.py`'s `hash_sampler` draws), by lookup in each marginal's inverse CDF
+    on a 2^16 grid: ~10x faster than `rng.choice`, which 335 M landmarks (10,000 h) need."""
+    f1, df, dt = split_hash(np.concatenate([fp.library_landmarks()[0] for fp in real]))
     grid = (np.arange(1 << 16) + 0.5) / (1 << 16)
     tables = []
     for part in (f1, df, dt):
@@ -256,7 +256,7 @@ def _measure_audio_persisted(hours: float, queries: QuerySet, reps: int) -> dict
     """Build and save a library's audio index of `hours` (3-minute synthetic items at the real landmark density,
     plus the real items), then load it back (mapped) and measure that one, as `_measure_persisted` does video."""
     real: list[AudioFingerprint] = [fp for fp in queries.real.values() if isinstance(fp, AudioFingerprint)]
-    density = sum(len(fp) for fp in real) / sum(fp.duration for fp in real)  # landmarks per second
+    density = sum(fp.library_landmarks()[0].size for fp in real) / sum(fp.duration for fp in real)  # stored a second
     per_item = int(density * AUDIO_ITEM_SECONDS)
     frames = int(AUDIO_ITEM_SECONDS / FRAME_SECONDS)
     n_items = max(1, math.ceil(hours * 3600 / AUDIO_ITEM_SECONDS))

@@ -48,19 +48,24 @@ def _alignment(runs: list[tuple[float, float, int]], rare: float = 1e-5) -> list
     return candidates_from_hits(query, q_idx, item, rel, {0: 600.0})
 
 
+# A weak run over 0.2-1.0 s: too few matches to found an alignment (MIN_MATCHES), too short (MIN_SPAN), but as dense
+# as a segment must be (MIN_RATIO of its ~50 landmarks) and more than one peak's (EXTEND_MIN_MATCHES).
+WEAK = max(EXTEND_MIN_MATCHES + 2, 8)
+
+
 def _dense(start: float, end: float) -> tuple[float, float, int]:
     return start, end, round((end - start) / FRAME_SECONDS * 0.5) + 1  # half the frames matched
 
 
 def test_a_weak_run_next_to_an_accepted_one_widens_it() -> None:
-    weak = (0.2, 1.0, EXTEND_MIN_MATCHES + 2)  # too few to found an alignment (MIN_MATCHES), and < MIN_SPAN
+    weak = (0.2, 1.0, WEAK)
     [c] = _alignment([weak, _dense(5.0, 19.0)])
     assert c.segment.input_start == pytest.approx(0.2 + alignment._CENTRE * FRAME_SECONDS, abs=0.02)
     assert c.segment.input_end >= 19.0
 
 
 def test_a_weak_run_alone_or_out_of_reach_is_dropped() -> None:
-    weak = (0.2, 1.0, EXTEND_MIN_MATCHES + 2)
+    weak = (0.2, 1.0, WEAK)
     assert _alignment([weak]) == []
     [c] = _alignment([weak, _dense(1.0 + JOIN_GAP + 1.0, 25.0)])  # farther than JOIN_GAP from the accepted run
     assert c.segment.input_start > JOIN_GAP
@@ -70,7 +75,7 @@ def test_a_weak_run_needs_more_than_one_peaks_landmarks_and_significance() -> No
     few = (0.2, 1.0, EXTEND_MIN_MATCHES - 1)
     [c] = _alignment([few, _dense(5.0, 19.0)])
     assert c.segment.input_start > 4.5
-    common = (0.2, 1.0, EXTEND_MIN_MATCHES + 2)  # as many matches as chance gives at that rate: no evidence
+    common = (0.2, 1.0, WEAK)  # as many matches as chance gives at that rate: no evidence
     [c] = _alignment([common, _dense(5.0, 19.0)], rare=0.2)
     assert c.segment.input_start > 4.5
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
@@ -12,8 +13,10 @@ import pytest
 from audio_testlib import SR, AudioLibrary
 
 from engine.audio import AudioFingerprint, AudioModality
+from engine.audio.base import _library_share
 from engine.audio.decode import decode_mono
 from engine.audio.landmarks import find_peaks, join_hash, split_hash
+from engine.audio.params import FANOUT, LIBRARY_FANOUT
 from engine.core import Modality
 from engine.errors import MediaError
 from engine.synth import audio as synth
@@ -133,6 +136,22 @@ def test_hash_layout_round_trips() -> None:
     h = join_hash(f1, df, dt)
     assert all(np.array_equal(a, b) for a, b in zip(split_hash(h), (f1, df, dt), strict=True))
     assert int(h.max()) < 1 << 22
+
+
+def test_an_index_stores_each_anchors_first_landmark_of_those_a_query_hashes() -> None:
+    t, f = find_peaks(synth.music(5, 8.0, 8000))
+    fp = AudioFingerprint(duration=8.0, peak_t=t, peak_f=f)
+    stored = list(zip(*(a.tolist() for a in fp.library_landmarks()), strict=True))
+    hashed = list(zip(fp.hashes.tolist(), fp.times.tolist(), strict=True))
+    assert set(stored) <= set(hashed)  # a copy's query hashes every pair the index holds of the original
+    assert LIBRARY_FANOUT == 1 and FANOUT == 3
+    held, made = Counter(at for _, at in stored), Counter(at for _, at in hashed)
+    # One landmark an anchor stored, up to three hashed: per anchor frame (a chord puts several anchors on one).
+    assert all(made[at] / 3 <= n <= made[at] for at, n in held.items()) and len(hashed) > 2.5 * len(stored)
+    # A query landmark's share of the ratio's denominator: its frame's stored landmarks, spread over its own.
+    share = _library_share(fp.times, fp.library_landmarks()[1])
+    assert share.sum() == pytest.approx(len(stored))
+    assert np.allclose(share, [held[at] / made[at] for _, at in hashed])
 
 
 def test_peaks_are_sorted_and_in_band() -> None:

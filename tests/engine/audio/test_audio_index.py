@@ -157,7 +157,7 @@ def test_prefilter_keeps_windows_across_block_edges_and_below_zero(min_votes: in
     # Each window alone in its blocks (overlapping ones would pool their votes), straddling an edge in every way.
     windows = [(1000 * k + j) * edge + d for k in (-3, -1, 0, 5, 1 << 20) for j, d in enumerate(range(-2 * radius, 1))]
     clusters = [a + np.arange(min_votes) % (2 * radius + 1) for a in windows]
-    crowd = rng.integers(-(1 << 40), 1 << 40, 200_000)
+    crowd = rng.integers(-(1 << 40), 1 << 40, 25_000 * min_votes)  # as crowded as a search's table at that threshold
     offsets = np.concatenate([crowd, *clusters])
     rng_order = rng.permutation(offsets.size)
     keep = _hot(offsets[rng_order], min_votes, radius)[np.argsort(rng_order)]
@@ -276,7 +276,7 @@ def _resampled(
 
 def _live_counts(items: dict[int, AudioFingerprint], hashes: np.ndarray) -> np.ndarray:
     """Postings per hash among `items`, counted the obvious way."""
-    values, counts = np.unique(np.concatenate([fp.hashes for fp in items.values()]), return_counts=True)
+    values, counts = np.unique(np.concatenate([fp.library_landmarks()[0] for fp in items.values()]), return_counts=True)
     at = np.minimum(np.searchsorted(values, hashes), values.size - 1)
     return np.where(values[at] == hashes, counts[at], 0).astype(np.int64)
 
@@ -286,7 +286,7 @@ def test_speed_scan_agrees_through_runs_merges_and_removal(monkeypatch: pytest.M
     monkeypatch.setattr(audio_base, "SCAN_BUDGET", 1)
     rng = np.random.default_rng(21)
     items = {500 + 7 * k: _peak_item(rng) for k in range(60)}
-    fast = AudioIndex(csr_min=20_000, pending_max=3_000, merge_max=60_000)
+    fast = AudioIndex(csr_min=7_000, pending_max=1_000, merge_max=20_000)  # several runs, one dense
     slow = ReferenceAudioIndex()
     for item_id, fp in items.items():
         fast.add(item_id, fp)
@@ -322,7 +322,7 @@ def test_speed_scan_agrees_through_runs_merges_and_removal(monkeypatch: pytest.M
     probe = np.concatenate([fp.hashes for fp in items.values()] + [removed.hashes])
     # Rarity counts only the items held, so an index rebuilt from them after a restart counts the same.
     live_counts = _live_counts(items, probe)
-    rebuilt = AudioIndex(csr_min=20_000, pending_max=3_000, merge_max=60_000)
+    rebuilt = AudioIndex(csr_min=7_000, pending_max=1_000, merge_max=20_000)
     for item_id in sorted(items):
         rebuilt.add(item_id, items[item_id])
     assert np.array_equal(fast._counts(probe), live_counts)

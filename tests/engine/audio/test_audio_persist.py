@@ -17,6 +17,7 @@ from test_audio_index import _answer, _query_from, _random_item, _RawQuery
 
 from engine.audio import AudioFingerprint, AudioIndex, AudioModality, ReferenceAudioIndex
 from engine.audio.index import MANIFEST
+from engine.audio.params import LIBRARY_FANOUT
 from engine.library import LibraryStore, PersistentIndex
 from engine.synth import audio as synth
 from shared.contracts.modalities import MODEL_BY_KIND
@@ -145,7 +146,7 @@ def test_a_run_deleted_by_another_saver_is_written_again(tmp_path: Path) -> None
     assert [m.item_id for m in loaded.search(query)] == [1]
 
 
-@pytest.mark.parametrize("damage", ["manifest", "format", "run", "truncated", "slots", "offsets"])
+@pytest.mark.parametrize("damage", ["manifest", "format", "fanout", "run", "truncated", "slots", "offsets"])
 def test_a_damaged_directory_is_ignored(tmp_path: Path, damage: str, caplog: pytest.LogCaptureFixture) -> None:
     rng = np.random.default_rng(4)
     index = _small(csr_min=100)  # a dense run: its offsets table is on disk too
@@ -158,6 +159,8 @@ def test_a_damaged_directory_is_ignored(tmp_path: Path, damage: str, caplog: pyt
         (tmp_path / MANIFEST).write_text("{not json")
     elif damage == "format":
         (tmp_path / MANIFEST).write_text(json.dumps({**listing, "audio_format": 99}))
+    elif damage == "fanout":  # saved when the index held other landmarks than an add makes now
+        (tmp_path / MANIFEST).write_text(json.dumps({**listing, "library_fanout": LIBRARY_FANOUT + 2}))
     elif damage == "run":
         shutil.rmtree(run)
     elif damage == "truncated":

@@ -200,10 +200,11 @@ def test_resampled_copy_is_found_by_default(
     assert seg.ref_start == pytest.approx(start + speed * seg.input_start, abs=OFFSET_TOL)
     assert seg.ref_end == pytest.approx(start + speed * seg.input_end, abs=OFFSET_TOL)
     # Both spans, each in its own file's seconds: the reference span is `speed` times the query's.
-    assert seg.input_start == pytest.approx(0.0, abs=0.5)
-    assert seg.input_end == pytest.approx(shown, abs=0.5)
-    assert seg.ref_start == pytest.approx(start, abs=0.5)
-    assert seg.ref_end == pytest.approx(start + length, abs=0.5)
+    # (0.6 s: the index holds one landmark an anchor peak, and at 8 % a copy's first half second can go unmatched.)
+    assert seg.input_start == pytest.approx(0.0, abs=0.6)
+    assert seg.input_end == pytest.approx(shown, abs=0.6)
+    assert seg.ref_start == pytest.approx(start, abs=0.6)
+    assert seg.ref_end == pytest.approx(start + length, abs=0.6)
     assert seg.ref_duration == pytest.approx(speed * seg.input_duration, rel=0.01)
     assert seg.similarity >= 0.8
     # The brute-force reference agrees exactly.
