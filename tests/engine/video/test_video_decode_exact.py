@@ -19,7 +19,8 @@ from engine.video.frame_features import _bar_like as fast_bar_like
 
 
 def _oracle_thumbnails(frames: list[tuple[float, np.ndarray]], step: float) -> list[tuple[float, np.ndarray]]:
-    """The triangle-weighted averaging as first written: one `acc += weight * pixels` per grid point and frame."""
+    """The triangle-weighted averaging written plainly: one `acc += weight * pixels` per grid point and frame, in
+    float32 throughout (the thumbnails' definition since float32 products replaced float64 ones)."""
     out: list[tuple[float, np.ndarray]] = []
     sums: dict[int, tuple[np.ndarray, float]] = {}
     last, first_open, previous = 0.0, 0, None
@@ -37,7 +38,7 @@ def _oracle_thumbnails(frames: list[tuple[float, np.ndarray]], step: float) -> l
         for k in range(lo, math.floor(t / step + _SPREAD - 1e-9) + 1):
             weight = 1.0 - abs(t - k * step) / (step * _SPREAD)
             acc, total = sums.get(k, (np.zeros(pixels.shape, np.float32), 0.0))
-            acc += weight * pixels
+            acc += np.float32(weight) * pixels.astype(np.float32)
             sums[k] = (acc, total + weight)
         for k in sorted(k for k in sums if (k + _SPREAD) * step <= t):
             acc, total = sums.pop(k)
