@@ -32,7 +32,7 @@ current as merges drop them), so that they count the live items' landmarks only,
 rebuilt from the same items after a restart answers exactly like the live one.
 
 Memory: 4 bytes a landmark + 16 MiB of offsets per big run. An index holds one landmark an anchor peak
-(`LIBRARY_FANOUT`; a query hashes three): ~9.3 a second on real music, ~140 MiB per 1,000 h (three an anchor took
+(`LIBRARY_FANOUT`; a query hashes three): ~9.3 a second on real music, 155 MiB per 1,000 h (three an anchor took
 ~370 MiB). A compressed posting format would not have done it: a run's content is a set of (hash, frame) pairs,
 and with times spread uniformly its information floor, the sum over hashes of n_h * (log2(timeline / n_h) +
 log2 e) bits, was 20.4 bits a landmark for three an anchor at 1,000 h (225 MiB; Elias-Fano 21.0 bits), every
