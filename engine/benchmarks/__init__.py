@@ -49,6 +49,9 @@ class Profile:
     burst: int  # uploads in the burst
     burst_seconds: float
     peer_videos: tuple[str, ...]  # labels vPDQ hashes
+    # Rounds of the video speed measurement go on past `reps` until they have taken this long (at most 4x `reps`):
+    # a 360p clip decodes in a quarter second, and three samples of that scatter by +-10 % on a shared machine.
+    video_min_seconds: float = 0.0
     memory_audio_hours: tuple[float, ...] = (1.0, 4.0)  # long audio fingerprinted for peak memory
     memory_text_mb: float = 200.0
     # Largest audio library measured (a persisted index: ~0.37 GiB mapped and ~1 min of build per 1,000 h).
@@ -65,6 +68,7 @@ FULL = Profile(
         VideoSize("1080p", 1920, 1080, 15.0),
     ),
     reps=3,
+    video_min_seconds=12.0,
     audio_seconds=60.0,
     audio_formats=(".mp3", ".m4a", ".flac"),
     text_chars=3_000_000,

@@ -179,7 +179,7 @@ def _table(title: str, rows: list[dict[str, Any]], columns: list[Column], note: 
 
 
 def _modalities(mods: dict[str, Any]) -> list[Section]:
-    reps = mods["video"][0]["reps"] if mods["video"] else 0
+    reps = "/".join(str(r["reps"]) for r in mods["video"])  # per size: short clips get more rounds
     video: list[Column] = [
         ("video", lambda r: f"{r['label']} {r['width']}x{r['height']}, {r['seconds']:g} s"),
         ("frames", lambda r: str(r["frames"])),
@@ -213,7 +213,7 @@ def _modalities(mods: dict[str, Any]) -> list[Section]:
                mods["video"], video,
                f"fingerprint / decode: against the faster of the two full decodes (target ≤ 1.0; ≤ 0.9 at 360p). "
                f"CPU-time ratio: the same in process CPU time (all threads). Ref-frames decode: a diagnostic, decoding "
-               f"only the reference frames as the engine does. Medians of {reps} interleaved runs."),
+               f"only the reference frames as the engine does. Medians of {reps} interleaved runs (by size)."),
         _table("Audio fingerprinting (decode + resample to 8 kHz + peaks)", mods["audio"], audio),
         _table("Text fingerprinting (read + parse + normalise + winnowing)", mods["text"], text),
     ]  # fmt: skip

@@ -34,19 +34,26 @@ def run_once(fn: Callable[[], object]) -> tuple[float, float, object]:
     return time.perf_counter() - wall, time.process_time() - cpu, result
 
 
-def interleaved(fns: dict[str, Callable[[], object]], reps: int, *, warmup: bool = True) -> dict[str, Samples]:
+def interleaved(
+    fns: dict[str, Callable[[], object]], reps: int, *, warmup: bool = True, min_seconds: float = 0.0
+) -> dict[str, Samples]:
     """`reps` timed runs of each function, in rotating order, after one untimed warm-up run of each (file cache,
-    codec and library set-up are not what is measured)."""
+    codec and library set-up are not what is measured); then more rounds, up to 4x `reps` in all, until the
+    rounds have taken `min_seconds` (short runs are the noisiest)."""
     names = list(fns)
     if warmup:
         for name in names:
             fns[name]()
     out = {name: Samples() for name in names}
-    for rep in range(reps):
+    spent = 0.0
+    rep = 0
+    while rep < reps or (spent < min_seconds and rep < 4 * reps):
         for name in names[rep % len(names) :] + names[: rep % len(names)]:
             wall, cpu, _ = run_once(fns[name])
             out[name].wall.append(wall)
             out[name].cpu.append(cpu)
+            spent += wall
+        rep += 1
     return out
 
 
