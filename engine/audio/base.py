@@ -51,7 +51,7 @@ from .alignment import (
 )
 from .fingerprint import AudioFingerprint
 from .landmarks import landmarks_many
-from .params import DT_BITS, DT_MAX, FRAME_SECONDS, LIBRARY_FANOUT
+from .params import DF_BITS, DT_BITS, DT_MAX, F1_BITS, FRAME_SECONDS, LIBRARY_FANOUT
 
 # Speeds searched in full. 1.0 alone keeps the cost of the common case (an unmodified copy) unchanged.
 DEFAULT_SPEEDS: tuple[float, ...] = (1.0,)
@@ -243,7 +243,7 @@ class AudioIndexBase(ModalityIndex[AudioFingerprint]):
         hashes, times = query.landmarks_at(*scale)
         if hashes.size == 0:
             return []
-        weight = _library_share(times, query.landmarks_at(*scale, fanout=LIBRARY_FANOUT)[1])
+        weight = _library_share(hashes, times)
         if items is None:
             counts = self._counts(hashes).astype(np.float64)
             budget = FULL_BUDGET * counts.size
@@ -359,13 +359,14 @@ def _near(a: Scale, b: Scale, reach: float) -> bool:
     return abs(a[0] - b[0]) < reach and abs(a[1] - b[1]) < reach
 
 
-def _library_share(times: np.ndarray, stored: np.ndarray) -> np.ndarray:
-    """Per query landmark (anchor frames `times`), its share of the landmarks an item would hold for the anchors of
-    its frame (anchor frames `stored`, each anchor's first LIBRARY_FANOUT): a frame's query landmarks share its
-    stored ones evenly, so that a segment's ratio is matches / landmarks an identical copy would match."""
-    frames, inverse, per_frame = np.unique(times, return_inverse=True, return_counts=True)
-    held = np.searchsorted(stored, frames, "right") - np.searchsorted(stored, frames, "left")  # `stored` is sorted
-    return (held / per_frame)[inverse].astype(np.float64)
+def _library_share(hashes: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """Per query landmark, its share of the landmarks an item holds for its anchor peak: an anchor with m landmarks
+    here has min(m, LIBRARY_FANOUT) there, spread evenly over its m, so that a segment's ratio is matches /
+    landmarks an identical copy would match. An anchor is its (frame, frequency bin): peaks of one frame lie at
+    least PEAK_DF bins apart."""
+    anchor = (times.astype(np.int64) << F1_BITS) | (hashes.astype(np.int64) >> (DF_BITS + DT_BITS))
+    _, inverse, per_anchor = np.unique(anchor, return_inverse=True, return_counts=True)
+    return (np.minimum(per_anchor, LIBRARY_FANOUT) / per_anchor)[inverse].astype(np.float64)
 
 
 def _dt_probes(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

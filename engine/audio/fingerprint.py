@@ -17,7 +17,7 @@ from engine.core import Fingerprint
 from engine.errors import MediaError
 
 from .landmarks import landmarks
-from .params import FANOUT, FORMAT_VERSION, LIBRARY_FANOUT
+from .params import FORMAT_VERSION, LIBRARY_FANOUT
 
 _MAGIC = b"AFPK"
 _HEADER = struct.Struct("<4sHHdI")  # magic, version, reserved, duration (s), peak count
@@ -64,14 +64,12 @@ class AudioFingerprint(Fingerprint):
         """Landmarks as they would be if this audio were played `factor` times slower (original speed)."""
         return self.landmarks_at(factor, 1.0 / factor)
 
-    def landmarks_at(
-        self, time_scale: float, freq_scale: float, fanout: int = FANOUT
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def landmarks_at(self, time_scale: float, freq_scale: float) -> tuple[np.ndarray, np.ndarray]:
         """Landmarks of the peaks with times multiplied by `time_scale` and frequencies by `freq_scale` (a tempo
-        or a pitch change undone on its own, or both: a resampling); each anchor's first `fanout`."""
-        if time_scale == 1.0 and freq_scale == 1.0 and fanout in (FANOUT, LIBRARY_FANOUT):
-            return self._landmarks() if fanout == FANOUT else self.library_landmarks()
-        return landmarks(self.peak_t, self.peak_f, time_scale=time_scale, freq_scale=freq_scale, fanout=fanout)
+        or a pitch change undone on its own, or both: a resampling)."""
+        if time_scale == 1.0 and freq_scale == 1.0:
+            return self._landmarks()
+        return landmarks(self.peak_t, self.peak_f, time_scale=time_scale, freq_scale=freq_scale)
 
     def __len__(self) -> int:
         return int(self.hashes.size)
