@@ -237,7 +237,7 @@ def video_scale(
 def landmark_sampler(real: list[AudioFingerprint], rng: np.random.Generator) -> Callable[[int], np.ndarray]:
     """Synthetic landmark hashes: f1, df and dt drawn independently from the marginals of what an index holds of
     the real items (what `scripts/bench_audio.py`'s `hash_sampler` draws), by lookup in each marginal's inverse CDF
-    on a 2^16 grid: ~10x faster than `rng.choice`, which 335 M landmarks (10,000 h) need."""
+    on a 2^16 grid: ~10x faster than `rng.choice`, which 346 M landmarks (10,000 h) need."""
     f1, df, dt = split_hash(np.concatenate([fp.library_landmarks()[0] for fp in real]))
     grid = (np.arange(1 << 16) + 0.5) / (1 << 16)
     tables = []
@@ -253,7 +253,7 @@ def landmark_sampler(real: list[AudioFingerprint], rng: np.random.Generator) -> 
 
 
 def _measure_audio_persisted(hours: float, queries: QuerySet, reps: int) -> dict[str, Any]:
-    """Build and save a library's audio index of `hours` (3-minute synthetic items at the real landmark density,
+    """Build and save a library's audio index of `hours` (3-minute synthetic items at the real stored density,
     plus the real items), then load it back (mapped) and measure that one, as `_measure_persisted` does video."""
     real: list[AudioFingerprint] = [fp for fp in queries.real.values() if isinstance(fp, AudioFingerprint)]
     density = sum(fp.library_landmarks()[0].size for fp in real) / sum(fp.duration for fp in real)  # stored a second
