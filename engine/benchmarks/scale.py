@@ -252,34 +252,47 @@ def landmark_sampler(real: list[AudioFingerprint], rng: np.random.Generator) -> 
     return draw
 
 
-def _measure_audio_persisted(hours: float, queries: QuerySet, reps: int) -> dict[str, Any]:
-    """Build and save a library's audio index of `hours` (3-minute synthetic items at the real stored density,
-    plus the real items), then load it back (mapped) and measure that one, as `_measure_persisted` does video."""
-    real: list[AudioFingerprint] = [fp for fp in queries.real.values() if isinstance(fp, AudioFingerprint)]
+def new_bulk_audio_index() -> AudioIndex:
+    """An audio index for bulk loads: it buffers 32 M landmarks a run (the default 4 M would merge each landmark
+    ~8 times at 10,000 h)."""
+    return AudioIndex(pending_max=AUDIO_BULK_PENDING)
+
+
+def add_audio_background(index: AudioIndex, real: list[AudioFingerprint], hours: float, seed: int = 1) -> float:
+    """Add `hours` of 3-minute synthetic items to `index` under ids from BULK_ID: landmarks drawn from what an index
+    holds of the `real` items (`landmark_sampler`), at their stored density, times uniform. Returns the seconds
+    spent drawing them (the rest is the index's own building)."""
     density = sum(fp.library_landmarks()[0].size for fp in real) / sum(fp.duration for fp in real)  # stored a second
     per_item = int(density * AUDIO_ITEM_SECONDS)
     frames = int(AUDIO_ITEM_SECONDS / FRAME_SECONDS)
     n_items = max(1, math.ceil(hours * 3600 / AUDIO_ITEM_SECONDS))
-    rng = np.random.default_rng(1)
+    rng = np.random.default_rng(seed)
     draw = landmark_sampler(real, rng)
+    synthesis = 0.0
+    for start in range(0, n_items, 2000):  # items drawn per NumPy call
+        count = min(2000, n_items - start)
+        t0 = time.perf_counter()
+        hashes = draw(count * per_item).reshape(count, per_item)
+        # uint16 frames (an item has 11,250): NumPy sorts them by radix
+        times = np.sort(rng.integers(0, frames, (count, per_item), dtype=np.uint16), axis=1, kind="stable")
+        synthesis += time.perf_counter() - t0
+        for k in range(count):
+            index.add_landmarks(BULK_ID + start + k, hashes[k], times[k], AUDIO_ITEM_SECONDS)
+        del hashes, times
+    return synthesis
+
+
+def _measure_audio_persisted(hours: float, queries: QuerySet, reps: int) -> dict[str, Any]:
+    """Build and save a library's audio index of `hours` (3-minute synthetic items at the real stored density,
+    plus the real items), then load it back (mapped) and measure that one, as `_measure_persisted` does video."""
+    real: list[AudioFingerprint] = [fp for fp in queries.real.values() if isinstance(fp, AudioFingerprint)]
     with tempfile.TemporaryDirectory(prefix="fpscreen-scale-") as tmp:
         directory = Path(tmp) / "audio"
         gc.collect()
-        # Bulk loads buffer 32 M landmarks a run (the default 4 M would merge each landmark ~8 times at 10,000 h).
-        index = AudioIndex(pending_max=AUDIO_BULK_PENDING)
+        index = new_bulk_audio_index()
         index.attach(directory)
-        synthesis = 0.0
         started = time.perf_counter()
-        for start in range(0, n_items, 2000):  # items drawn per NumPy call
-            count = min(2000, n_items - start)
-            t0 = time.perf_counter()
-            hashes = draw(count * per_item).reshape(count, per_item)
-            # uint16 frames (an item has 11,250): NumPy sorts them by radix
-            times = np.sort(rng.integers(0, frames, (count, per_item), dtype=np.uint16), axis=1, kind="stable")
-            synthesis += time.perf_counter() - t0
-            for k in range(count):
-                index.add_landmarks(BULK_ID + start + k, hashes[k], times[k], AUDIO_ITEM_SECONDS)
-            del hashes, times
+        synthesis = add_audio_background(index, real, hours)
         for item_id, fp in queries.real.items():
             index.add(item_id, fp)
         index.flush()

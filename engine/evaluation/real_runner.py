@@ -4,6 +4,7 @@
     python scripts/eval --real                       # full run
     python scripts/eval --real --quick               # a few items per modality (what the test runs)
     python scripts/eval --real --corpus-dir DIR --modality text --no-peers
+    python scripts/eval --real --modality audio --background-hours 1000   # also inside 1,000 h of synthetic audio
 
 Without a fetched corpus it says so and exits with status 2; it never downloads anything itself.
 """
@@ -20,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from engine.evaluation import real_report
+from engine.evaluation.background import BackgroundAudioSystem
 from engine.evaluation.engine_system import EngineSystem
 from engine.evaluation.execution import run_system
 from engine.evaluation.peers import Availability, System, audfprint_peer, chromaprint_peer, minhash_peer, vpdq_peer
@@ -42,8 +44,12 @@ def peer_availability() -> dict[str, Availability]:
     }
 
 
-def make_systems(modality: str, store: LibraryStore, peers: dict[str, Availability], use_peers: bool) -> list[System]:
+def make_systems(
+    modality: str, store: LibraryStore, peers: dict[str, Availability], use_peers: bool, background_hours: float = 0.0
+) -> list[System]:
     systems: list[System] = [EngineSystem(store, modality)]
+    if modality == "audio" and background_hours > 0:  # the same library inside a large synthetic one
+        systems.append(BackgroundAudioSystem(background_hours))
     if not use_peers:
         return systems
     if modality == "video" and peers["vpdq"].installed:
@@ -60,7 +66,12 @@ def make_systems(modality: str, store: LibraryStore, peers: dict[str, Availabili
 
 
 def evaluate(
-    corpus: RealCorpus, modalities: tuple[str, ...], *, use_peers: bool, log: Callable[[str], None]
+    corpus: RealCorpus,
+    modalities: tuple[str, ...],
+    *,
+    use_peers: bool,
+    log: Callable[[str], None],
+    background_hours: float = 0.0,
 ) -> tuple[list, dict[str, Availability], dict[str, int]]:
     peers = peer_availability()
     runs = []
@@ -69,7 +80,7 @@ def evaluate(
         for modality in modalities:
             if not corpus.refs(modality):
                 continue
-            for system in make_systems(modality, store, peers, use_peers):
+            for system in make_systems(modality, store, peers, use_peers, background_hours):
                 runs.append(run_system(system, corpus, log))  # type: ignore[arg-type]  (a Corpus look-alike)
                 if isinstance(system, EngineSystem) and system.unlocated_slices:
                     unlocated[modality] = system.unlocated_slices
@@ -92,7 +103,9 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> int:
               file=sys.stderr)  # fmt: skip
         return 2
     corpus_seconds = time.perf_counter() - started
-    runs, peers, unlocated = evaluate(corpus, modalities, use_peers=not args.no_peers, log=log)
+    runs, peers, unlocated = evaluate(
+        corpus, modalities, use_peers=not args.no_peers, log=log, background_hours=args.background_hours
+    )
     meta = {
         "profile": profile.name,
         "seed": args.seed,

@@ -78,6 +78,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--corpus-dir", type=Path, help="real-media corpus (default $FPSCREEN_CORPUS or ~/.cache/fpscreen/corpus)"
     )
+    parser.add_argument(
+        "--background-hours",
+        type=float,
+        default=0.0,
+        help="--real: also search the audio library inside this many hours of synthetic items (significance at scale)",
+    )
     return parser.parse_args(argv)
 
 
