@@ -40,9 +40,9 @@ FANOUT = 3
 # query, as audfprint and Olaf choose their densities): the stored pair (a, b) is still found when up to FANOUT - 1
 # extra peaks (noise, a codec's artefacts, a mixed-in voice) slip in between a and b in the copy, and the index
 # holds a third of the postings (9.3 landmarks a second on real music, was 26.6; 155 MiB per 1,000 h in
-# `scripts/bench`). Measured on the real corpus's audio queries against its library inside a 1,000 h synthetic
-# background: 288/290 copies found (289/290 storing all three), 0/91 negatives, with the speed scan's thresholds
-# set for it (`base`).
+# `scripts/bench`). The real corpus's audio queries against its library inside 1,000 h of synthetic audio
+# (`scripts/eval --real --background-hours 1000`): 288/290 copies found (289/290 storing all three), 0/91
+# negatives, with the speed scan's thresholds set for it (`base`).
 LIBRARY_FANOUT = 1
 DT_MAX = 63
 DF_MAX = 63
